@@ -1,0 +1,26 @@
+import js from '@eslint/js';
+import tseslint from 'typescript-eslint';
+
+export default tseslint.config(
+  { ignores: ['dist/', 'node_modules/', 'data/', 'test-artifacts/'] },
+  js.configs.recommended,
+  ...tseslint.configs.recommended,
+  {
+    rules: {
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_' }],
+      'no-constant-condition': ['error', { checkLoops: false }],
+    },
+  },
+  {
+    files: ['src/protocol/**/*.ts'],
+    rules: {
+      // The protocol core is sans-IO: no clocks, timers, randomness or sockets inside.
+      'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'performance'],
+      'no-restricted-imports': ['error', { patterns: ['node:dgram', 'node:net', 'node:fs', '../transport/*', '../cli/*'] }],
+      'no-restricted-properties': ['error',
+        { object: 'Date', property: 'now', message: 'protocol/ is sans-IO: take `now` as input' },
+        { object: 'Math', property: 'random', message: 'protocol/ is sans-IO: take randomness as input' },
+        { object: 'process', property: 'hrtime', message: 'protocol/ is sans-IO: take `now` as input' }],
+    },
+  },
+);

@@ -1,0 +1,167 @@
+// Caller side of the HSv5 caller-listener handshake (SRT-DIGEST §2.2; libsrt core.cpp startConnect,
+// processConclusionResponse). Sans-IO: feed handshake packets and timeouts; poll datagrams.
+import { Connection } from './connection.js';
+import {
+  decodeHandshake, decodeHsReq, encodeHandshakePacket, encodeHsReq, encodeHsString, encodePeerIp,
+  findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, UDT_DGRAM, type Handshake, type HsExtension,
+} from './handshake.js';
+import { CtrlType, type ControlPacket } from './packet.js';
+import { advertisedFlowWindow, buildHsReq, negotiateAsInitiator } from './negotiate.js';
+import type { SrtOptions } from './options.js';
+import { rejectReasonFromWire, SRT_REJ } from './reject.js';
+
+const RESEND_US = 250_000;
+
+export interface CallerConfig {
+  options: SrtOptions;
+  localSocketId: number;
+  isn: number;
+  peerAddress: string;
+  peerPort: number;
+  now: number;
+}
+
+export type CallerState = 'induction' | 'conclusion' | 'connected' | 'failed';
+
+export class CallerHandshake {
+  state: CallerState = 'induction';
+  connection: Connection | null = null;
+  /** SRT_REJ_* / SRT_REJX_* reason when the state is 'failed'. */
+  rejectReason = -1;
+  private readonly cfg: CallerConfig;
+  private readonly startTime: number;
+  private request: Handshake;
+  private lastSent = -Infinity;
+  private readonly deadline: number;
+  private readonly outbox: Buffer[] = [];
+
+  constructor(cfg: CallerConfig) {
+    this.cfg = cfg;
+    this.startTime = cfg.now;
+    this.deadline = cfg.now + cfg.options.conntimeo * 1000;
+    const o = cfg.options;
+    this.request = {
+      version: 4,
+      encryption: 0,
+      extension: UDT_DGRAM,
+      isn: cfg.isn,
+      mss: o.mss,
+      flowWindow: advertisedFlowWindow(o),
+      type: HsType.Induction,
+      socketId: cfg.localSocketId,
+      cookie: 0,
+      peerIp: encodePeerIp(cfg.peerAddress),
+      extensions: [],
+    };
+    this.sendRequest(cfg.now);
+  }
+
+  private timestamp(now: number): number {
+    return Math.floor(now - this.startTime) >>> 0;
+  }
+
+  private sendRequest(now: number): void {
+    this.outbox.push(encodeHandshakePacket(this.request, this.timestamp(now), 0));
+    this.lastSent = now;
+  }
+
+  handlePacket(now: number, p: ControlPacket): void {
+    if (p.type !== CtrlType.Handshake) {
+      // data or control after our conclusion means the listener accepted; a response may be lost
+      return;
+    }
+    if (this.state !== 'induction' && this.state !== 'conclusion') return;
+    const hs = decodeHandshake(p.cif);
+    if (hs.type >= 1000) {
+      this.fail(rejectReasonFromWire(hs.type));
+      return;
+    }
+    if (this.state === 'induction') {
+      if (hs.type !== HsType.Induction) return;
+      if (hs.version !== 5 || hs.extension !== HS_MAGIC) {
+        this.fail(hs.version !== 5 ? SRT_REJ.VERSION : SRT_REJ.ROGUE);
+        return;
+      }
+      this.request = this.buildConclusion(hs.cookie);
+      this.state = 'conclusion';
+      this.sendRequest(now);
+      return;
+    }
+    if (hs.type !== HsType.Conclusion || hs.version !== 5) return;
+    const rspExt = findExtension(hs, HsExtType.HsRsp);
+    if (!rspExt) {
+      this.fail(SRT_REJ.ROGUE);
+      return;
+    }
+    const rsp = decodeHsReq(rspExt.data);
+    const o = this.cfg.options;
+    const n = negotiateAsInitiator(o, rsp);
+    this.state = 'connected';
+    this.connection = new Connection({
+      options: o,
+      localSocketId: this.cfg.localSocketId,
+      peerSocketId: hs.socketId,
+      sendIsn: this.cfg.isn,
+      recvIsn: hs.isn,
+      mss: Math.min(o.mss, hs.mss),
+      peerFlowWindow: hs.flowWindow,
+      rcvLatencyMs: n.rcvLatencyMs,
+      sndLatencyMs: n.sndLatencyMs,
+      tsbpdRcv: n.tsbpdRcv,
+      tsbpdSnd: n.tsbpdSnd,
+      tlpktdropRcv: n.tlpktdrop,
+      tlpktdropSnd: n.tlpktdrop,
+      nakReport: n.nakReport,
+      startTime: this.startTime,
+      tsbpdBase: now - p.timestamp,
+      peerTsRef: p.timestamp,
+      peerSrtVersion: rsp.srtVersion,
+      streamId: o.streamid,
+      peerAddress: this.cfg.peerAddress,
+      peerPort: this.cfg.peerPort,
+      now,
+    });
+  }
+
+  private buildConclusion(cookie: number): Handshake {
+    const o = this.cfg.options;
+    const exts: HsExtension[] = [{ type: HsExtType.HsReq, data: encodeHsReq(buildHsReq(o)) }];
+    let flags = HsExtFlag.HsReq;
+    if (o.streamid !== '') {
+      exts.push({ type: HsExtType.Sid, data: encodeHsString(o.streamid) });
+      flags |= HsExtFlag.Config;
+    }
+    return {
+      ...this.request,
+      version: 5,
+      encryption: 0,
+      extension: flags,
+      type: HsType.Conclusion,
+      cookie,
+      extensions: exts,
+    };
+  }
+
+  private fail(reason: number): void {
+    this.state = 'failed';
+    this.rejectReason = reason;
+  }
+
+  handleTimeout(now: number): void {
+    if (this.state !== 'induction' && this.state !== 'conclusion') return;
+    if (now >= this.deadline) {
+      this.fail(SRT_REJ.TIMEOUT);
+      return;
+    }
+    if (now - this.lastSent >= RESEND_US) this.sendRequest(now);
+  }
+
+  pollTransmit(): Buffer | null {
+    return this.outbox.shift() ?? null;
+  }
+
+  nextDeadline(): number {
+    if (this.state !== 'induction' && this.state !== 'conclusion') return Infinity;
+    return Math.min(this.deadline, this.lastSent + RESEND_US);
+  }
+}

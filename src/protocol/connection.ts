@@ -1,0 +1,470 @@
+// An established live-mode SRT connection as a sans-IO state machine.
+//
+// Inputs:  handlePacket(now, packet), handleTimeout(now), send(now, payload), close(now)
+// Outputs: pollTransmit(now) -> datagram, pollDelivery(now) -> payload, pollEvent(), nextDeadline()
+// All times are µs on the driver's monotonic clock. Nothing here reads a clock or touches a socket.
+import {
+  CtrlType, decodeAck, decodeDropReq, decodeLossList, encodeAck, encodeAckAck, encodeDropReq,
+  encodeKeepalive, encodeNak, encodeShutdown, type ControlPacket, type DataPacket, type Packet, type SeqRange,
+} from './packet.js';
+import { Receiver } from './receiver.js';
+import { Sender } from './sender.js';
+import { seqOff } from './seq.js';
+import { buildStats, newCounters, type Counters, type SrtStats } from './stats.js';
+import { bufferPackets, PACKET_OVERHEAD, type SrtOptions } from './options.js';
+import { ParseError } from './errors.js';
+
+const ACK_INTERVAL_US = 10_000; // libsrt COMM_SYN_INTERVAL_US
+const LIGHT_ACK_PACKETS = 64; // SELF_CLOCK_INTERVAL
+const MIN_NAK_INTERVAL_US = 20_000;
+const KEEPALIVE_US = 1_000_000;
+const ACK_HISTORY = 1024;
+
+export interface ConnectionParams {
+  options: SrtOptions;
+  localSocketId: number;
+  peerSocketId: number;
+  /** Initial sequence number in each direction (HSv5: both are the caller's ISN). */
+  sendIsn: number;
+  recvIsn: number;
+  mss: number;
+  peerFlowWindow: number;
+  /** Negotiated TSBPD delay for what we receive, ms. */
+  rcvLatencyMs: number;
+  /** Negotiated TSBPD delay the peer applies to what we send, ms. */
+  sndLatencyMs: number;
+  tsbpdRcv: boolean;
+  tsbpdSnd: boolean;
+  /** Too-late drop as a receiver (both sides agreed). */
+  tlpktdropRcv: boolean;
+  /** Too-late drop as a sender. */
+  tlpktdropSnd: boolean;
+  /** We send periodic NAKs. */
+  nakReport: boolean;
+  /** Local clock value at which our timestamps are 0. */
+  startTime: number;
+  /** Arrival time minus peer timestamp of the handshake packet that carried HSREQ/HSRSP. */
+  tsbpdBase: number;
+  /** That packet's peer timestamp. */
+  peerTsRef: number;
+  peerSrtVersion: number;
+  streamId: string;
+  peerAddress: string;
+  peerPort: number;
+  now: number;
+}
+
+export type CloseReason = 'local' | 'peer' | 'timeout' | 'error';
+
+export type ConnectionEvent =
+  | { type: 'closed'; reason: CloseReason; message?: string };
+
+export type ConnectionState = 'connected' | 'closed';
+
+export class Connection {
+  readonly localSocketId: number;
+  readonly peerSocketId: number;
+  readonly streamId: string;
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  readonly options: SrtOptions;
+  readonly params: ConnectionParams;
+  state: ConnectionState = 'connected';
+  closeReason: CloseReason | null = null;
+  readonly sender: Sender;
+  readonly receiver: Receiver;
+  private readonly c: Counters = newCounters();
+  private since: Counters = newCounters();
+  private readonly startTime: number;
+  private readonly connectTime: number;
+  private readonly outbox: Buffer[] = [];
+  private readonly events: ConnectionEvent[] = [];
+  // RTT (µs), libsrt initial values
+  srtt = 100_000;
+  rttVar = 50_000;
+  private haveRttSample = false;
+  // receiver ACK state
+  private ackNo = 0;
+  private lastAckSeq: number; // position sent in the last full ACK
+  private lastAckAckedSeq: number; // position confirmed by ACKACK
+  private lastAckTime = -Infinity;
+  private nextAckTime: number;
+  private packetsSinceAck = 0;
+  private readonly ackHistNo = new Int32Array(ACK_HISTORY).fill(-1);
+  private readonly ackHistTime = new Float64Array(ACK_HISTORY);
+  private readonly ackHistSeq = new Int32Array(ACK_HISTORY);
+  private nextNakTime = Infinity;
+  private lastSendTime: number;
+  private lastRecvTime: number;
+  private readonly sndDropThresholdUs: number;
+  private readonly maxNakWords: number;
+  private flushed = false;
+  private intervalStart: number;
+  // sender-side info from the peer's ACKs
+  peerBandwidth = 0; // packets/s
+  peerRecvRate = 0; // bytes/s
+
+  constructor(p: ConnectionParams) {
+    this.params = p;
+    this.options = p.options;
+    this.localSocketId = p.localSocketId;
+    this.peerSocketId = p.peerSocketId;
+    this.streamId = p.streamId;
+    this.peerAddress = p.peerAddress;
+    this.peerPort = p.peerPort;
+    this.startTime = p.startTime;
+    this.connectTime = p.now;
+    this.intervalStart = p.now;
+    this.lastSendTime = p.now;
+    this.lastRecvTime = p.now;
+    this.nextAckTime = p.now + ACK_INTERVAL_US;
+    const o = p.options;
+    const payloadMax = p.mss - PACKET_OVERHEAD;
+    this.maxNakWords = Math.floor(payloadMax / 4);
+    this.sender = new Sender({
+      isn: p.sendIsn,
+      capacity: bufferPackets(o.sndbuf, p.mss),
+      peerSocketId: p.peerSocketId,
+      peerFlowWindow: p.peerFlowWindow,
+      payloadSize: o.payloadsize,
+      maxbw: o.maxbw,
+      inputbw: o.inputbw,
+      mininputbw: o.mininputbw,
+      oheadbw: o.oheadbw,
+      retransmitAlgo: o.retransmitalgo,
+    }, this.c);
+    this.receiver = new Receiver({
+      isn: p.recvIsn,
+      capacity: bufferPackets(o.rcvbuf, p.mss),
+      latencyUs: p.rcvLatencyMs * 1000,
+      tsbpd: p.tsbpdRcv,
+      tlpktdrop: p.tlpktdropRcv,
+      driftTracer: o.drifttracer,
+      tsbpdBase: p.tsbpdBase,
+      tsRef: p.peerTsRef,
+    }, this.c);
+    this.lastAckSeq = p.recvIsn;
+    this.lastAckAckedSeq = p.recvIsn;
+    // libsrt: max(PEERLATENCY + SNDDROPDELAY, 1000 ms) + 20 ms; SNDDROPDELAY -1 disables it
+    this.sndDropThresholdUs = p.tlpktdropSnd && o.snddropdelay >= 0
+      ? Math.max(p.sndLatencyMs + o.snddropdelay, 1000) * 1000 + 20_000
+      : Infinity;
+  }
+
+  /** Header timestamp for a packet sent at `now`. */
+  timestamp(now: number): number {
+    return Math.floor(now - this.startTime) >>> 0;
+  }
+
+  // ------------------------------------------------------------------ inputs
+
+  /** Application data: one message. Returns false if the send buffer is full (backpressure). */
+  send(now: number, payload: Buffer): boolean {
+    if (this.state !== 'connected') return false;
+    if (payload.length > this.params.mss - PACKET_OVERHEAD) {
+      throw new RangeError(`message of ${payload.length} bytes exceeds the maximum payload ${this.params.mss - PACKET_OVERHEAD}`);
+    }
+    this.dropTooLate(now);
+    return this.sender.write(now, payload, this.timestamp(now));
+  }
+
+  canSend(): boolean {
+    return this.state === 'connected' && !this.sender.isFull();
+  }
+
+  handlePacket(now: number, p: Packet): void {
+    if (this.state !== 'connected') return;
+    this.lastRecvTime = now;
+    if (p.kind === 'data') {
+      this.onData(now, p);
+      return;
+    }
+    try {
+      this.onControl(now, p);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.c.pktRecvInvalid++;
+    }
+  }
+
+  /** Counts a datagram that was malformed or addressed to us from a wrong peer. */
+  countInvalid(): void {
+    this.c.pktRecvInvalid++;
+  }
+
+  private onData(now: number, p: DataPacket): void {
+    const gap = this.receiver.onData(now, p.seq, p.timestamp, p.payload, p.retransmitted);
+    if (gap) {
+      this.sendNak(now, [gap]);
+      if (this.params.nakReport && this.nextNakTime === Infinity) this.nextNakTime = now + this.nakInterval();
+    }
+    if (++this.packetsSinceAck >= LIGHT_ACK_PACKETS) {
+      this.packetsSinceAck = 0;
+      const ackSeq = this.receiver.ackSeq;
+      if (ackSeq !== this.lastAckSeq) {
+        this.push(now, encodeAck({ ackNo: 0, ackSeq }, this.timestamp(now), this.peerSocketId));
+        this.c.pktSentACK++;
+      }
+    }
+  }
+
+  private onControl(now: number, p: ControlPacket): void {
+    switch (p.type) {
+      case CtrlType.Ack: {
+        const a = decodeAck(p);
+        this.c.pktRecvACK++;
+        if (!this.sender.onAck(a.ackSeq)) {
+          this.c.pktRecvInvalid++;
+          return;
+        }
+        if (a.ackNo !== 0) {
+          // full and small ACKs carry a number and are answered at once (the receiver paces them)
+          this.push(now, encodeAckAck(a.ackNo, this.timestamp(now), this.peerSocketId));
+        }
+        if (a.rtt !== undefined && !this.haveRttSample && !(a.rtt === 100_000 && a.rttVar === 50_000)) {
+          this.srtt = a.rtt;
+          this.rttVar = a.rttVar ?? this.rttVar;
+        }
+        if (a.availBuf !== undefined) {
+          this.sender.flowWindow = Math.max(2, Math.min(this.sender.peerFlowWindow, a.availBuf));
+        }
+        if (a.bandwidth !== undefined && a.bandwidth > 0) this.peerBandwidth = a.bandwidth;
+        if (a.recvRate !== undefined) this.peerRecvRate = a.recvRate;
+        this.sender.updateRate();
+        return;
+      }
+      case CtrlType.Nak: {
+        this.c.pktRecvNAK++;
+        const gone = this.sender.onNak(decodeLossList(p.cif));
+        for (const [a, b] of gone) {
+          this.push(now, encodeDropReq({ msgNo: 0, first: a, last: b }, this.timestamp(now), this.peerSocketId));
+        }
+        return;
+      }
+      case CtrlType.AckAck: {
+        const no = p.typeInfo;
+        const i = no % ACK_HISTORY;
+        if (this.ackHistNo[i] !== (no | 0)) return; // unknown or too old
+        const rtt = now - this.ackHistTime[i]!;
+        const seq = this.ackHistSeq[i]!;
+        this.ackHistNo[i] = -1;
+        this.updateRtt(rtt);
+        if (seqOff(this.lastAckAckedSeq, seq) > 0) this.lastAckAckedSeq = seq;
+        this.receiver.onAckAck(now, p.timestamp, rtt);
+        return;
+      }
+      case CtrlType.Keepalive:
+        this.receiver.unwrap(p.timestamp);
+        return;
+      case CtrlType.Shutdown:
+        this.terminate('peer');
+        return;
+      case CtrlType.DropReq: {
+        const d = decodeDropReq(p);
+        this.receiver.onDropReq(d.first, d.last);
+        return;
+      }
+      case CtrlType.Handshake:
+        // a repeated conclusion/response after connecting: the listener layer answers it
+        return;
+      case CtrlType.PeerError:
+      case CtrlType.CongestionWarning:
+      case CtrlType.UserDefined:
+        return;
+      default:
+        this.c.pktRecvInvalid++;
+    }
+  }
+
+  private updateRtt(sample: number): void {
+    if (!this.haveRttSample) {
+      this.haveRttSample = true;
+      this.srtt = sample;
+      this.rttVar = sample / 2;
+      return;
+    }
+    this.rttVar = (this.rttVar * 3 + Math.abs(this.srtt - sample)) / 4;
+    this.srtt = (this.srtt * 7 + sample) / 8;
+  }
+
+  private nakInterval(): number {
+    return Math.max((this.srtt + 4 * this.rttVar) / 2, MIN_NAK_INTERVAL_US);
+  }
+
+  private sendNak(now: number, ranges: SeqRange[]): void {
+    this.push(now, encodeNak(ranges, this.timestamp(now), this.peerSocketId, this.maxNakWords));
+    this.c.pktSentNAK++;
+  }
+
+  private dropTooLate(now: number): void {
+    if (this.sndDropThresholdUs === Infinity) return;
+    const dropped = this.sender.dropTooLate(now, this.sndDropThresholdUs);
+    if (dropped) {
+      this.push(now, encodeDropReq({ msgNo: 0, first: dropped[0], last: dropped[1] }, this.timestamp(now), this.peerSocketId));
+    }
+  }
+
+  handleTimeout(now: number): void {
+    if (this.state !== 'connected') return;
+    this.sender.tickDuration(now);
+    this.dropTooLate(now);
+    // full ACK on the 10 ms timer
+    if (now >= this.nextAckTime) {
+      this.nextAckTime = now + ACK_INTERVAL_US;
+      this.maybeFullAck(now);
+    }
+    // periodic NAK
+    if (now >= this.nextNakTime) {
+      if (this.params.nakReport && !this.receiver.loss.isEmpty()) {
+        this.sendNak(now, this.receiver.loss.ranges());
+        this.nextNakTime = now + this.nakInterval();
+      } else {
+        this.nextNakTime = Infinity;
+      }
+    }
+    if (now - this.lastRecvTime >= this.options.peeridletimeo * 1000) {
+      this.terminate('timeout', `no packet from the peer for ${this.options.peeridletimeo} ms`);
+      return;
+    }
+    if (now - this.lastSendTime >= KEEPALIVE_US) {
+      this.push(now, encodeKeepalive(this.timestamp(now), this.peerSocketId));
+    }
+  }
+
+  private maybeFullAck(now: number): void {
+    const ackSeq = this.receiver.ackSeq;
+    if (ackSeq === this.lastAckSeq) {
+      if (ackSeq === this.lastAckAckedSeq) return;
+      if (now - this.lastAckTime < this.srtt + 4 * this.rttVar) return;
+    }
+    this.ackNo = this.ackNo >= 0x7fffffff ? 1 : this.ackNo + 1;
+    const [pps, bps] = this.receiver.rate.receiveRate();
+    const pkt = encodeAck({
+      ackNo: this.ackNo,
+      ackSeq,
+      rtt: Math.round(this.srtt),
+      rttVar: Math.round(this.rttVar),
+      availBuf: this.receiver.availBuf(),
+      pktRecvRate: pps,
+      bandwidth: this.receiver.rate.bandwidth(),
+      recvRate: bps,
+    }, this.timestamp(now), this.peerSocketId);
+    const i = this.ackNo % ACK_HISTORY;
+    this.ackHistNo[i] = this.ackNo;
+    this.ackHistTime[i] = now;
+    this.ackHistSeq[i] = ackSeq;
+    this.lastAckSeq = ackSeq;
+    this.lastAckTime = now;
+    this.packetsSinceAck = 0;
+    this.push(now, pkt);
+    this.c.pktSentACK++;
+  }
+
+  private push(now: number, d: Buffer): void {
+    this.outbox.push(d);
+    this.lastSendTime = now;
+  }
+
+  /** Closes locally: one SHUTDOWN to the peer (libsrt sends no handshake for it). */
+  close(now: number): void {
+    if (this.state !== 'connected') return;
+    this.push(now, encodeShutdown(this.timestamp(now), this.peerSocketId));
+    this.terminate('local');
+  }
+
+  private terminate(reason: CloseReason, message?: string): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.closeReason = reason;
+    this.events.push(message ? { type: 'closed', reason, message } : { type: 'closed', reason });
+  }
+
+  // ------------------------------------------------------------------ outputs
+
+  pollTransmit(now: number): Buffer | null {
+    const o = this.outbox.shift();
+    if (o) return o;
+    if (this.state !== 'connected') return null;
+    const d = this.sender.poll(now, this.srtt, this.rttVar);
+    if (d) this.lastSendTime = now;
+    return d;
+  }
+
+  /**
+   * The next payload whose TSBPD time has come. After the peer closed, everything still
+   * buffered is delivered at once (holes skipped) so nothing received is lost.
+   */
+  pollDelivery(now: number): Buffer | null {
+    if (this.state === 'closed') {
+      if (this.flushed) return null;
+      const d = this.receiver.poll(now, true);
+      if (!d) this.flushed = true;
+      return d;
+    }
+    const d = this.receiver.poll(now);
+    if (d && this.receiver.ackSeq !== this.lastAckSeq && this.receiver.availBuf() < 2) {
+      // the buffer was full: tell the sender about the space at once
+      this.maybeFullAck(now);
+    }
+    return d;
+  }
+
+  pollEvent(): ConnectionEvent | null {
+    return this.events.shift() ?? null;
+  }
+
+  /** Earliest time at which handleTimeout/pollTransmit/pollDelivery has something to do. */
+  nextDeadline(): number {
+    if (this.state !== 'connected') return this.outbox.length > 0 || !this.flushed ? 0 : Infinity;
+    if (this.outbox.length > 0) return 0;
+    let t = this.lastRecvTime + this.options.peeridletimeo * 1000;
+    t = Math.min(t, this.lastSendTime + KEEPALIVE_US, this.nextNakTime, this.receiver.nextPlayTime, this.sender.nextDue());
+    if (this.receiver.ackSeq !== this.lastAckAckedSeq) t = Math.min(t, this.nextAckTime);
+    if (!this.sender.isEmpty() && this.sndDropThresholdUs !== Infinity) t = Math.min(t, this.lastSendTime + 100_000);
+    return t;
+  }
+
+  /** True once everything sent has been acknowledged (or dropped). */
+  sendBufferEmpty(): boolean {
+    return this.sender.isEmpty();
+  }
+
+  /** SRT_TRACEBSTATS; `clear` starts a new interval (libsrt srt_bstats(..., clear)). */
+  stats(now: number, clear = false): SrtStats {
+    const s = this.sender, r = this.receiver;
+    const intervalMs = Math.max(1, (now - this.intervalStart) / 1000);
+    const sentBytes = this.c.byteSent - this.since.byteSent;
+    const recvBytes = this.c.byteRecv - this.since.byteRecv;
+    const out = buildStats(this.c, this.since, {
+      msTimeStamp: Math.round((now - this.connectTime) / 1000),
+      usPktSndPeriod: s.periodUs,
+      pktFlowWindow: s.flowWindow,
+      pktCongestionWindow: s.flowWindow,
+      pktFlightSize: s.flightSize,
+      msRTT: this.srtt / 1000,
+      mbpsBandwidth: (this.peerBandwidth * (this.options.payloadsize + PACKET_OVERHEAD) * 8) / 1e6,
+      mbpsMaxBW: (s.maxBW * 8) / 1e6,
+      mbpsSendRate: (sentBytes * 8) / (intervalMs * 1000),
+      mbpsRecvRate: (recvBytes * 8) / (intervalMs * 1000),
+      byteAvailSndBuf: (s.capacity - s.buffered) * (this.params.mss - 28),
+      byteAvailRcvBuf: r.availBuf() * (this.params.mss - 28),
+      byteMSS: this.params.mss,
+      pktSndBuf: s.buffered,
+      byteSndBuf: s.bufferedBytes,
+      msSndBuf: s.bufferedSpanMs(now),
+      msSndTsbPdDelay: this.params.tsbpdSnd ? this.params.sndLatencyMs : 0,
+      pktRcvBuf: r.bufferedPackets(),
+      byteRcvBuf: r.bufferedBytesCount(),
+      msRcvBuf: r.bufferedSpanMs(),
+      msRcvTsbPdDelay: this.params.tsbpdRcv ? this.params.rcvLatencyMs : 0,
+      pktReorderDistance: r.reorderDistance,
+      pktReorderTolerance: this.options.lossmaxttl,
+      pktRcvAvgBelatedTime: r.belatedTimeAvg / 1000,
+    });
+    if (clear) {
+      this.since = { ...this.c };
+      this.intervalStart = now;
+    }
+    return out;
+  }
+}

@@ -1,0 +1,271 @@
+// Listener side of the HSv5 handshake (SRT-DIGEST §2.2, §2.8, §12 #4–#10; libsrt core.cpp
+// processConnectRequest, acceptAndRespond). Stateless induction with a SYN cookie; each conclusion
+// becomes a ConnectRequest that the application decides on (accept hook) *before* anything is
+// answered; repeated conclusions get the identical answer and never a second session.
+import { createHmac } from 'node:crypto';
+import { Connection } from './connection.js';
+import { ParseError } from './errors.js';
+import {
+  decodeHandshake, decodeHsReq, decodeHsString, encodeHandshakePacket, encodeHsReq, encodePeerIp,
+  findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, type Handshake, type HsReq,
+} from './handshake.js';
+import { advertisedFlowWindow, buildHsRsp, negotiateAsResponder } from './negotiate.js';
+import { resolveOptions, type SrtOptions } from './options.js';
+import type { ControlPacket } from './packet.js';
+import { isValidRejectReason, rejectReasonToWire, SRT_REJ } from './reject.js';
+import { SrtFlag } from './handshake.js';
+
+const ANSWER_TTL_US = 30_000_000; // how long a decided answer is kept for repeated conclusions
+
+/** What a listener learns about a caller before answering it (passed to the accept hook). */
+export interface ConnectRequest {
+  readonly peerAddress: string;
+  readonly peerPort: number;
+  readonly callerSocketId: number;
+  readonly streamId: string;
+  /** The caller's wish for its own receive latency and for ours (ms). */
+  readonly requestedLatency: { rcv: number; peer: number };
+  /** The caller advertised encryption (KMREQ present or a key length announced). */
+  readonly encrypted: boolean;
+  readonly pbkeylen: number;
+  readonly srtVersion: number;
+  readonly handshake: Handshake;
+  readonly hsreq: HsReq;
+  /** Arrival time and peer timestamp of the conclusion (the TSBPD time base). */
+  readonly arrival: number;
+  readonly peerTimestamp: number;
+}
+
+export interface AcceptDecision {
+  /** Reject with this SRT_REJ_* / SRT_REJX_* reason (API value; +1000 goes on the wire). */
+  reject?: number;
+  /** Per-connection option overrides (latency, passphrase, …). */
+  options?: Partial<SrtOptions>;
+}
+
+export type ListenerResult =
+  | { kind: 'reply'; datagram: Buffer }
+  | { kind: 'request'; request: ConnectRequest }
+  | { kind: 'ignore'; reason: string };
+
+interface Answer {
+  datagram: Buffer;
+  expires: number;
+  connection: Connection | null;
+}
+
+export interface ListenerConfig {
+  options: SrtOptions;
+  /** Secret for the SYN cookie (random bytes from the driver). */
+  secret: Buffer;
+  now: number;
+}
+
+export class ListenerCore {
+  readonly options: SrtOptions;
+  private readonly secret: Buffer;
+  private readonly startTime: number;
+  private readonly answers = new Map<string, Answer>();
+  private readonly pending = new Set<string>();
+  /** Counters: malformed or rogue handshakes dropped. */
+  droppedHandshakes = 0;
+  badCookies = 0;
+
+  constructor(cfg: ListenerConfig) {
+    this.options = cfg.options;
+    this.secret = cfg.secret;
+    this.startTime = cfg.now;
+  }
+
+  private timestamp(now: number): number {
+    return Math.floor(now - this.startTime) >>> 0;
+  }
+
+  private cookie(address: string, port: number, minute: number): number {
+    return createHmac('sha256', this.secret).update(`${address}:${port}:${minute}`).digest().readUInt32BE(0);
+  }
+
+  private key(address: string, port: number, socketId: number): string {
+    return `${address}|${port}|${socketId}`;
+  }
+
+  /** A handshake arrived with destination socket id 0. */
+  handleHandshake(now: number, address: string, port: number, p: ControlPacket): ListenerResult {
+    let hs: Handshake;
+    try {
+      hs = decodeHandshake(p.cif);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.droppedHandshakes++;
+      return { kind: 'ignore', reason: e.message };
+    }
+    const minute = Math.floor((now - this.startTime) / 60_000_000);
+    if (hs.type === HsType.Induction) {
+      // version 4 induction: answer statelessly with version 5, the magic and our cookie
+      const rsp: Handshake = {
+        ...hs,
+        version: 5,
+        encryption: this.options.pbkeylen / 8,
+        extension: HS_MAGIC,
+        cookie: this.cookie(address, port, minute),
+        extensions: [],
+      };
+      return { kind: 'reply', datagram: encodeHandshakePacket(rsp, this.timestamp(now), hs.socketId) };
+    }
+    if (hs.type !== HsType.Conclusion) {
+      this.droppedHandshakes++;
+      return { kind: 'ignore', reason: `unexpected handshake type ${hs.type}` };
+    }
+    if (hs.cookie !== this.cookie(address, port, minute) && hs.cookie !== this.cookie(address, port, minute - 1)) {
+      this.badCookies++;
+      return { kind: 'ignore', reason: 'wrong SYN cookie' };
+    }
+    const k = this.key(address, port, hs.socketId);
+    this.expire(now);
+    const done = this.answers.get(k);
+    if (done) return { kind: 'reply', datagram: done.datagram };
+    if (this.pending.has(k)) return { kind: 'ignore', reason: 'decision pending' };
+    const reqOrReject = this.parseConclusion(now, address, port, p, hs);
+    if (typeof reqOrReject === 'number') {
+      return { kind: 'reply', datagram: this.reject(now, hs, reqOrReject, k) };
+    }
+    this.pending.add(k);
+    return { kind: 'request', request: reqOrReject };
+  }
+
+  private parseConclusion(now: number, address: string, port: number, p: ControlPacket, hs: Handshake): ConnectRequest | number {
+    if (hs.version !== 5) return SRT_REJ.VERSION; // HSv4 callers are not supported
+    const reqExt = findExtension(hs, HsExtType.HsReq);
+    if (!reqExt) return SRT_REJ.ROGUE;
+    let hsreq: HsReq;
+    let streamId = '';
+    try {
+      hsreq = decodeHsReq(reqExt.data);
+      const sid = findExtension(hs, HsExtType.Sid);
+      if (sid) streamId = decodeHsString(sid.data);
+    } catch {
+      return SRT_REJ.ROGUE;
+    }
+    if (hsreq.srtVersion < 0x010300) return SRT_REJ.ROGUE;
+    if (hsreq.srtVersion < this.options.minversion) return SRT_REJ.VERSION;
+    if (Buffer.byteLength(streamId) > MAX_SID_LENGTH) return SRT_REJ.ROGUE;
+    if (((hsreq.flags & SrtFlag.Stream) !== 0) === this.options.messageapi) return SRT_REJ.MESSAGEAPI;
+    const cong = findExtension(hs, HsExtType.Congestion);
+    if (cong && decodeHsString(cong.data) !== 'live') return SRT_REJ.CONGESTION;
+    if (findExtension(hs, HsExtType.Filter)) return SRT_REJ.FILTER;
+    if (findExtension(hs, HsExtType.Group)) return SRT_REJ.GROUP;
+    const km = findExtension(hs, HsExtType.KmReq);
+    return {
+      peerAddress: address,
+      peerPort: port,
+      callerSocketId: hs.socketId,
+      streamId,
+      requestedLatency: { rcv: hsreq.recvDelay, peer: hsreq.sendDelay },
+      encrypted: km !== undefined || hs.encryption !== 0,
+      pbkeylen: hs.encryption * 8,
+      srtVersion: hsreq.srtVersion,
+      handshake: hs,
+      hsreq,
+      arrival: now,
+      peerTimestamp: p.timestamp,
+    };
+  }
+
+  private reject(now: number, hs: Handshake, reason: number, key: string): Buffer {
+    const rsp: Handshake = {
+      ...hs,
+      version: 5,
+      encryption: 0,
+      type: rejectReasonToWire(reason),
+      extensions: [],
+      peerIp: hs.peerIp,
+    };
+    const datagram = encodeHandshakePacket(rsp, this.timestamp(now), hs.socketId);
+    this.answers.set(key, { datagram, expires: now + ANSWER_TTL_US, connection: null });
+    return datagram;
+  }
+
+  /**
+   * Applies the application's decision on a request. Returns the datagram to send and, if
+   * accepted, the new connection (with `socketId` as its local id).
+   */
+  decide(now: number, req: ConnectRequest, decision: AcceptDecision, socketId: number): { datagram: Buffer; connection: Connection | null; reason: number } {
+    const k = this.key(req.peerAddress, req.peerPort, req.callerSocketId);
+    this.pending.delete(k);
+    const hs = req.handshake;
+    let reason = decision.reject;
+    let o: SrtOptions = this.options;
+    if (reason === undefined && decision.options) {
+      try {
+        o = resolveOptions({ ...this.options, latency: undefined, ...decision.options });
+      } catch {
+        reason = SRT_REJ.IPE;
+      }
+    }
+    if (reason === undefined) {
+      // Encryption is not implemented yet: a caller that sends a KMREQ, or a listener that wants
+      // one, cannot be served; libsrt's answer with enforced encryption is UNSECURE.
+      if (req.encrypted || o.passphrase !== '') reason = SRT_REJ.UNSECURE;
+    }
+    if (reason !== undefined) {
+      if (!isValidRejectReason(reason)) reason = SRT_REJ.UNKNOWN;
+      return { datagram: this.reject(now, hs, reason, k), connection: null, reason };
+    }
+    const n = negotiateAsResponder(o, req.hsreq);
+    const mss = Math.min(o.mss, hs.mss);
+    const rsp: Handshake = {
+      version: 5,
+      encryption: 0,
+      extension: HsExtFlag.HsReq,
+      isn: hs.isn,
+      mss,
+      flowWindow: advertisedFlowWindow(o),
+      type: HsType.Conclusion,
+      socketId,
+      cookie: hs.cookie,
+      peerIp: encodePeerIp(req.peerAddress),
+      extensions: [{ type: HsExtType.HsRsp, data: encodeHsReq(buildHsRsp(o, n)) }],
+    };
+    const connection = new Connection({
+      options: o,
+      localSocketId: socketId,
+      peerSocketId: hs.socketId,
+      sendIsn: hs.isn,
+      recvIsn: hs.isn,
+      mss,
+      peerFlowWindow: hs.flowWindow,
+      rcvLatencyMs: n.rcvLatencyMs,
+      sndLatencyMs: n.sndLatencyMs,
+      tsbpdRcv: n.tsbpdRcv,
+      tsbpdSnd: n.tsbpdSnd,
+      tlpktdropRcv: n.tlpktdrop,
+      tlpktdropSnd: n.tlpktdrop,
+      nakReport: n.nakReport,
+      startTime: this.startTime,
+      tsbpdBase: req.arrival - req.peerTimestamp,
+      peerTsRef: req.peerTimestamp,
+      peerSrtVersion: req.hsreq.srtVersion,
+      streamId: req.streamId,
+      peerAddress: req.peerAddress,
+      peerPort: req.peerPort,
+      now,
+    });
+    const datagram = encodeHandshakePacket(rsp, this.timestamp(now), hs.socketId);
+    this.answers.set(k, { datagram, expires: now + ANSWER_TTL_US, connection });
+    return { datagram, connection, reason: -1 };
+  }
+
+  /** Forget a pending request without answering (e.g. the listener is closing). */
+  abandon(req: ConnectRequest): void {
+    this.pending.delete(this.key(req.peerAddress, req.peerPort, req.callerSocketId));
+  }
+
+  private expire(now: number): void {
+    if (this.answers.size < 64) return;
+    for (const [k, a] of this.answers) if (a.expires < now) this.answers.delete(k);
+  }
+
+  get pendingCount(): number {
+    return this.pending.size;
+  }
+}

@@ -1,0 +1,293 @@
+// Live sender: send buffer, loss list, retransmission, LiveCC pacing, flow window and sender
+// too-late drop (draft-sharabayko-srt §4.6, §5.1; libsrt buffer_snd.cpp, congctl.cpp LiveCC, core.cpp).
+import { LossList } from './losslist.js';
+import { dataWord1, HEADER_SIZE, Position, type SeqRange } from './packet.js';
+import { msgNoInc, seqAdd, seqInc, seqOff } from './seq.js';
+import type { Counters } from './stats.js';
+import { PACKET_OVERHEAD } from './options.js';
+
+/** How far pacing may fall behind before the backlog is forgiven (µs). */
+const PACING_BURST_US = 2000;
+const BW_INFINITE = 125_000_000; // 1 Gbit/s in bytes/s (libsrt common.h)
+
+export interface SenderConfig {
+  isn: number;
+  capacity: number; // packets
+  peerSocketId: number;
+  peerFlowWindow: number;
+  payloadSize: number;
+  maxbw: number;
+  inputbw: number;
+  mininputbw: number;
+  oheadbw: number;
+  retransmitAlgo: 0 | 1;
+}
+
+export class Sender {
+  readonly capacity: number;
+  private readonly dgrams: (Buffer | undefined)[];
+  private readonly origin: Float64Array; // local µs time of submission
+  private readonly lastSent: Float64Array;
+  private head = 0; // ring index of `base`
+  /** Oldest unacknowledged sequence number. */
+  base: number;
+  /** Next sequence number to send for the first time. */
+  curr: number;
+  /** Next sequence number to assign to a new message. */
+  next: number;
+  private msgNo = 1;
+  readonly loss = new LossList();
+  private readonly peerSocketId: number;
+  peerFlowWindow: number;
+  flowWindow: number;
+  nextSendTime = 0;
+  periodUs: number;
+  private avgPayload: number;
+  private bytesBuffered = 0;
+  // input-rate sampling for maxbw = 0
+  private readonly cfg: SenderConfig;
+  private inRateStart = -1;
+  private inRateBytes = 0;
+  private inRatePkts = 0;
+  private inRatePeriod = 500_000;
+  inputRate = 0; // bytes/s
+  maxBW: number; // bytes/s
+  private lastDurationMark = -1;
+
+  constructor(cfg: SenderConfig, private readonly c: Counters) {
+    this.cfg = cfg;
+    this.capacity = cfg.capacity;
+    this.dgrams = new Array<Buffer | undefined>(cfg.capacity);
+    this.origin = new Float64Array(cfg.capacity);
+    this.lastSent = new Float64Array(cfg.capacity);
+    this.base = this.curr = this.next = cfg.isn;
+    this.peerSocketId = cfg.peerSocketId;
+    this.peerFlowWindow = cfg.peerFlowWindow;
+    this.flowWindow = cfg.peerFlowWindow;
+    this.avgPayload = cfg.payloadSize;
+    this.maxBW = this.computeMaxBW();
+    this.periodUs = this.computePeriod();
+  }
+
+  /** Packets submitted and not yet acknowledged or dropped. */
+  get buffered(): number {
+    return seqOff(this.base, this.next);
+  }
+
+  get bufferedBytes(): number {
+    return this.bytesBuffered;
+  }
+
+  get flightSize(): number {
+    return seqOff(this.base, this.curr);
+  }
+
+  isFull(): boolean {
+    return this.buffered >= this.capacity;
+  }
+
+  isEmpty(): boolean {
+    return this.base === this.next;
+  }
+
+  /**
+   * Queues one message (one packet in live mode). `ts32` is the origin timestamp (µs since the
+   * socket started). `encrypt` may transform the payload and returns the KK flags to set.
+   * Returns false when the send buffer is full.
+   */
+  write(now: number, payload: Buffer, ts32: number, keyFlags = 0): boolean {
+    if (this.isFull()) return false;
+    const seq = this.next;
+    const off = seqOff(this.base, seq);
+    const idx = (this.head + off) % this.capacity;
+    const d = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
+    d.writeUInt32BE(seq, 0);
+    d.writeUInt32BE(dataWord1(Position.Solo, false, keyFlags, false, this.msgNo), 4);
+    d.writeUInt32BE(ts32 >>> 0, 8);
+    d.writeUInt32BE(this.peerSocketId, 12);
+    payload.copy(d, HEADER_SIZE);
+    this.dgrams[idx] = d;
+    this.origin[idx] = now;
+    this.lastSent[idx] = -1;
+    this.next = seqInc(seq);
+    this.msgNo = msgNoInc(this.msgNo);
+    this.bytesBuffered += payload.length;
+    this.sampleInput(now, payload.length);
+    if (this.lastDurationMark < 0) this.lastDurationMark = now;
+    return true;
+  }
+
+  private sampleInput(now: number, bytes: number): void {
+    if (this.cfg.maxbw !== 0 || this.cfg.inputbw !== 0) return;
+    if (this.inRateStart < 0) this.inRateStart = now;
+    this.inRateBytes += bytes + PACKET_OVERHEAD;
+    this.inRatePkts++;
+    const elapsed = now - this.inRateStart;
+    if (elapsed >= this.inRatePeriod || (this.inputRate === 0 && this.inRatePkts >= 2000)) {
+      const rate = elapsed > 0 ? (this.inRateBytes * 1_000_000) / elapsed : 0;
+      if (rate > 0) this.inputRate = rate;
+      this.inRateStart = now;
+      this.inRateBytes = 0;
+      this.inRatePkts = 0;
+      this.inRatePeriod = 1_000_000;
+      this.updateRate();
+    }
+  }
+
+  private computeMaxBW(): number {
+    const { maxbw, inputbw, mininputbw, oheadbw } = this.cfg;
+    if (maxbw > 0) return maxbw;
+    if (maxbw < 0) return BW_INFINITE;
+    if (inputbw > 0) return (inputbw * (100 + oheadbw)) / 100;
+    if (this.inputRate <= 0) return BW_INFINITE; // not measured yet
+    return (Math.max(mininputbw, this.inputRate) * (100 + oheadbw)) / 100;
+  }
+
+  private computePeriod(): number {
+    return ((this.avgPayload + PACKET_OVERHEAD) * 1_000_000) / this.maxBW;
+  }
+
+  /** LiveCC: recompute the pacing period (on ACK and on input-rate samples). */
+  updateRate(): void {
+    this.maxBW = this.computeMaxBW();
+    this.periodUs = this.computePeriod();
+  }
+
+  hasWork(): boolean {
+    return !this.loss.isEmpty() || (this.curr !== this.next && this.flightSize < this.flowWindow);
+  }
+
+  /** When the next packet may leave (µs), or Infinity if nothing is waiting. */
+  nextDue(): number {
+    return this.hasWork() ? this.nextSendTime : Infinity;
+  }
+
+  /**
+   * The next datagram to put on the wire at `now`, honouring pacing, retransmission priority and
+   * the flow window; null if nothing may be sent now.
+   */
+  poll(now: number, srtt: number, rttVar: number): Buffer | null {
+    if (now < this.nextSendTime) return null;
+    const c = this.c;
+    // retransmissions first
+    while (!this.loss.isEmpty()) {
+      const s = this.loss.popFirst()!;
+      const off = seqOff(this.base, s);
+      if (off < 0 || seqOff(s, this.curr) <= 0) continue;
+      const idx = (this.head + off) % this.capacity;
+      const d = this.dgrams[idx];
+      if (!d) continue;
+      // SRTO_RETRANSMITALGO=1: skip if (re)sent less than SRTT - 4*RTTVar ago (the peer's periodic NAK asks again)
+      if (this.cfg.retransmitAlgo === 1 && this.lastSent[idx]! >= 0 && now - this.lastSent[idx]! < srtt - 4 * rttVar) continue;
+      const r = Buffer.from(d);
+      r[4] = r[4]! | 0x04; // R flag
+      this.lastSent[idx] = now;
+      c.pktSent++;
+      c.byteSent += r.length - HEADER_SIZE + PACKET_OVERHEAD;
+      c.pktRetrans++;
+      c.byteRetrans += r.length - HEADER_SIZE + PACKET_OVERHEAD;
+      this.pace(now, r.length - HEADER_SIZE, false);
+      return r;
+    }
+    if (this.curr === this.next || this.flightSize >= this.flowWindow) return null;
+    const s = this.curr;
+    const idx = (this.head + seqOff(this.base, s)) % this.capacity;
+    const d = this.dgrams[idx]!;
+    this.lastSent[idx] = now;
+    this.curr = seqInc(s);
+    const bytes = d.length - HEADER_SIZE + PACKET_OVERHEAD;
+    c.pktSent++;
+    c.byteSent += bytes;
+    c.pktSentUnique++;
+    c.byteSentUnique += bytes;
+    // packet-pair probing: a packet with seq ≡ 0 (mod 16) goes back to back with the next one
+    this.pace(now, d.length - HEADER_SIZE, (s & 0xf) === 0);
+    return d;
+  }
+
+  private pace(now: number, payload: number, probe: boolean): void {
+    this.avgPayload = (this.avgPayload * 127 + payload) / 128;
+    if (probe) return;
+    this.nextSendTime = Math.max(this.nextSendTime, now - PACING_BURST_US) + this.periodUs;
+  }
+
+  /** Applies an ACK position. Returns false if it acknowledges packets never sent. */
+  onAck(ackSeq: number): boolean {
+    if (seqOff(ackSeq, this.curr) < 0) return false;
+    const n = seqOff(this.base, ackSeq);
+    if (n > 0) {
+      this.release(n);
+      this.loss.removeBefore(ackSeq);
+    }
+    return true;
+  }
+
+  private release(n: number): void {
+    for (let i = 0; i < n; i++) {
+      const d = this.dgrams[this.head];
+      if (d) this.bytesBuffered -= d.length - HEADER_SIZE;
+      this.dgrams[this.head] = undefined;
+      this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+    }
+    this.base = seqAdd(this.base, n);
+    if (seqOff(this.curr, this.base) > 0) this.curr = this.base;
+  }
+
+  /**
+   * NAK: queues the reported packets for retransmission. Returns the ranges that are no longer in
+   * the buffer (the caller answers them with DROPREQ).
+   */
+  onNak(ranges: readonly SeqRange[]): SeqRange[] {
+    const gone: SeqRange[] = [];
+    for (let [a, b] of ranges) {
+      if (seqOff(a, b) < 0) continue;
+      if (seqOff(this.base, a) < 0) {
+        const goneEnd = seqOff(this.base, b) < 0 ? b : seqAdd(this.base, -1);
+        gone.push([a, goneEnd]);
+        if (seqOff(this.base, b) < 0) continue;
+        a = this.base;
+      }
+      if (seqOff(b, this.curr) <= 0) b = seqAdd(this.curr, -1); // never sent yet: ignore the excess
+      if (seqOff(a, b) < 0) continue;
+      this.c.pktSndLoss += seqOff(a, b) + 1;
+      this.loss.add(a, b);
+    }
+    return gone;
+  }
+
+  /**
+   * Sender too-late drop: releases packets older than `thresholdUs`. Returns the dropped range,
+   * or null.
+   */
+  dropTooLate(now: number, thresholdUs: number): SeqRange | null {
+    let n = 0;
+    const total = this.buffered;
+    while (n < total && now - this.origin[(this.head + n) % this.capacity]! > thresholdUs) n++;
+    if (n === 0) return null;
+    let bytes = 0;
+    for (let i = 0; i < n; i++) {
+      const d = this.dgrams[(this.head + i) % this.capacity];
+      if (d) bytes += d.length - HEADER_SIZE + PACKET_OVERHEAD;
+    }
+    const first = this.base;
+    this.c.pktSndDrop += n;
+    this.c.byteSndDrop += bytes;
+    this.release(n);
+    this.loss.removeBefore(this.base);
+    return [first, seqAdd(this.base, -1)];
+  }
+
+  /** Sender-side duration accounting (usSndDuration). */
+  tickDuration(now: number): void {
+    if (this.lastDurationMark >= 0) {
+      if (!this.isEmpty()) this.c.usSndDuration += now - this.lastDurationMark;
+      this.lastDurationMark = this.isEmpty() ? -1 : now;
+    }
+  }
+
+  /** Timespan of unacknowledged data, ms. */
+  bufferedSpanMs(now: number): number {
+    if (this.isEmpty()) return 0;
+    return Math.round((now - this.origin[this.head]!) / 1000);
+  }
+}

@@ -1,0 +1,64 @@
+// Statistics named and defined as libsrt's SRT_TRACEBSTATS (docs/API/statistics.md).
+// Byte counters include the 44 bytes of SRT+UDP+IP headers per packet, as libsrt counts them.
+
+/** Accumulating counters; each yields `<name>Total` (since connect) and `<name>` (since last clear). */
+export const COUNTERS = [
+  'pktSent', 'pktRecv', 'pktSentUnique', 'pktRecvUnique', 'pktSndLoss', 'pktRcvLoss', 'pktRetrans',
+  'pktRcvRetrans', 'pktSentACK', 'pktRecvACK', 'pktSentNAK', 'pktRecvNAK', 'pktSndDrop', 'pktRcvDrop',
+  'pktRcvUndecrypt', 'pktRcvBelated', 'byteSent', 'byteRecv', 'byteSentUnique', 'byteRecvUnique',
+  'byteRcvLoss', 'byteRetrans', 'byteSndDrop', 'byteRcvDrop', 'byteRcvUndecrypt', 'usSndDuration',
+  'pktSndFilterExtra', 'pktRcvFilterExtra', 'pktRcvFilterSupply', 'pktRcvFilterLoss',
+  // Sluice additions: datagrams that were malformed or did not belong to the connection.
+  'pktRecvInvalid',
+] as const;
+export type CounterName = (typeof COUNTERS)[number];
+
+export type Counters = Record<CounterName, number>;
+
+export function newCounters(): Counters {
+  const c = {} as Counters;
+  for (const k of COUNTERS) c[k] = 0;
+  return c;
+}
+
+/** Instantaneous values (no Total form). */
+export interface InstantStats {
+  msTimeStamp: number;
+  usPktSndPeriod: number;
+  pktFlowWindow: number;
+  pktCongestionWindow: number;
+  pktFlightSize: number;
+  msRTT: number;
+  mbpsBandwidth: number;
+  mbpsMaxBW: number;
+  mbpsSendRate: number;
+  mbpsRecvRate: number;
+  byteAvailSndBuf: number;
+  byteAvailRcvBuf: number;
+  byteMSS: number;
+  pktSndBuf: number;
+  byteSndBuf: number;
+  msSndBuf: number;
+  msSndTsbPdDelay: number;
+  pktRcvBuf: number;
+  byteRcvBuf: number;
+  msRcvBuf: number;
+  msRcvTsbPdDelay: number;
+  pktReorderDistance: number;
+  pktReorderTolerance: number;
+  pktRcvAvgBelatedTime: number;
+  pktSndKMState?: number;
+  pktRcvKMState?: number;
+}
+
+export type SrtStats = InstantStats & Counters & { [K in CounterName as `${K}Total`]: number };
+
+export function buildStats(total: Counters, since: Counters, instant: InstantStats): SrtStats {
+  const out = { ...instant } as SrtStats;
+  const rec = out as unknown as Record<string, number>;
+  for (const k of COUNTERS) {
+    rec[`${k}Total`] = total[k];
+    rec[k] = total[k] - since[k];
+  }
+  return out;
+}
