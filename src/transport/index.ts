@@ -1,0 +1,5 @@
+export { listen, dial, SrtServer, type ListenOptions, type DialOptions } from './api.js';
+export { SrtSocket } from './socket.js';
+export { SrtError, SrtRejectedError } from './errors.js';
+export { parseSrtUrl, type SrtEndpoint, type SrtMode } from './url.js';
+export { Multiplexer, type AcceptHook } from './mux.js';

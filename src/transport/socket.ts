@@ -1,0 +1,165 @@
+// An SRT connection as a Node Duplex: one message per write (live mode), one message per read
+// (readable object mode), backpressure in both directions.
+import { Duplex } from 'node:stream';
+import type { CloseReason, ConnectionEvent } from '../protocol/connection.js';
+import type { SrtStats } from '../protocol/stats.js';
+import { nowUs } from './clock.js';
+import { SrtError } from './errors.js';
+import type { ConnEntry } from './mux.js';
+
+export interface SrtSocketEvents {
+  /** The connection ended: `reason` is local, peer (SHUTDOWN), timeout or error. */
+  closed: [reason: CloseReason];
+}
+
+export class SrtSocket extends Duplex {
+  private entry: ConnEntry | null = null;
+  private pendingWrite: { chunk: Buffer; cb: (err?: Error | null) => void } | null = null;
+  private finalCb: ((err?: Error | null) => void) | null = null;
+  private lingerTimer: NodeJS.Timeout | null = null;
+  closeReason: CloseReason | null = null;
+
+  constructor() {
+    super({ readableObjectMode: true, writableObjectMode: false, readableHighWaterMark: 1024, writableHighWaterMark: 64 * 1024, allowHalfOpen: true });
+  }
+
+  /** @internal */
+  attach(e: ConnEntry): void {
+    this.entry = e;
+  }
+
+  get socketId(): number {
+    return this.entry!.conn.localSocketId;
+  }
+
+  get peerSocketId(): number {
+    return this.entry!.conn.peerSocketId;
+  }
+
+  get streamId(): string {
+    return this.entry!.conn.streamId;
+  }
+
+  get remoteAddress(): string {
+    return this.entry!.address;
+  }
+
+  get remotePort(): number {
+    return this.entry!.port;
+  }
+
+  /** Negotiated latencies (ms) and other connection parameters. */
+  get negotiated(): { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number } {
+    const p = this.entry!.conn.params;
+    return { rcvLatency: p.rcvLatencyMs, sndLatency: p.sndLatencyMs, mss: p.mss, peerSrtVersion: p.peerSrtVersion };
+  }
+
+  /** SRT_TRACEBSTATS statistics; `clear` starts a new interval. */
+  stats(clear = false): SrtStats {
+    return this.entry!.conn.stats(nowUs(), clear);
+  }
+
+  /** @internal called by the driver with each delivered message; false = stop delivering. */
+  deliver(payload: Buffer): boolean {
+    return this.push(payload);
+  }
+
+  override _read(): void {
+    if (this.entry) this.entry.mux.resume(this.entry);
+  }
+
+  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
+    const e = this.entry;
+    if (!e || e.closed || e.conn.state !== 'connected') {
+      cb(new SrtError('SRT_ECONNLOST', 'connection is closed'));
+      return;
+    }
+    try {
+      if (e.mux.write(e, chunk)) {
+        cb();
+        return;
+      }
+    } catch (err) {
+      cb(err as Error);
+      return;
+    }
+    this.pendingWrite = { chunk, cb }; // send buffer full: wait for ACKs
+  }
+
+  /** @internal the connection may have room again. */
+  onWritable(): void {
+    const e = this.entry!;
+    if (this.pendingWrite && e.conn.canSend()) {
+      const { chunk, cb } = this.pendingWrite;
+      this.pendingWrite = null;
+      try {
+        e.mux.write(e, chunk);
+        cb();
+      } catch (err) {
+        cb(err as Error);
+      }
+    }
+    if (this.finalCb && e.conn.sendBufferEmpty()) this.finishFinal();
+  }
+
+  override _final(cb: (err?: Error | null) => void): void {
+    const e = this.entry;
+    if (!e || e.closed) {
+      cb();
+      return;
+    }
+    this.finalCb = cb;
+    if (e.conn.sendBufferEmpty()) {
+      this.finishFinal();
+      return;
+    }
+    // linger: wait until everything sent is acknowledged, at most `linger` s (at least 1 s of live data)
+    const lingerMs = Math.max(e.conn.options.linger * 1000, e.conn.params.sndLatencyMs + 1500);
+    this.lingerTimer = setTimeout(() => this.finishFinal(), lingerMs);
+  }
+
+  private finishFinal(): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    this.lingerTimer = null;
+    const cb = this.finalCb;
+    this.finalCb = null;
+    const e = this.entry!;
+    e.mux.closeConnection(e);
+    cb?.();
+  }
+
+  /** @internal */
+  onConnectionEvent(ev: ConnectionEvent): void {
+    if (ev.type === 'closed') this.closeReason = ev.reason;
+  }
+
+  /** @internal everything buffered has been delivered: end the readable side. */
+  onFinished(reason: CloseReason): void {
+    this.closeReason = reason;
+    if (this.pendingWrite) {
+      this.pendingWrite.cb(new SrtError('SRT_ECONNLOST', `connection closed (${reason})`));
+      this.pendingWrite = null;
+    }
+    if (this.finalCb) this.finishFinal();
+    this.push(null);
+    this.emit('closed', reason);
+    if (reason === 'timeout') {
+      this.destroy(new SrtError('SRT_ECONNLOST', 'peer idle timeout: connection lost'));
+    } else if (!this.writableFinished) {
+      // nothing more can be sent
+      this.destroy();
+    }
+  }
+
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    const e = this.entry;
+    if (e && !e.closed) e.mux.closeConnection(e);
+    cb(err);
+  }
+
+  /** Sends SHUTDOWN at once (no linger) and ends the stream. */
+  close(): void {
+    this.destroy();
+  }
+}
