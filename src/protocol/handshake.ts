@@ -153,6 +153,13 @@ function parseIPv4(s: string): number[] | null {
 function parseIPv6(s: string): Buffer | null {
   const zone = s.indexOf('%');
   if (zone >= 0) s = s.slice(0, zone);
+  if (s.includes('.')) {
+    // embedded IPv4 (e.g. ::1.2.3.4, 64:ff9b::1.2.3.4, as inet_ntop prints them): the last two groups
+    const colon = s.lastIndexOf(':');
+    const v4 = parseIPv4(s.slice(colon + 1));
+    if (colon < 0 || !v4) return null;
+    s = `${s.slice(0, colon + 1)}${((v4[0]! << 8) | v4[1]!).toString(16)}:${((v4[2]! << 8) | v4[3]!).toString(16)}`;
+  }
   const halves = s.split('::');
   if (halves.length > 2) return null;
   const toGroups = (h: string): string[] => (h === '' ? [] : h.split(':'));

@@ -204,7 +204,7 @@ export function decodeLossList(cif: Buffer): SeqRange[] {
 export function encodeLossList(ranges: readonly SeqRange[], maxWords = Infinity): Buffer {
   let words = 0;
   for (const [a, b] of ranges) words += a === b ? 1 : 2;
-  const buf = Buffer.allocUnsafe(Math.min(words, maxWords - (maxWords % 1)) * 4);
+  const buf = Buffer.allocUnsafe(Math.max(0, Math.min(words, Math.floor(maxWords))) * 4);
   let o = 0;
   for (const [a, b] of ranges) {
     const need = a === b ? 4 : 8;

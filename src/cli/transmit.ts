@@ -1,0 +1,276 @@
+// `sluice transmit <src> <dst>`: the counterpart of srt-live-transmit.
+import { createReadStream, createWriteStream } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import type { Readable, Writable } from 'node:stream';
+import { Chunker, MessageLimiter } from '../gateway/chunker.js';
+import { parseUdpUrl, UdpSink, UdpSource } from '../gateway/udp.js';
+import { resolveOptions } from '../protocol/options.js';
+import { SRT_REJ, rejectReasonText } from '../protocol/reject.js';
+import { dial, listen, type SrtServer } from '../transport/api.js';
+import { SrtRejectedError } from '../transport/errors.js';
+import type { SrtSocket } from '../transport/socket.js';
+import { parseSrtUrl } from '../transport/url.js';
+
+export const TRANSMIT_HELP = `Usage: sluice transmit [options] <source> <destination>
+
+Moves a live stream between SRT, UDP, files and stdio, like srt-live-transmit.
+
+Endpoints:
+  srt://host:port?key=value&...   SRT caller (host given) or listener (srt://:port or mode=listener).
+                                  Query keys as srt-live-transmit: mode, latency (ms), rcvlatency,
+                                  peerlatency, streamid, maxbw, inputbw, oheadbw, conntimeo,
+                                  peeridletimeo, payloadsize, mss, fc, rcvbuf, sndbuf, tlpktdrop,
+                                  nakreport, passphrase, pbkeylen, kmrefreshrate, kmpreannounce,
+                                  enforcedencryption, transtype, congestion, messageapi, linger,
+                                  adapter (local address).
+  udp://host:port?ttl=&adapter=&source=&rcvbuf=&sndbuf=
+                                  UDP unicast or multicast (224.0.0.0/4, ff00::/8). As a source
+                                  it binds host:port (joins the group, on 'adapter', optionally
+                                  source-specific); as a destination it sends there.
+  file:///path/to/file            A file (read in payloadsize chunks, or written).
+  -  or  file://con               stdin as a source, stdout as a destination.
+
+Options:
+  --stats <ms>        Print one JSON line of SRT statistics (libsrt names) to stderr per interval.
+  --chunk <bytes>     Message size when reading files/stdin (default: payloadsize, 1316).
+  --bitrate <bits/s>  Pace file/stdin input at this rate (suffixes k, M, G). Default: unpaced.
+  -q, --quiet         No progress messages on stderr.
+  -h, --help          This text.
+
+It exits 0 when the input ends (end of file, or the SRT peer shut down) after flushing what it
+received; on SIGINT/SIGTERM it flushes, sends SHUTDOWN to SRT peers and exits 0. Errors (bad
+URL, rejected connection, port in use) exit 1 with a message naming the cause.
+
+Examples:
+  sluice transmit udp://127.0.0.1:5000 'srt://example.net:9000?streamid=publish:live/a&latency=200'
+  sluice transmit srt://:9000 udp://239.1.1.1:1234?ttl=4
+  ffmpeg -re -i in.ts -f mpegts - | sluice transmit - srt://127.0.0.1:9000
+`;
+
+interface Args {
+  src: string;
+  dst: string;
+  statsMs: number;
+  chunk?: number;
+  bitrate?: number;
+  quiet: boolean;
+}
+
+class UsageError extends Error {}
+
+function parseRate(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(s);
+  if (!m) throw new UsageError(`--bitrate: "${s}" is not a rate like 5000000, 5M or 800k`);
+  const mult = { '': 1, k: 1e3, m: 1e6, g: 1e9 }[m[2]!.toLowerCase() as '' | 'k' | 'm' | 'g'];
+  return Number(m[1]) * mult;
+}
+
+export function parseTransmitArgs(argv: string[]): Args | 'help' {
+  const pos: string[] = [];
+  const a: Args = { src: '', dst: '', statsMs: 0, quiet: false };
+  for (let i = 0; i < argv.length; i++) {
+    const x = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${x} needs a value`);
+      return v;
+    };
+    if (x === '-h' || x === '--help') return 'help';
+    else if (x === '--stats' || x === '-s') {
+      a.statsMs = Number(val());
+      if (!Number.isInteger(a.statsMs) || a.statsMs < 10) throw new UsageError('--stats: interval must be an integer >= 10 (ms)');
+    } else if (x === '--chunk') {
+      a.chunk = Number(val());
+      if (!Number.isInteger(a.chunk) || a.chunk < 1 || a.chunk > 1456) throw new UsageError('--chunk: must be 1 to 1456 bytes');
+    } else if (x === '--bitrate') a.bitrate = parseRate(val());
+    else if (x === '-q' || x === '--quiet') a.quiet = true;
+    else if (x.startsWith('--')) throw new UsageError(`unknown option ${x}`);
+    else pos.push(x);
+  }
+  if (pos.length !== 2) throw new UsageError('expected exactly two endpoints: <source> <destination>');
+  [a.src, a.dst] = pos as [string, string];
+  return a;
+}
+
+interface Opened<T> {
+  stream: T;
+  srt?: SrtSocket;
+  server?: SrtServer;
+  close(): Promise<void>;
+}
+
+function log(args: Args, msg: string): void {
+  if (!args.quiet) process.stderr.write(`${msg}\n`);
+}
+
+async function openSrt(url: string, args: Args, role: 'source' | 'destination'): Promise<Opened<SrtSocket>> {
+  const ep = parseSrtUrl(url);
+  if (ep.mode === 'rendezvous') throw new UsageError('rendezvous mode is not supported yet');
+  if (ep.mode === 'caller') {
+    const s = await dial({ ...ep.options, host: ep.host, port: ep.port, localAddress: ep.adapter, localPort: ep.localPort });
+    log(args, `SRT ${role} connected to ${ep.host}:${ep.port}`);
+    return { stream: s, srt: s, close: async () => { s.destroy(); } };
+  }
+  const server = await listen({ ...ep.options, host: ep.host || ep.adapter, port: ep.port });
+  let taken = false;
+  log(args, `SRT ${role} listening on ${ep.host || '0.0.0.0'}:${server.address().port}`);
+  const s = await new Promise<SrtSocket>((resolve) => {
+    server.on('connection', (sock) => {
+      if (taken) {
+        sock.close();
+        return;
+      }
+      taken = true;
+      resolve(sock);
+    });
+  });
+  log(args, `SRT ${role} accepted ${s.remoteAddress}:${s.remotePort}${s.streamId ? ` streamid=${s.streamId}` : ''}`);
+  return { stream: s, srt: s, server, close: async () => { s.destroy(); await server.close(); } };
+}
+
+function pacer(bitrate: number): (bytes: number) => Promise<void> {
+  const start = performance.now();
+  let sent = 0;
+  return async (bytes) => {
+    sent += bytes * 8;
+    const due = start + (sent / bitrate) * 1000;
+    const wait = due - performance.now();
+    if (wait > 1) await new Promise((r) => setTimeout(r, wait));
+  };
+}
+
+async function openSource(url: string, args: Args, msgSize: number): Promise<Opened<Readable>> {
+  if (url.startsWith('srt://')) return openSrt(url, args, 'source');
+  if (url.startsWith('udp://')) {
+    const u = new UdpSource(parseUdpUrl(url));
+    await u.open();
+    const lim = new MessageLimiter(1456);
+    u.pipe(lim);
+    return { stream: lim, close: async () => { u.destroy(); lim.end(); } };
+  }
+  let raw: Readable;
+  if (url === '-' || url === 'file://con') raw = process.stdin;
+  else if (url.startsWith('file://')) raw = createReadStream(fileURLToPath(url), { highWaterMark: 64 * 1024 });
+  else throw new UsageError(`unsupported source "${url}" (srt://, udp://, file://, -)`);
+  const ch = new Chunker(args.chunk ?? msgSize);
+  raw.pipe(ch);
+  if (args.bitrate) {
+    const wait = pacer(args.bitrate);
+    const { Transform } = await import('node:stream');
+    const paced = new Transform({
+      objectMode: true,
+      transform(chunk: Buffer, _e, cb) {
+        wait(chunk.length).then(() => cb(null, chunk), cb);
+      },
+    });
+    ch.pipe(paced);
+    return { stream: paced, close: async () => { raw.destroy(); } };
+  }
+  return { stream: ch, close: async () => { raw.destroy(); } };
+}
+
+async function openDestination(url: string, args: Args): Promise<Opened<Writable>> {
+  if (url.startsWith('srt://')) return openSrt(url, args, 'destination');
+  if (url.startsWith('udp://')) {
+    const u = new UdpSink(parseUdpUrl(url));
+    await u.open();
+    return { stream: u, close: async () => { u.destroy(); } };
+  }
+  if (url === '-' || url === 'file://con') return { stream: process.stdout, close: async () => undefined };
+  if (url.startsWith('file://')) {
+    const f = createWriteStream(fileURLToPath(url));
+    return { stream: f, close: async () => { f.destroy(); } };
+  }
+  throw new UsageError(`unsupported destination "${url}" (srt://, udp://, file://, -)`);
+}
+
+export async function runTransmit(argv: string[]): Promise<number> {
+  let args: Args;
+  try {
+    const a = parseTransmitArgs(argv);
+    if (a === 'help') {
+      process.stdout.write(TRANSMIT_HELP);
+      return 0;
+    }
+    args = a;
+  } catch (e) {
+    process.stderr.write(`sluice transmit: ${(e as Error).message}\n\n${TRANSMIT_HELP}`);
+    return 2;
+  }
+  let msgSize = 1316;
+  try {
+    for (const u of [args.src, args.dst]) {
+      if (u.startsWith('srt://')) msgSize = resolveOptions(parseSrtUrl(u).options).payloadsize;
+      else if (u.startsWith('udp://')) parseUdpUrl(u);
+    }
+  } catch (e) {
+    process.stderr.write(`sluice transmit: ${(e as Error).message}\n`);
+    return 2;
+  }
+
+  let src: Opened<Readable> | undefined;
+  let dst: Opened<Writable> | undefined;
+  let statsTimer: NodeJS.Timeout | undefined;
+  try {
+    [dst, src] = await Promise.all([openDestination(args.dst, args), openSource(args.src, args, msgSize)]);
+  } catch (e) {
+    const msg = e instanceof SrtRejectedError && e.reason === SRT_REJ.TIMEOUT
+      ? 'connection timed out (no answer from the peer)'
+      : (e as Error).message;
+    process.stderr.write(`sluice transmit: ${msg}\n`);
+    await Promise.allSettled([src?.close(), dst?.close()]);
+    return 1;
+  }
+  const s = src, d = dst;
+  if (args.statsMs > 0) {
+    statsTimer = setInterval(() => {
+      for (const [side, o] of [['source', s], ['destination', d]] as const) {
+        if (o.srt && !o.srt.destroyed) {
+          process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), side, ...o.srt.stats(true) })}\n`);
+        }
+      }
+    }, args.statsMs);
+  }
+
+  let stopping = false;
+  const stop = (signal: string): void => {
+    if (stopping) return;
+    stopping = true;
+    log(args, `${signal}: flushing and closing`);
+    s.stream.unpipe(d.stream);
+    d.stream.end();
+    if (s.srt) s.srt.close();
+    setTimeout(() => process.exit(0), 3000).unref();
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+
+  const code = await new Promise<number>((resolve) => {
+    let failed = false;
+    const fail = (what: string, e: Error): void => {
+      if (failed || stopping) return;
+      failed = true;
+      process.stderr.write(`sluice transmit: ${what}: ${e.message}\n`);
+      resolve(1);
+    };
+    s.stream.on('error', (e) => fail('source', e));
+    d.stream.on('error', (e) => fail('destination', e));
+    s.stream.on('end', () => log(args, 'source ended'));
+    d.stream.on('finish', () => resolve(failed ? 1 : 0));
+    d.stream.on('close', () => {
+      // an SRT destination whose peer went away: stop reading
+      if (!stopping && d.srt) {
+        log(args, `destination closed (${d.srt.closeReason ?? 'closed'})`);
+        resolve(d.srt.closeReason === 'timeout' ? 1 : 0);
+      }
+    });
+    s.stream.pipe(d.stream, { end: d.stream !== process.stdout });
+    if (d.stream === process.stdout) s.stream.on('end', () => resolve(0));
+  });
+  if (statsTimer) clearInterval(statsTimer);
+  if (s.srt && s.srt.closeReason === 'timeout') log(args, 'source lost: peer idle timeout');
+  await Promise.allSettled([s.close(), d.server?.close(), s.server?.close()]);
+  return code;
+}
+
+export { rejectReasonText };

@@ -1,0 +1,138 @@
+// Interop with Debian's srt-live-transmit (libsrt 1.5.1), both directions, byte-exact.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { listen, dial } from '../../src/transport/api.js';
+import type { SrtSocket } from '../../src/transport/socket.js';
+import { SRT_REJ, SRT_REJX } from '../../src/protocol/reject.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced } from '../support/peers.js';
+import { LossyRelay } from '../support/relay.js';
+
+requireTool('srt-live-transmit');
+
+async function waitConnection(srv: Awaited<ReturnType<typeof listen>>, timeoutMs = 5000): Promise<SrtSocket> {
+  return new Promise((resolve, reject) => {
+    const t = setTimeout(() => reject(new Error('no connection within timeout')), timeoutMs);
+    srv.once('connection', (s) => { clearTimeout(t); resolve(s); });
+  });
+}
+
+async function sltCallerToSluice(opts: { loss: number; n: number; seed: number }): Promise<void> {
+  const srtPort = await freePort();
+  const udpIn = await freePort();
+  const srv = await listen({ host: '127.0.0.1', port: srtPort });
+  let relay: LossyRelay | null = null;
+  let target = srtPort;
+  if (opts.loss > 0) {
+    relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
+    target = await relay.start();
+  }
+  const got: Buffer[] = [];
+  const conn = waitConnection(srv);
+  const slt = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${target}?mode=caller&streamid=interop-${opts.seed}&latency=200`]);
+  try {
+    const s = await conn;
+    assert.equal(s.streamId, `interop-${opts.seed}`);
+    s.on('data', (d: Buffer) => got.push(d));
+    await sleep(300);
+    const msgs = makeMessages(opts.n);
+    await udpSendPaced(udpIn, msgs, 1000);
+    const end = Date.now() + 5000;
+    while (got.length < msgs.length && Date.now() < end) await sleep(50);
+    const diff = diffMessages(msgs, got);
+    const st = s.stats();
+    assert.equal(diff, null, `${diff} (stats: loss ${st.pktRcvLossTotal}, retrans ${st.pktRcvRetransTotal}, drop ${st.pktRcvDropTotal}; relay dropped ${JSON.stringify(relay?.dropped)})`);
+    if (relay) {
+      assert.ok(relay.dropped.toTarget > 0, 'the relay dropped packets');
+      assert.ok(st.pktRcvLossTotal > 0 && st.pktRcvRetransTotal > 0, 'losses were detected and repaired by retransmission');
+    }
+  } finally {
+    await slt.kill();
+    relay?.close();
+    await srv.close();
+  }
+}
+
+async function sluiceCallerToSlt(opts: { loss: number; n: number; seed: number }): Promise<void> {
+  const srtPort = await freePort();
+  const out = await udpCollect();
+  const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&latency=200`, `udp://127.0.0.1:${out.port}`]);
+  let relay: LossyRelay | null = null;
+  let target = srtPort;
+  if (opts.loss > 0) {
+    relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
+    target = await relay.start();
+  }
+  try {
+    await sleep(300);
+    let s: SrtSocket | null = null;
+    for (let i = 0; i < 10 && !s; i++) {
+      try { s = await dial({ host: '127.0.0.1', port: target, streamid: 'to-slt', conntimeo: 1000 }); } catch { await sleep(200); }
+    }
+    assert.ok(s, 'connected to srt-live-transmit');
+    const msgs = makeMessages(opts.n);
+    const start = performance.now();
+    for (let i = 0; i < msgs.length; i++) {
+      const due = start + i; // 1000 packets/s
+      const wait = due - performance.now();
+      if (wait > 1) await sleep(wait);
+      s.write(msgs[i]!);
+    }
+    await out.waitFor(msgs.length, 5000);
+    const st = s.stats();
+    const diff = diffMessages(msgs, out.messages);
+    assert.equal(diff, null, `${diff} (stats: sent ${st.pktSentTotal}, retrans ${st.pktRetransTotal}, NAKs ${st.pktRecvNAKTotal}, sndDrop ${st.pktSndDropTotal})`);
+    if (relay) assert.ok(st.pktRetransTotal > 0, 'lost packets were retransmitted');
+    s.destroy();
+  } finally {
+    await slt.kill();
+    relay?.close();
+    out.close();
+  }
+}
+
+test('srt-live-transmit caller -> Sluice listener, byte-exact', () => sltCallerToSluice({ loss: 0, n: 2000, seed: 1 }));
+test('Sluice caller -> srt-live-transmit listener, byte-exact', () => sluiceCallerToSlt({ loss: 0, n: 2000, seed: 2 }));
+test('srt-live-transmit caller -> lossy relay (5 % each way) -> Sluice listener, nothing lost', () => sltCallerToSluice({ loss: 0.05, n: 3000, seed: 3 }));
+test('Sluice caller -> lossy relay (5 % each way) -> srt-live-transmit listener, nothing lost', () => sluiceCallerToSlt({ loss: 0.05, n: 3000, seed: 4 }));
+
+async function rejectedBy(reason: number): Promise<string> {
+  const srtPort = await freePort();
+  const udpIn = await freePort();
+  const seen: string[] = [];
+  const srv = await listen({ host: '127.0.0.1', port: srtPort, accept: (req) => { seen.push(req.streamId); return { reject: reason }; } });
+  const slt = spawnPeer('srt-live-transmit', [`udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${srtPort}?mode=caller&streamid=#!::r=nope,m=publish`]);
+  try {
+    const end = Date.now() + 5000;
+    while (!/reject|Reject|REJECT/.test(slt.output()) && Date.now() < end) await sleep(50);
+    await sleep(200);
+    assert.ok(seen.includes('#!::r=nope,m=publish'), 'the accept hook saw the stream id');
+    assert.equal(srv.connectionCount, 0, 'no connection was created');
+    return slt.output();
+  } finally {
+    await slt.kill();
+    await srv.close();
+  }
+}
+
+test('a rejected stream id shows up in srt-live-transmit with the reason Sluice chose', async () => {
+  const app = await rejectedBy(SRT_REJX.FORBIDDEN);
+  assert.match(app, /Application-defined rejection reason/, app.slice(0, 2000));
+  const internal = await rejectedBy(SRT_REJ.BADSECRET);
+  assert.match(internal, /Incorrect passphrase/, internal.slice(0, 2000));
+});
+
+test('Sluice caller sees the reason an srt-live-transmit listener rejects with', async () => {
+  const srtPort = await freePort();
+  const sink = await freePort();
+  const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&passphrase=0123456789abc`, `udp://127.0.0.1:${sink}`]);
+  try {
+    await sleep(300);
+    await assert.rejects(dial({ host: '127.0.0.1', port: srtPort }), (e: Error & { reason?: number }) => {
+      assert.equal(e.reason, SRT_REJ.UNSECURE, e.message);
+      assert.match(e.message, /Password required or unexpected/);
+      return true;
+    });
+  } finally {
+    await slt.kill();
+  }
+});

@@ -1,0 +1,146 @@
+// Real peers for interop tests: srt-live-transmit and ffmpeg. Missing tools fail the test.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import dgram from 'node:dgram';
+import { mkdtempSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+export function requireTool(name: string): string {
+  const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
+  const path = r.stdout.trim();
+  if (r.status !== 0 || path === '') {
+    throw new Error(`${name} is not installed: interop tests need it (apt-get install -y srt-tools ffmpeg)`);
+  }
+  return path;
+}
+
+export interface Peer {
+  proc: ChildProcess;
+  output(): string;
+  exited: Promise<number | null>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+const running = new Set<ChildProcess>();
+process.on('exit', () => { for (const p of running) p.kill('SIGKILL'); });
+
+export function spawnPeer(cmd: string, args: string[], opts: { stdout?: 'pipe' | 'ignore' } = {}): Peer {
+  requireTool(cmd);
+  const proc = spawn(cmd, args, { stdio: ['ignore', opts.stdout ?? 'pipe', 'pipe'] });
+  running.add(proc);
+  let out = '';
+  proc.stdout?.on('data', (d: Buffer) => { if (out.length < 200_000) out += d.toString(); });
+  proc.stderr?.on('data', (d: Buffer) => { if (out.length < 200_000) out += d.toString(); });
+  const exited = new Promise<number | null>((resolve) => proc.on('exit', (code) => { running.delete(proc); resolve(code); }));
+  return {
+    proc,
+    output: () => out,
+    exited,
+    kill: async (signal: NodeJS.Signals = 'SIGINT') => {
+      if (proc.exitCode === null && proc.signalCode === null) proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 3000);
+      const c = await exited;
+      clearTimeout(t);
+      return c;
+    },
+  };
+}
+
+/** A UDP port that is free right now (bound and released). */
+export async function freePort(): Promise<number> {
+  for (;;) {
+    const port = 20000 + Math.floor(Math.random() * 30000);
+    const ok = await new Promise<boolean>((resolve) => {
+      const s = dgram.createSocket('udp4');
+      s.once('error', () => resolve(false));
+      s.bind(port, '127.0.0.1', () => s.close(() => resolve(true)));
+    });
+    if (ok) return port;
+  }
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/** Deterministic payloads: message i carries its index and a pattern, so order and content are checked. */
+export function makeMessages(n: number, size = 1316): Buffer[] {
+  const out: Buffer[] = [];
+  for (let i = 0; i < n; i++) {
+    const b = Buffer.alloc(size);
+    b.writeUInt32BE(i, 0);
+    for (let j = 4; j < size; j++) b[j] = (i * 31 + j * 7) & 0xff;
+    out.push(b);
+  }
+  return out;
+}
+
+/** Sends datagrams to port at a steady rate (packets/s); resolves when all are sent. */
+export async function udpSendPaced(port: number, msgs: Buffer[], pps: number, host = '127.0.0.1'): Promise<void> {
+  const s = dgram.createSocket('udp4');
+  const start = performance.now();
+  for (let i = 0; i < msgs.length; i++) {
+    const due = start + (i * 1000) / pps;
+    const wait = due - performance.now();
+    if (wait > 1) await sleep(wait);
+    await new Promise<void>((resolve) => s.send(msgs[i]!, port, host, () => resolve()));
+  }
+  s.close();
+}
+
+export interface UdpCollector {
+  port: number;
+  messages: Buffer[];
+  close(): void;
+  waitFor(n: number, timeoutMs: number): Promise<void>;
+}
+
+export async function udpCollect(port = 0): Promise<UdpCollector> {
+  const s = dgram.createSocket('udp4');
+  const messages: Buffer[] = [];
+  s.on('message', (m) => messages.push(m));
+  await new Promise<void>((resolve) => s.bind(port, '127.0.0.1', () => resolve()));
+  s.setRecvBufferSize(4 * 1024 * 1024);
+  return {
+    port: s.address().port,
+    messages,
+    close: () => s.close(),
+    waitFor: async (n, timeoutMs) => {
+      const end = Date.now() + timeoutMs;
+      while (messages.length < n && Date.now() < end) await sleep(20);
+    },
+  };
+}
+
+/** Asserts two message lists are identical; reports the first difference. */
+export function diffMessages(sent: Buffer[], got: Buffer[]): string | null {
+  if (got.length !== sent.length) {
+    const idx = got.map((m) => (m.length >= 4 ? m.readUInt32BE(0) : -1));
+    return `received ${got.length} of ${sent.length} messages (first indexes: ${idx.slice(0, 5).join(',')}, last: ${idx.slice(-5).join(',')})`;
+  }
+  for (let i = 0; i < sent.length; i++) {
+    if (!sent[i]!.equals(got[i]!)) return `message ${i} differs (got index ${got[i]!.length >= 4 ? got[i]!.readUInt32BE(0) : '?'}, length ${got[i]!.length})`;
+  }
+  return null;
+}
+
+let mediaCache: string | null = null;
+
+/** A short H.264/AAC MPEG-TS made by ffmpeg, remuxed once so that a -c copy remux is byte-identical. */
+export function testMedia(): string {
+  if (mediaCache && existsSync(mediaCache)) return mediaCache;
+  requireTool('ffmpeg');
+  const dir = mkdtempSync(join(tmpdir(), 'sluice-media-'));
+  const raw = join(dir, 'raw.ts');
+  const out = join(dir, 'test.ts');
+  const r1 = spawnSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', 'testsrc2=size=640x360:rate=30', '-f', 'lavfi', '-i', 'sine=frequency=1000:sample_rate=48000',
+    '-t', '4', '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-b:v', '2M', '-maxrate', '2M', '-bufsize', '2M', '-g', '60', '-pix_fmt', 'yuv420p',
+    '-c:a', 'aac', '-b:a', '128k', '-f', 'mpegts', raw], { encoding: 'utf8' });
+  if (r1.status !== 0) throw new Error(`ffmpeg could not make test media: ${r1.stderr}`);
+  const r2 = spawnSync('ffmpeg', ['-loglevel', 'error', '-y', '-i', raw, '-c', 'copy', '-f', 'mpegts', out], { encoding: 'utf8' });
+  if (r2.status !== 0) throw new Error(`ffmpeg could not remux test media: ${r2.stderr}`);
+  mediaCache = out;
+  return out;
+}
+
+export function tempDir(): string {
+  return mkdtempSync(join(tmpdir(), 'sluice-test-'));
+}
