@@ -257,12 +257,11 @@ export async function runTransmit(argv: string[]): Promise<number> {
     d.stream.on('error', (e) => fail('destination', e));
     s.stream.on('end', () => log(args, 'source ended'));
     d.stream.on('finish', () => resolve(failed ? 1 : 0));
-    d.stream.on('close', () => {
-      // an SRT destination whose peer went away: stop reading
-      if (!stopping && d.srt) {
-        log(args, `destination closed (${d.srt.closeReason ?? 'closed'})`);
-        resolve(d.srt.closeReason === 'timeout' ? 1 : 0);
-      }
+    d.srt?.on('closed', (reason: string) => {
+      // an SRT destination whose peer went away: nothing more can be sent
+      if (stopping || reason === 'local') return;
+      log(args, `destination closed by the peer (${reason})`);
+      resolve(reason === 'timeout' ? 1 : 0);
     });
     s.stream.pipe(d.stream, { end: d.stream !== process.stdout });
     if (d.stream === process.stdout) s.stream.on('end', () => resolve(0));

@@ -7,7 +7,7 @@ import {
 } from './handshake.js';
 import { CtrlType, type ControlPacket } from './packet.js';
 import { advertisedFlowWindow, buildHsReq, negotiateAsInitiator } from './negotiate.js';
-import type { SrtOptions } from './options.js';
+import { MIN_MSS, type SrtOptions } from './options.js';
 import { rejectReasonFromWire, SRT_REJ } from './reject.js';
 
 const RESEND_US = 250_000;
@@ -89,7 +89,7 @@ export class CallerHandshake {
     }
     if (hs.type !== HsType.Conclusion || hs.version !== 5) return;
     const rspExt = findExtension(hs, HsExtType.HsRsp);
-    if (!rspExt) {
+    if (!rspExt || hs.mss < MIN_MSS) {
       this.fail(SRT_REJ.ROGUE);
       return;
     }

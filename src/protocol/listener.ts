@@ -10,7 +10,7 @@ import {
   findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, type Handshake, type HsReq,
 } from './handshake.js';
 import { advertisedFlowWindow, buildHsRsp, negotiateAsResponder } from './negotiate.js';
-import { resolveOptions, type SrtOptions } from './options.js';
+import { MIN_MSS, resolveOptions, type SrtOptions } from './options.js';
 import type { ControlPacket } from './packet.js';
 import { isValidRejectReason, rejectReasonToWire, SRT_REJ } from './reject.js';
 import { SrtFlag } from './handshake.js';
@@ -135,6 +135,7 @@ export class ListenerCore {
 
   private parseConclusion(now: number, address: string, port: number, p: ControlPacket, hs: Handshake): ConnectRequest | number {
     if (hs.version !== 5) return SRT_REJ.VERSION; // HSv4 callers are not supported
+    if (hs.mss < MIN_MSS) return SRT_REJ.ROGUE; // would give a payload size <= 0 (and 28 divides by zero)
     const reqExt = findExtension(hs, HsExtType.HsReq);
     if (!reqExt) return SRT_REJ.ROGUE;
     let hsreq: HsReq;

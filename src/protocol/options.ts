@@ -71,6 +71,9 @@ export const DEFAULT_OPTIONS: Readonly<SrtOptions> = Object.freeze({
   minversion: 0x010000,
 } as SrtOptions);
 
+/** Smallest MSS libsrt accepts (SRTO_MSS); a peer announcing less in its handshake is rogue. */
+export const MIN_MSS = 76;
+
 /** IPv4 + UDP overhead that libsrt assumes for every address family. */
 export const UDP_IP_OVERHEAD = 28;
 /** SRT header + UDP + IPv4: the 44 bytes libsrt adds to each payload in rate and byte counters. */
@@ -98,7 +101,7 @@ const SPECS: Record<keyof SrtOptions, Spec> = {
   conntimeo: { kind: 'int', min: 1, max: 3_600_000, unit: 'ms' },
   peeridletimeo: { kind: 'int', min: 1, max: 3_600_000, unit: 'ms' },
   payloadsize: { kind: 'int', min: 1, max: 1456, unit: 'bytes' },
-  mss: { kind: 'int', min: 76, max: 1500, unit: 'bytes' },
+  mss: { kind: 'int', min: MIN_MSS, max: 1500, unit: 'bytes' },
   fc: { kind: 'int', min: 32, max: 1 << 24, unit: 'packets' },
   rcvbuf: { kind: 'int', min: 32 * 1472, max: 2 ** 31 - 1, unit: 'bytes' },
   sndbuf: { kind: 'int', min: 32 * 1472, max: 2 ** 31 - 1, unit: 'bytes' },

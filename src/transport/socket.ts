@@ -17,6 +17,7 @@ export class SrtSocket extends Duplex {
   private pendingWrite: { chunk: Buffer; cb: (err?: Error | null) => void } | null = null;
   private finalCb: ((err?: Error | null) => void) | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
+  private draining = false;
   closeReason: CloseReason | null = null;
 
   constructor() {
@@ -99,9 +100,15 @@ export class SrtSocket extends Duplex {
         cb(err as Error);
       }
     }
-    if (this.finalCb && e.conn.sendBufferEmpty()) this.finishFinal();
+    this.checkDrained();
   }
 
+  /**
+   * end(): graceful close. Wait until everything sent is acknowledged (at most `linger` s, and at
+   * least long enough for live data to be dropped by the sender), then give the peer its TSBPD
+   * latency to play the tail out before SHUTDOWN — libsrt receivers discard what they still hold
+   * when SHUTDOWN arrives.
+   */
   override _final(cb: (err?: Error | null) => void): void {
     const e = this.entry;
     if (!e || e.closed) {
@@ -109,13 +116,18 @@ export class SrtSocket extends Duplex {
       return;
     }
     this.finalCb = cb;
-    if (e.conn.sendBufferEmpty()) {
-      this.finishFinal();
-      return;
-    }
-    // linger: wait until everything sent is acknowledged, at most `linger` s (at least 1 s of live data)
-    const lingerMs = Math.max(e.conn.options.linger * 1000, e.conn.params.sndLatencyMs + 1500);
-    this.lingerTimer = setTimeout(() => this.finishFinal(), lingerMs);
+    const ackWaitMs = Math.max(e.conn.options.linger * 1000, e.conn.params.sndLatencyMs + 1500);
+    this.lingerTimer = setTimeout(() => this.finishFinal(), ackWaitMs);
+    this.checkDrained();
+  }
+
+  private checkDrained(): void {
+    const e = this.entry!;
+    if (!this.finalCb || this.draining || !e.conn.sendBufferEmpty()) return;
+    this.draining = true;
+    if (this.lingerTimer) clearTimeout(this.lingerTimer);
+    const playOutMs = e.conn.params.sndLatencyMs + Math.ceil((2 * e.conn.srtt) / 1000) + 20;
+    this.lingerTimer = setTimeout(() => this.finishFinal(), playOutMs);
   }
 
   private finishFinal(): void {
@@ -141,14 +153,10 @@ export class SrtSocket extends Duplex {
       this.pendingWrite = null;
     }
     if (this.finalCb) this.finishFinal();
+    // end the readable side; what is already buffered stays readable
     this.push(null);
     this.emit('closed', reason);
-    if (reason === 'timeout') {
-      this.destroy(new SrtError('SRT_ECONNLOST', 'peer idle timeout: connection lost'));
-    } else if (!this.writableFinished) {
-      // nothing more can be sent
-      this.destroy();
-    }
+    if (reason === 'timeout') this.destroy(new SrtError('SRT_ECONNLOST', 'peer idle timeout: connection lost'));
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {

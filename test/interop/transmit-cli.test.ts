@@ -1,0 +1,83 @@
+// The sluice transmit command against real peers.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced } from '../support/peers.js';
+
+const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+test('ffmpeg -> sluice transmit srt://:port file://out.ts: byte-exact, exits 0, stats lines are JSON', async () => {
+  requireTool('ffmpeg');
+  const media = testMedia();
+  const port = await freePort();
+  const out = join(tempDir(), 'out.ts');
+  const tx = spawnPeer(process.execPath, [CLI, 'transmit', '--stats', '500', `srt://127.0.0.1:${port}?mode=listener`, `file://${out}`]);
+  await sleep(400);
+  const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', media, '-c', 'copy', '-f', 'mpegts',
+    `srt://127.0.0.1:${port}?mode=caller&latency=120000&pkt_size=1316&linger=3`]);
+  try {
+    assert.equal(await ff.exited, 0, ff.output());
+    const code = await Promise.race([tx.exited, sleep(10_000).then(() => 'timeout' as const)]);
+    assert.equal(code, 0, `transmit exit code; output: ${tx.output().slice(-2000)}`);
+    assert.ok(readFileSync(out).equals(readFileSync(media)), 'output file equals what ffmpeg sent');
+    const statsLines = tx.output().split('\n').filter((l) => l.startsWith('{'));
+    assert.ok(statsLines.length >= 2, 'stats printed periodically');
+    const last = JSON.parse(statsLines[statsLines.length - 1]!) as Record<string, number>;
+    assert.ok(last['pktRecvTotal']! > 100 && 'msRTT' in last && 'pktRcvLossTotal' in last, 'libsrt statistics names');
+  } finally {
+    await ff.kill();
+    await tx.kill();
+  }
+});
+
+test('udp -> sluice transmit -> srt-live-transmit listener -> udp, byte-exact', async () => {
+  requireTool('srt-live-transmit');
+  const srtPort = await freePort();
+  const udpIn = await freePort();
+  const sink = await udpCollect();
+  const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener`, `udp://127.0.0.1:${sink.port}`]);
+  await sleep(300);
+  const tx = spawnPeer(process.execPath, [CLI, 'transmit', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${srtPort}?streamid=cli`]);
+  try {
+    const end = Date.now() + 5000;
+    while (!tx.output().includes('connected') && Date.now() < end) await sleep(50);
+    await sleep(200);
+    const msgs = makeMessages(1500);
+    await udpSendPaced(udpIn, msgs, 1000);
+    await sink.waitFor(msgs.length, 5000);
+    assert.equal(diffMessages(msgs, sink.messages), null);
+    // SIGINT: flush, SHUTDOWN, exit 0
+    assert.equal(await tx.kill('SIGINT'), 0, tx.output());
+  } finally {
+    await tx.kill();
+    await slt.kill();
+    sink.close();
+  }
+});
+
+test('sluice transmit rejects bad arguments with a clear message and exit code 2', async () => {
+  const bad = spawnPeer(process.execPath, [CLI, 'transmit', 'srt://:9000?latency=abc', 'udp://127.0.0.1:5000']);
+  assert.equal(await bad.exited, 2);
+  assert.match(bad.output(), /latency: "abc" is not an integer/);
+  const unknown = spawnPeer(process.execPath, [CLI, 'transmit', 'srt://:9000?bogus=1', 'udp://127.0.0.1:5000']);
+  assert.equal(await unknown.exited, 2);
+  assert.match(unknown.output(), /bogus: unknown srt:\/\/ option/);
+  const help = spawnPeer(process.execPath, [CLI, 'transmit', '--help']);
+  assert.equal(await help.exited, 0);
+  assert.match(help.output(), /Usage: sluice transmit/);
+});
+
+test('sluice transmit: a port in use is reported, exit 1', async () => {
+  const port = await freePort();
+  const first = spawnPeer(process.execPath, [CLI, 'transmit', `srt://127.0.0.1:${port}?mode=listener`, 'udp://127.0.0.1:5999']);
+  await sleep(400);
+  const second = spawnPeer(process.execPath, [CLI, 'transmit', `srt://127.0.0.1:${port}?mode=listener`, 'udp://127.0.0.1:5999']);
+  try {
+    assert.equal(await second.exited, 1);
+    assert.match(second.output(), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+  } finally {
+    await first.kill();
+  }
+});
