@@ -1,0 +1,162 @@
+// The transport layer end to end on loopback: Sluice <-> Sluice.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { randomBytes } from 'node:crypto';
+import { dial, listen } from '../../src/transport/api.js';
+import type { SrtSocket } from '../../src/transport/socket.js';
+import { SRT_REJX } from '../../src/protocol/reject.js';
+import { SrtRejectedError } from '../../src/transport/errors.js';
+import { diffMessages, makeMessages, sleep } from '../support/peers.js';
+
+async function pump(s: SrtSocket, msgs: Buffer[], perMs = 2): Promise<void> {
+  for (let i = 0; i < msgs.length; i++) {
+    if (!s.write(msgs[i]!)) await new Promise((r) => s.once('drain', r));
+    if (i % perMs === perMs - 1) await sleep(1);
+  }
+}
+
+function collect(s: SrtSocket): Buffer[] {
+  const got: Buffer[] = [];
+  s.on('data', (d: Buffer) => got.push(d));
+  return got;
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(20);
+}
+
+test('many callers on one listener port, each stream separate and exact (both directions)', async () => {
+  const srv = await listen({ host: '127.0.0.1', port: 0 });
+  const port = srv.address().port;
+  const serverSide = new Map<string, Buffer[]>();
+  srv.on('connection', (s) => {
+    serverSide.set(s.streamId, collect(s));
+    // echo a greeting back on every connection (listener -> caller direction)
+    void pump(s, makeMessages(200).map((m) => Buffer.concat([Buffer.from(s.streamId), m.subarray(s.streamId.length)])));
+  });
+  const callers = await Promise.all([0, 1, 2, 3, 4, 5, 6, 7].map((i) => dial({ host: '127.0.0.1', port, streamid: `stream-${i}` })));
+  const received = callers.map(collect);
+  const sent = callers.map((_, i) => makeMessages(300).map((m) => { const b = Buffer.from(m); b[5] = i; return b; }));
+  await Promise.all(callers.map((c, i) => pump(c, sent[i]!)));
+  await until(() => [...serverSide.values()].every((g) => g.length >= 300) && received.every((r) => r.length >= 200));
+  assert.equal(srv.connectionCount, 8);
+  for (let i = 0; i < 8; i++) {
+    assert.equal(diffMessages(sent[i]!, serverSide.get(`stream-${i}`) ?? []), null, `stream-${i} caller->listener`);
+    assert.equal(received[i]!.length, 200, `stream-${i} listener->caller`);
+    assert.ok(received[i]!.every((m) => m.subarray(0, 8).toString() === `stream-${i}`), 'no cross-talk');
+  }
+  for (const c of callers) c.destroy();
+  await srv.close();
+});
+
+test('IPv6 loopback', async () => {
+  const srv = await listen({ host: '::1', port: 0 });
+  let got: Buffer[] = [];
+  srv.on('connection', (s) => { got = collect(s); });
+  const c = await dial(`srt://[::1]:${srv.address().port}?streamid=v6&mss=1400&payloadsize=1316`);
+  const msgs = makeMessages(300);
+  await pump(c, msgs);
+  await until(() => got.length >= 300);
+  assert.equal(diffMessages(msgs, got), null);
+  assert.equal(c.remoteAddress, '::1');
+  c.destroy();
+  await srv.close();
+});
+
+test('garbage, truncated packets and wrong socket ids are dropped and counted; other connections keep flowing', async () => {
+  const srv = await listen({ host: '127.0.0.1', port: 0 });
+  const port = srv.address().port;
+  let got: Buffer[] = [];
+  const holder: { s: SrtSocket | null } = { s: null };
+  srv.on('connection', (s) => { holder.s = s; got = collect(s); });
+  const c = await dial({ host: '127.0.0.1', port });
+  const attacker = dgram.createSocket('udp4');
+  await new Promise<void>((r) => attacker.bind(0, '127.0.0.1', () => r()));
+  const stop = { v: false };
+  const noise = (async () => {
+    let i = 0;
+    while (!stop.v) {
+      const kind = i++ % 5;
+      let d: Buffer;
+      if (kind === 0) d = randomBytes(1 + (i % 1500));
+      else if (kind === 1) d = randomBytes(i % 16); // truncated header
+      else if (kind === 2) { d = randomBytes(64); d[0] = 0x80; d[1] = 0x00; d.writeUInt32BE(0, 12); } // bogus handshake to the listener
+      else if (kind === 3) { d = randomBytes(200); d[0] = 0x00; d.writeUInt32BE(holder.s ? holder.s.socketId : 1, 12); } // data with the right id, from the wrong address
+      else { d = randomBytes(40); d[0] = 0x80; d[1] = 0x02; d.writeUInt32BE(12345, 12); } // ACK to an unknown socket
+      attacker.send(d, port, '127.0.0.1');
+      if (i % 20 === 0) await sleep(1);
+    }
+  })();
+  const msgs = makeMessages(1000);
+  await pump(c, msgs);
+  await until(() => got.length >= 1000);
+  stop.v = true;
+  await noise;
+  attacker.close();
+  assert.equal(diffMessages(msgs, got), null);
+  const k = srv.counters;
+  assert.ok(k.datagramsInvalid + k.datagramsUnknownDestination > 100, `noise was counted: ${JSON.stringify(k)}`);
+  assert.ok(holder.s!.stats().pktRecvInvalidTotal > 0, 'packets for the connection from a foreign address were counted on it');
+  c.destroy();
+  await srv.close();
+});
+
+test('the accept hook sees the request before any answer, and may reject with any reason', async () => {
+  const seen: { sid: string; lat: number; enc: boolean }[] = [];
+  const srv = await listen({
+    host: '127.0.0.1', port: 0,
+    accept: async (req) => {
+      seen.push({ sid: req.streamId, lat: req.requestedLatency.rcv, enc: req.encrypted });
+      await sleep(50); // async decisions are allowed
+      if (req.streamId === 'deny') return { reject: SRT_REJX.NOTFOUND };
+      return { options: { rcvlatency: 250 } };
+    },
+  });
+  const port = srv.address().port;
+  await assert.rejects(dial({ host: '127.0.0.1', port, streamid: 'deny', latency: 80 }), (e: SrtRejectedError) => e.reason === SRT_REJX.NOTFOUND);
+  const ok = await dial({ host: '127.0.0.1', port, streamid: 'allow', latency: 80 });
+  assert.deepEqual(seen, [{ sid: 'deny', lat: 80, enc: false }, { sid: 'allow', lat: 80, enc: false }]);
+  assert.equal(ok.negotiated.sndLatency, 250, 'the per-connection option chosen by the hook was negotiated');
+  assert.equal(srv.connectionCount, 1);
+  ok.destroy();
+  await srv.close();
+});
+
+test('peer close ends the reader after everything buffered; writer backpressure honoured', async () => {
+  const srv = await listen({ host: '127.0.0.1', port: 0, latency: 300 });
+  const ended = new Promise<Buffer[]>((resolve) => {
+    srv.on('connection', (s) => {
+      const got = collect(s);
+      s.on('end', () => resolve(got));
+    });
+  });
+  const c = await dial({ host: '127.0.0.1', port: srv.address().port, sndbuf: 64 * 1472 });
+  const msgs = makeMessages(3000);
+  let sawBackpressure = false;
+  for (const m of msgs) {
+    if (!c.write(m)) {
+      sawBackpressure = true;
+      await new Promise((r) => c.once('drain', r));
+    }
+  }
+  c.end();
+  const got = await ended;
+  assert.ok(sawBackpressure, 'a 64-packet send buffer pushed back');
+  assert.equal(diffMessages(msgs, got), null);
+  await srv.close();
+});
+
+test('dial to a port where nobody listens times out with SRT_REJ_TIMEOUT after conntimeo', async () => {
+  const t0 = Date.now();
+  await assert.rejects(dial({ host: '127.0.0.1', port: 9, conntimeo: 600 }), (e: SrtRejectedError) => e.code === 'SRT_ECONNREJ' && e.reason === 16);
+  const dt = Date.now() - t0;
+  assert.ok(dt >= 550 && dt < 3000, `took ${dt} ms`);
+});
+
+test('listening twice on the same port fails with a clear error', async () => {
+  const a = await listen({ host: '127.0.0.1', port: 0 });
+  await assert.rejects(listen({ host: '127.0.0.1', port: a.address().port }), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
+  await a.close();
+});
