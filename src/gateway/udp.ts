@@ -117,6 +117,7 @@ export class UdpSink extends Writable {
   readonly sock: dgram.Socket;
   private ready: Promise<void>;
   datagrams = 0;
+  sendErrors = 0;
 
   constructor(readonly ep: UdpEndpoint) {
     super({ objectMode: true, highWaterMark: 256 });
@@ -124,7 +125,6 @@ export class UdpSink extends Writable {
     this.ready = new Promise((resolve, reject) => {
       this.sock.once('error', reject);
       this.sock.bind({ port: 0, address: isMulticast(ep.host) ? undefined : ep.adapter }, () => {
-        this.sock.off('error', reject);
         try {
           if (isMulticast(ep.host)) {
             if (ep.ttl !== undefined) this.sock.setMulticastTTL(ep.ttl);
@@ -137,7 +137,12 @@ export class UdpSink extends Writable {
         } catch {
           // kernel limits: defaults still work
         }
-        resolve();
+        // a connected socket sends without a per-datagram address lookup
+        this.sock.connect(ep.port, ep.host, () => {
+          this.sock.off('error', reject);
+          this.sock.on('error', () => { this.sendErrors++; });
+          resolve();
+        });
       });
     });
   }
@@ -148,10 +153,13 @@ export class UdpSink extends Writable {
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
     this.datagrams++;
-    this.sock.send(chunk, this.ep.port, this.ep.host, (err) => cb(err ?? null));
+    // UDP has no backpressure worth waiting for: hand the datagram to the kernel and go on
+    this.sock.send(chunk);
+    cb();
   }
 
   override _final(cb: (err?: Error | null) => void): void {
-    this.sock.close(() => cb());
+    // let queued datagrams leave before closing
+    setImmediate(() => this.sock.close(() => cb()));
   }
 }

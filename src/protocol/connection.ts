@@ -413,14 +413,19 @@ export class Connection {
     return this.events.shift() ?? null;
   }
 
-  /** Earliest time at which handleTimeout/pollTransmit/pollDelivery has something to do. */
-  nextDeadline(): number {
+  /**
+   * Earliest time at which handleTimeout/pollTransmit/pollDelivery has something to do.
+   * `deliveryPaused`: the application is not reading, so play times do not count.
+   */
+  nextDeadline(deliveryPaused = false): number {
     if (this.state !== 'connected') return this.outbox.length > 0 || !this.flushed ? 0 : Infinity;
     if (this.outbox.length > 0) return 0;
     let t = this.lastRecvTime + this.options.peeridletimeo * 1000;
-    t = Math.min(t, this.lastSendTime + KEEPALIVE_US, this.nextNakTime, this.receiver.nextPlayTime, this.sender.nextDue());
+    t = Math.min(t, this.lastSendTime + KEEPALIVE_US, this.nextNakTime, deliveryPaused ? Infinity : this.receiver.nextPlayTime, this.sender.nextDue());
     if (this.receiver.ackSeq !== this.lastAckAckedSeq) t = Math.min(t, this.nextAckTime);
-    if (!this.sender.isEmpty() && this.sndDropThresholdUs !== Infinity) t = Math.min(t, this.lastSendTime + 100_000);
+    // sender too-late drop: when the oldest buffered packet passes the threshold (dropTooLate
+    // drops only packets strictly older than it, hence the +1 µs)
+    if (this.sndDropThresholdUs !== Infinity) t = Math.min(t, this.sender.oldestOrigin() + this.sndDropThresholdUs + 1);
     return t;
   }
 

@@ -123,7 +123,14 @@ export class ListenerCore {
     const k = this.key(address, port, hs.socketId);
     this.expire(now);
     const done = this.answers.get(k);
-    if (done) return { kind: 'reply', datagram: done.datagram };
+    if (done) {
+      // the same answer, but stamped now like libsrt's repeated response (addressAndSend): the
+      // caller takes its TSBPD time base from this timestamp, so a stale one would delay by the
+      // age of the cached answer everything the caller receives
+      const datagram = Buffer.from(done.datagram);
+      datagram.writeUInt32BE(this.timestamp(now), 8);
+      return { kind: 'reply', datagram };
+    }
     if (this.pending.has(k)) return { kind: 'ignore', reason: 'decision pending' };
     const reqOrReject = this.parseConclusion(now, address, port, p, hs);
     if (typeof reqOrReject === 'number') {

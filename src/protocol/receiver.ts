@@ -116,9 +116,9 @@ export class Receiver {
       return null;
     }
     if (off >= this.capacity) {
-      c.pktRcvDrop++;
-      c.byteRcvDrop += bytes;
-      return null; // no room: the sender overran our advertised window
+      // no room: the sender overran our advertised window. Not a drop (libsrt does not count it
+      // either): the packet is still in the sender's buffer and comes again when asked for.
+      return null;
     }
     const idx = (this.head + off) % this.capacity;
     if (this.slots[idx] !== undefined) return null; // duplicate

@@ -277,6 +277,11 @@ export class Sender {
     return [first, seqAdd(this.base, -1)];
   }
 
+  /** Submission time of the oldest packet still buffered (µs), or Infinity when empty. */
+  oldestOrigin(): number {
+    return this.isEmpty() ? Infinity : this.origin[this.head]!;
+  }
+
   /** Sender-side duration accounting (usSndDuration). */
   tickDuration(now: number): void {
     if (this.lastDurationMark >= 0) {

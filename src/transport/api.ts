@@ -102,6 +102,7 @@ export async function dial(target: string | DialOptions): Promise<SrtSocket> {
     throw new SrtError('SRT_EBINDCONFLICT', `cannot bind the local socket: ${(e as Error).message}`);
   }
   try {
+    await mux.connectPeer(address, port);
     const socket = await mux.connect(address, port, options);
     mux.on('connectionClosed', (_e: ConnEntry) => { void mux.close(); });
     return socket;

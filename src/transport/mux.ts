@@ -15,6 +15,7 @@ import { DeadlineHeap } from './heap.js';
 import { SrtSocket } from './socket.js';
 
 const TIMER_SLACK_US = 300;
+const MIN_STEP_US = 100;
 const ACCEPT_HOOK_TIMEOUT_MS = 10_000;
 const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -74,6 +75,8 @@ export class Multiplexer extends EventEmitter {
   private listener: ListenerCore | null = null;
   private acceptHook: AcceptHook | null = null;
   private closing = false;
+  /** Set when the UDP socket is connected to a single peer (a caller): sends skip the address. */
+  private connectedPeer: { address: string; port: number } | null = null;
   readonly counters: MuxStats = { datagramsReceived: 0, datagramsInvalid: 0, datagramsUnknownDestination: 0, sendErrors: 0 };
 
   constructor(type: 'udp4' | 'udp6') {
@@ -101,6 +104,22 @@ export class Multiplexer extends EventEmitter {
         resolve();
       });
     });
+  }
+
+  /** Connects the UDP socket to the only peer (caller side): cheaper sends, foreign datagrams filtered by the kernel. */
+  connectPeer(address: string, port: number): Promise<void> {
+    return new Promise((resolve) => {
+      this.sock.connect(port, address, () => {
+        this.connectedPeer = { address, port };
+        resolve();
+      });
+    });
+  }
+
+  /** Sends one datagram to a peer. */
+  sendTo(d: Buffer, port: number, address: string): void {
+    if (this.connectedPeer) this.sock.send(d);
+    else this.sock.send(d, port, address);
   }
 
   address(): { address: string; port: number } {
@@ -191,7 +210,7 @@ export class Multiplexer extends EventEmitter {
     const l = this.listener!;
     const r = l.handleHandshake(now, address, port, p);
     if (r.kind === 'reply') {
-      this.sock.send(r.datagram, port, address);
+      this.sendTo(r.datagram, port, address);
       return;
     }
     if (r.kind === 'ignore') {
@@ -207,7 +226,7 @@ export class Multiplexer extends EventEmitter {
       const t = nowUs();
       const id = this.allocateSocketId();
       const out = l.decide(t, req, decision, id);
-      this.sock.send(out.datagram, req.peerPort, req.peerAddress);
+      this.sendTo(out.datagram, req.peerPort, req.peerAddress);
       if (!out.connection) {
         this.emit('rejected', req, out.reason);
         return;
@@ -267,7 +286,7 @@ export class Multiplexer extends EventEmitter {
 
   serviceCaller(c: CallerEntry, now: number): void {
     let d: Buffer | null;
-    while ((d = c.hs.pollTransmit()) !== null) this.sock.send(d, c.port, c.address);
+    while ((d = c.hs.pollTransmit()) !== null) this.sendTo(d, c.port, c.address);
     if (c.hs.state === 'connected') {
       this.callers.delete(c.hs.connection!.localSocketId);
       c.closed = true;
@@ -300,7 +319,7 @@ export class Multiplexer extends EventEmitter {
       }
     }
     let p: Buffer | null;
-    while ((p = c.pollTransmit(now)) !== null) this.sock.send(p, e.port, e.address);
+    while ((p = c.pollTransmit(now)) !== null) this.sendTo(p, e.port, e.address);
     let ev;
     while ((ev = c.pollEvent()) !== null) e.socket.onConnectionEvent(ev);
     if (c.state === 'closed') {
@@ -313,7 +332,8 @@ export class Multiplexer extends EventEmitter {
       return;
     }
     e.socket.onWritable();
-    this.schedule(e, c.nextDeadline());
+    // a deadline already due is served on the next timer tick (never a busy loop)
+    this.schedule(e, Math.max(c.nextDeadline(e.paused), now + MIN_STEP_US));
   }
 
   /** The application read: resume deliveries that were held back. */
@@ -345,14 +365,16 @@ export class Multiplexer extends EventEmitter {
     this.timer = null;
     this.timerAt = Infinity;
     const now = nowUs();
-    let budget = 100_000;
-    while (this.heap.peekTime() <= now + TIMER_SLACK_US && budget-- > 0) {
+    // take everything due first, so that a re-armed entry waits for the next tick (no spinning)
+    const due: Scheduled[] = [];
+    while (this.heap.peekTime() <= now + TIMER_SLACK_US) {
       const t = this.heap.peekTime();
       const s = this.heap.pop()!;
       if (t !== s.heapTime || s.closed) continue;
       s.heapTime = Infinity;
-      s.onTimeout(now);
+      due.push(s);
     }
+    for (const s of due) if (!s.closed) s.onTimeout(now);
     this.arm(this.heap.peekTime());
   }
 

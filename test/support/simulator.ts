@@ -1,0 +1,839 @@
+// Deterministic network simulator for the sans-IO protocol core.
+//
+// A fake clock with an event queue, a seeded PRNG, lossy/jittery/duplicating/bandwidth-limited
+// links, and `simulatePair()`, which connects a CallerHandshake to a ListenerCore through two such
+// links, streams messages and records every delivery with its simulated time. The endpoints are
+// driven exactly like src/transport/mux.ts drives them: after any input, pollDelivery until null,
+// pollTransmit until null, pollEvent until null, then re-arm the timer at nextDeadline().
+//
+// Everything is a pure function of the seed: no Math.random, no wall clock. Every loop is bounded
+// by simulated time and by an event cap.
+import { CallerHandshake } from '../../src/protocol/caller.js';
+import type { CloseReason, Connection, ConnectionEvent } from '../../src/protocol/connection.js';
+import { ParseError } from '../../src/protocol/errors.js';
+import { ListenerCore } from '../../src/protocol/listener.js';
+import { resolveOptions, type SrtOptions } from '../../src/protocol/options.js';
+import { checkControl, CtrlType, decodePacket, type ControlPacket, type Packet } from '../../src/protocol/packet.js';
+import { decodeHandshake, HsType } from '../../src/protocol/handshake.js';
+
+// ------------------------------------------------------------------ PRNG
+
+/** mulberry32: a small, fast, well-distributed 32-bit PRNG. */
+export class Rng {
+  private s: number;
+  constructor(seed: number) {
+    this.s = seed >>> 0;
+  }
+  /** Uniform in [0, 1). */
+  next(): number {
+    this.s = (this.s + 0x6d2b79f5) >>> 0;
+    let t = this.s;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  }
+  /** Integer in [lo, hi] (inclusive). */
+  int(lo: number, hi: number): number {
+    return lo + Math.floor(this.next() * (hi - lo + 1));
+  }
+  chance(p: number): boolean {
+    return p > 0 && this.next() < p;
+  }
+  /** An independent stream derived from this seed and a label. */
+  static derive(seed: number, label: string): Rng {
+    let h = (seed ^ 0x9e3779b9) >>> 0;
+    for (let i = 0; i < label.length; i++) {
+      h = Math.imul(h ^ label.charCodeAt(i), 0x01000193) >>> 0;
+    }
+    h = Math.imul(h ^ (h >>> 16), 0x85ebca6b) >>> 0;
+    h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35) >>> 0;
+    return new Rng((h ^ (h >>> 16)) >>> 0);
+  }
+}
+
+// ------------------------------------------------------------------ clock and event queue
+
+interface SimEvent {
+  time: number;
+  order: number;
+  fn: () => void;
+}
+
+/** Fake clock + binary-heap event queue; ties run in scheduling order (deterministic). */
+export class Simulator {
+  now: number;
+  eventsRun = 0;
+  private readonly heap: SimEvent[] = [];
+  private order = 0;
+
+  constructor(startTime = 0) {
+    this.now = startTime;
+  }
+
+  /** Schedules `fn` at absolute time `t` (never in the past). */
+  at(t: number, fn: () => void): void {
+    const e: SimEvent = { time: Math.max(t, this.now), order: this.order++, fn };
+    const h = this.heap;
+    h.push(e);
+    let i = h.length - 1;
+    while (i > 0) {
+      const p = (i - 1) >> 1;
+      if (!before(h[i]!, h[p]!)) break;
+      [h[i], h[p]] = [h[p]!, h[i]!];
+      i = p;
+    }
+  }
+
+  after(dt: number, fn: () => void): void {
+    this.at(this.now + dt, fn);
+  }
+
+  get pending(): number {
+    return this.heap.length;
+  }
+
+  private pop(): SimEvent | undefined {
+    const h = this.heap;
+    if (h.length === 0) return undefined;
+    const top = h[0]!;
+    const last = h.pop()!;
+    if (h.length > 0) {
+      h[0] = last;
+      let i = 0;
+      for (;;) {
+        const l = 2 * i + 1, r = l + 1;
+        let m = i;
+        if (l < h.length && before(h[l]!, h[m]!)) m = l;
+        if (r < h.length && before(h[r]!, h[m]!)) m = r;
+        if (m === i) break;
+        [h[i], h[m]] = [h[m]!, h[i]!];
+        i = m;
+      }
+    }
+    return top;
+  }
+
+  /**
+   * Runs events up to (and including) time `until`, or until `stop()` returns true, or until
+   * `maxEvents` events have run (then it throws: a runaway simulation is a bug).
+   */
+  run(until: number, maxEvents: number, stop?: () => boolean): 'time' | 'idle' | 'stopped' {
+    let budget = maxEvents;
+    for (;;) {
+      if (stop?.()) return 'stopped';
+      const next = this.heap[0];
+      if (!next) return 'idle';
+      if (next.time > until) {
+        this.now = until;
+        return 'time';
+      }
+      if (budget-- <= 0) throw new Error(`simulation exceeded ${maxEvents} events at t=${this.now} µs`);
+      this.pop();
+      this.now = next.time;
+      this.eventsRun++;
+      next.fn();
+    }
+  }
+}
+
+function before(a: SimEvent, b: SimEvent): boolean {
+  return a.time < b.time || (a.time === b.time && a.order < b.order);
+}
+
+// ------------------------------------------------------------------ links
+
+export interface LinkConfig {
+  /** Probability that a datagram is lost. */
+  loss?: number;
+  /** One-way propagation delay, µs. */
+  delayUs?: number;
+  /** Extra uniformly distributed delay in [0, jitterUs], µs; reorders datagrams. */
+  jitterUs?: number;
+  /** Probability that a datagram is delivered twice (the copy gets its own delay). */
+  duplicate?: number;
+  /** Bottleneck rate, bits/s (serialisation delay, FIFO); 0/undefined = unlimited. */
+  bandwidthBps?: number;
+  /** With a bandwidth limit: tail-drop when the queue would exceed this delay, µs. */
+  queueLimitUs?: number;
+  /** Time windows [start, end) (absolute simulated µs) in which every datagram is lost. */
+  outages?: [number, number][];
+  /** Custom filter: return true to drop this datagram. */
+  drop?: (datagram: Buffer, now: number) => boolean;
+}
+
+export interface LinkStats {
+  sent: number;
+  lost: number;
+  duplicated: number;
+  queueDropped: number;
+  delivered: number;
+}
+
+/** UDP + IPv4 header bytes counted by the bandwidth limit. */
+const UDP_IP_BYTES = 28;
+
+/** One direction of a path. Impairments can be changed at any time (fields are mutable). */
+export class Link {
+  loss: number;
+  delayUs: number;
+  jitterUs: number;
+  duplicate: number;
+  bandwidthBps: number;
+  queueLimitUs: number;
+  outages: [number, number][];
+  drop: ((datagram: Buffer, now: number) => boolean) | undefined;
+  /** false = the cable is cut: everything is lost. */
+  up = true;
+  /** Observer for debugging: every datagram offered to the link and what became of it. */
+  tap: ((fate: 'lost' | 'queued' | 'delivered', datagram: Buffer, now: number) => void) | undefined;
+  readonly stats: LinkStats = { sent: 0, lost: 0, duplicated: 0, queueDropped: 0, delivered: 0 };
+  private busyUntil = 0;
+
+  constructor(
+    private readonly sim: Simulator,
+    private readonly rng: Rng,
+    cfg: LinkConfig,
+    private readonly deliver: (datagram: Buffer, sentAt: number) => void,
+  ) {
+    this.loss = cfg.loss ?? 0;
+    this.delayUs = cfg.delayUs ?? 0;
+    this.jitterUs = cfg.jitterUs ?? 0;
+    this.duplicate = cfg.duplicate ?? 0;
+    this.bandwidthBps = cfg.bandwidthBps ?? 0;
+    this.queueLimitUs = cfg.queueLimitUs ?? Infinity;
+    this.outages = cfg.outages ?? [];
+    this.drop = cfg.drop;
+  }
+
+  /** Removes loss, duplication, outages and custom drops (delay, jitter and bandwidth stay). */
+  clean(): void {
+    this.loss = 0;
+    this.duplicate = 0;
+    this.outages = [];
+    this.drop = undefined;
+  }
+
+  private inOutage(t: number): boolean {
+    for (const [a, b] of this.outages) if (t >= a && t < b) return true;
+    return false;
+  }
+
+  send(datagram: Buffer): void {
+    const now = this.sim.now;
+    this.stats.sent++;
+    // draw every random number unconditionally so one impairment does not shift another's stream
+    const lost = this.rng.chance(this.loss);
+    const dup = this.rng.chance(this.duplicate);
+    const j1 = this.rng.next() * this.jitterUs;
+    const j2 = this.rng.next() * this.jitterUs;
+    if (!this.up || this.inOutage(now) || lost || (this.drop?.(datagram, now) ?? false)) {
+      this.stats.lost++;
+      this.tap?.('lost', datagram, now);
+      return;
+    }
+    this.tap?.('queued', datagram, now);
+    let departs = now;
+    if (this.bandwidthBps > 0) {
+      const start = Math.max(now, this.busyUntil);
+      if (start - now > this.queueLimitUs) {
+        this.stats.queueDropped++;
+        return;
+      }
+      this.busyUntil = start + ((datagram.length + UDP_IP_BYTES) * 8 * 1e6) / this.bandwidthBps;
+      departs = this.busyUntil;
+    }
+    // the network hands the receiver its own copy, never the sender's buffer
+    const copy = Buffer.from(datagram);
+    this.sim.at(departs + this.delayUs + j1, () => {
+      this.stats.delivered++;
+      this.tap?.('delivered', copy, this.sim.now);
+      this.deliver(copy, now);
+    });
+    if (dup) {
+      this.stats.duplicated++;
+      const copy2 = Buffer.from(datagram);
+      this.sim.at(departs + this.delayUs + j2, () => {
+        this.stats.delivered++;
+        this.tap?.('delivered', copy2, this.sim.now);
+        this.deliver(copy2, now);
+      });
+    }
+  }
+}
+
+// ------------------------------------------------------------------ messages
+
+export const DEFAULT_PAYLOAD = 1316;
+
+/** A test message: the index in the first 4 bytes, the rest filled with a pattern of the index. */
+export function makeMessage(index: number, size = DEFAULT_PAYLOAD): Buffer {
+  const b = Buffer.alloc(size, (index * 7 + 3) & 0xff);
+  b.writeUInt32BE(index >>> 0, 0);
+  return b;
+}
+
+/** Index of a test message, or -1 if the payload is not exactly what makeMessage produced. */
+export function checkMessage(b: Buffer, size = DEFAULT_PAYLOAD): number {
+  if (b.length !== size || b.length < 4) return -1;
+  const index = b.readUInt32BE(0);
+  const fill = (index * 7 + 3) & 0xff;
+  for (let i = 4; i < b.length; i++) if (b[i] !== fill) return -1;
+  return index;
+}
+
+// ------------------------------------------------------------------ endpoints
+
+export interface Delivery {
+  /** Message index (-1: corrupted payload). */
+  index: number;
+  /** Simulated delivery time, µs. */
+  time: number;
+  /** When the peer application submitted it, µs (NaN if unknown). */
+  sentAt: number;
+  /**
+   * TSBPD play time from the spec formula: submit time + latency + the time base taken from the
+   * handshake (no drift correction, one clock for both sides).
+   */
+  playTime: number;
+  /** Delivered after the connection closed (the final flush). */
+  afterClose: boolean;
+}
+
+export interface ClosedInfo {
+  time: number;
+  reason: CloseReason;
+  message?: string;
+}
+
+/** One side: handshake state, its Connection once established, and everything observed. */
+export abstract class Endpoint {
+  conn: Connection | null = null;
+  connectedAt = NaN;
+  /** Time base of what this side receives: arrival − peer timestamp − peer start (spec §5). */
+  tsbpdOffset = NaN;
+  readonly deliveries: Delivery[] = [];
+  readonly events: { time: number; event: ConnectionEvent }[] = [];
+  closed: ClosedInfo | null = null;
+  /** First arrival time of each message whose data packet reached this side while connected. */
+  readonly arrived = new Map<number, number>();
+  /** Submit time of each message this side sent (index → µs); NaN if the send was refused. */
+  readonly sentAt: number[] = [];
+  sendRefused = 0;
+  /** Datagrams that reached this side but had no destination (before connect / after close). */
+  unroutable = 0;
+  /** When the last datagram reached this side, µs. */
+  lastArrival = NaN;
+  /** Handshake datagrams this side transmitted, with their times (per handshake type). */
+  readonly hsSent = new Map<number, { time: number; datagram: Buffer }[]>();
+  /** Handshake datagrams that reached this side, with their times (per handshake type). */
+  readonly hsReceived = new Map<number, { time: number; datagram: Buffer }[]>();
+  timerAt = Infinity;
+  /** Clock rate error of this side, parts per million (its clock runs at 1 + ppm·1e-6). */
+  clockPpm = 0;
+  /** Simulated time at which this side's clock reads the same as the simulator's. */
+  clockOrigin = 0;
+  private spinTime = NaN;
+  private spinCount = 0;
+  link!: Link; // outgoing
+  peer!: Endpoint;
+
+  constructor(readonly name: 'caller' | 'listener', readonly sim: Simulator, readonly seed: number) {}
+
+  /** The peer's latency-adjusted play time of a message this side receives. */
+  playTime(peerSentAt: number): number {
+    return peerSentAt + this.rcvLatencyUs() + this.tsbpdOffset;
+  }
+
+  /** This side's clock: what it passes to the protocol as `now`, µs. */
+  localNow(): number {
+    const t = this.sim.now;
+    return this.clockPpm === 0 ? t : this.clockOrigin + (t - this.clockOrigin) * (1 + this.clockPpm * 1e-6);
+  }
+
+  /** Simulated time at which this side's clock reads `local` (never earlier). */
+  toSim(local: number): number {
+    if (this.clockPpm === 0 || !Number.isFinite(local)) return local;
+    return this.clockOrigin + (local - this.clockOrigin) / (1 + this.clockPpm * 1e-6) + 1e-3;
+  }
+
+  rcvLatencyUs(): number {
+    return this.conn ? this.conn.params.rcvLatencyMs * 1000 : NaN;
+  }
+
+  private noteHandshake(map: Map<number, { time: number; datagram: Buffer }[]>, d: Buffer): void {
+    try {
+      const p = decodePacket(d);
+      if (p.kind !== 'control' || p.type !== CtrlType.Handshake) return;
+      const t = decodeHandshake(p.cif).type;
+      const list = map.get(t) ?? [];
+      list.push({ time: this.sim.now, datagram: Buffer.from(d) });
+      map.set(t, list);
+    } catch {
+      // not a handshake
+    }
+  }
+
+  transmit(d: Buffer): void {
+    this.noteHandshake(this.hsSent, d);
+    this.link.send(d);
+  }
+
+  /** mux.ts `service`: deliveries, then datagrams, then events, then re-arm the timer. */
+  service(): void {
+    const c = this.conn;
+    if (!c) return;
+    const now = this.localNow();
+    let d: Buffer | null;
+    let guard = 0;
+    while ((d = c.pollDelivery(now)) !== null) {
+      if (++guard > 1_000_000) throw new Error(`${this.name}: pollDelivery never returned null (seed=${this.seed})`);
+      this.recordDelivery(d, this.sim.now, c.state === 'closed');
+    }
+    guard = 0;
+    while ((d = c.pollTransmit(now)) !== null) {
+      if (++guard > 1_000_000) throw new Error(`${this.name}: pollTransmit never returned null (seed=${this.seed})`);
+      this.transmit(d);
+    }
+    let ev: ConnectionEvent | null;
+    while ((ev = c.pollEvent()) !== null) {
+      const time = this.sim.now;
+      this.events.push({ time, event: ev });
+      if (ev.type === 'closed' && !this.closed) {
+        this.closed = ev.message !== undefined ? { time, reason: ev.reason, message: ev.message } : { time, reason: ev.reason };
+      }
+    }
+    if (c.state === 'closed') {
+      this.timerAt = Infinity;
+      return;
+    }
+    this.schedule(c.nextDeadline());
+  }
+
+  private recordDelivery(d: Buffer, now: number, afterClose: boolean): void {
+    const index = checkMessage(d, d.length);
+    const sentAt = index >= 0 ? (this.peer.sentAt[index] ?? NaN) : NaN;
+    this.deliveries.push({ index, time: now, sentAt, playTime: this.playTime(sentAt), afterClose });
+  }
+
+  /** mux.ts `schedule`: only ever moves the timer earlier; stale heap entries are skipped. */
+  schedule(t: number): void {
+    if (t >= this.timerAt) return;
+    this.timerAt = t;
+    if (t === Infinity) return;
+    this.sim.at(this.toSim(t), () => {
+      if (this.timerAt !== t) return; // superseded
+      this.onTimer();
+    });
+  }
+
+  private onTimer(): void {
+    const now = this.sim.now;
+    // a deadline that is never in the future would spin the real driver: treat it as a bug
+    if (now === this.spinTime) {
+      if (++this.spinCount > 1000) {
+        throw new Error(`${this.name}: timer keeps firing at t=${now} µs without progress (busy loop, seed=${this.seed})`);
+      }
+    } else {
+      this.spinTime = now;
+      this.spinCount = 0;
+    }
+    this.timerAt = Infinity;
+    this.onTimeout(this.localNow());
+  }
+
+  protected onTimeout(now: number): void {
+    this.conn?.handleTimeout(now);
+    this.service();
+  }
+
+  /** A datagram arrived from the link. */
+  receive(d: Buffer): void {
+    const now = this.localNow();
+    this.lastArrival = this.sim.now;
+    let p: Packet;
+    try {
+      p = decodePacket(d);
+      if (p.kind === 'control') checkControl(p);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.unroutable++;
+      return;
+    }
+    if (p.kind === 'control' && p.type === CtrlType.Handshake) this.noteHandshake(this.hsReceived, d);
+    this.onPacket(now, p);
+  }
+
+  protected abstract onPacket(now: number, p: Packet): void;
+
+  protected feedConnection(now: number, p: Packet): void {
+    const c = this.conn;
+    if (!c || c.state === 'closed' || p.dstSocketId !== c.localSocketId) {
+      this.unroutable++;
+      return;
+    }
+    if (p.kind === 'data') {
+      const idx = p.payload.length >= 4 ? p.payload.readUInt32BE(0) : -1;
+      if (idx >= 0 && !this.arrived.has(idx)) this.arrived.set(idx, this.sim.now);
+    }
+    c.handlePacket(now, p);
+    this.service();
+  }
+
+  /** Application send (mux.ts `write`). */
+  send(index: number, size: number): boolean {
+    const c = this.conn;
+    if (!c || c.state !== 'connected') {
+      this.sentAt[index] = NaN;
+      this.sendRefused++;
+      return false;
+    }
+    const ok = c.send(this.localNow(), makeMessage(index, size));
+    this.sentAt[index] = ok ? this.sim.now : NaN;
+    if (!ok) this.sendRefused++;
+    if (ok) this.service();
+    return ok;
+  }
+
+  /** Application close (mux.ts `closeConnection`). */
+  close(): void {
+    const c = this.conn;
+    if (!c || c.state === 'closed') return;
+    c.close(this.localNow());
+    this.service();
+  }
+
+  /** Delivered message indices in delivery order. */
+  deliveredIndices(): number[] {
+    return this.deliveries.map((d) => d.index);
+  }
+}
+
+export class CallerEndpoint extends Endpoint {
+  hs!: CallerHandshake;
+  peerStart = NaN;
+  socketId = 0;
+
+  start(options: SrtOptions, socketId: number, isn: number): void {
+    this.socketId = socketId;
+    this.hs = new CallerHandshake({ options, localSocketId: socketId, isn, peerAddress: LISTENER_ADDR, peerPort: LISTENER_PORT, now: this.localNow() });
+    this.serviceCaller();
+  }
+
+  /** mux.ts `serviceCaller`. */
+  private serviceCaller(): void {
+    let d: Buffer | null;
+    while ((d = this.hs.pollTransmit()) !== null) this.transmit(d);
+    if (this.hs.state === 'connected' && !this.conn) {
+      this.conn = this.hs.connection!;
+      this.connectedAt = this.sim.now;
+      this.timerAt = Infinity;
+      this.service();
+      return;
+    }
+    if (this.hs.state === 'failed') {
+      this.timerAt = Infinity;
+      return;
+    }
+    if (!this.conn) this.schedule(this.hs.nextDeadline());
+  }
+
+  protected override onTimeout(now: number): void {
+    if (this.conn) {
+      super.onTimeout(now);
+      return;
+    }
+    this.hs.handleTimeout(now);
+    this.serviceCaller();
+  }
+
+  protected override onPacket(now: number, p: Packet): void {
+    if (this.conn) {
+      this.feedConnection(now, p);
+      return;
+    }
+    if (p.kind !== 'control' || p.dstSocketId !== this.socketId) {
+      this.unroutable++;
+      return;
+    }
+    try {
+      this.hs.handlePacket(now, p);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.unroutable++;
+      return;
+    }
+    if (this.hs.state === 'connected') this.tsbpdOffset = now - p.timestamp - this.peerStart;
+    this.serviceCaller();
+  }
+}
+
+export class ListenerEndpoint extends Endpoint {
+  core!: ListenerCore;
+  /** Connections ListenerCore handed out (must be exactly one per caller). */
+  connectionsCreated = 0;
+  requests = 0;
+  /** Replies to repeated conclusions (after the decision). */
+  readonly repeatReplies: Buffer[] = [];
+  decisionDatagram: Buffer | null = null;
+  socketId = 0;
+  peerStart = NaN;
+
+  start(options: SrtOptions, secret: Buffer, socketId: number): void {
+    this.core = new ListenerCore({ options, secret, now: this.localNow() });
+    this.socketId = socketId;
+  }
+
+  protected override onPacket(now: number, p: Packet): void {
+    if (p.dstSocketId !== 0) {
+      this.feedConnection(now, p);
+      return;
+    }
+    if (p.kind !== 'control' || p.type !== CtrlType.Handshake) {
+      this.unroutable++;
+      return;
+    }
+    const r = this.core.handleHandshake(now, CALLER_ADDR, CALLER_PORT, p as ControlPacket);
+    if (r.kind === 'reply') {
+      if (this.decisionDatagram && decodeHandshake(p.cif).type === HsType.Conclusion) this.repeatReplies.push(Buffer.from(r.datagram));
+      this.transmit(r.datagram);
+      return;
+    }
+    if (r.kind === 'ignore') {
+      this.unroutable++;
+      return;
+    }
+    // the accept decision is taken at once (no hook)
+    this.requests++;
+    const out = this.core.decide(now, r.request, {}, this.socketId);
+    this.decisionDatagram = Buffer.from(out.datagram);
+    this.transmit(out.datagram);
+    if (out.connection) {
+      this.connectionsCreated++;
+      if (!this.conn) {
+        this.conn = out.connection;
+        this.connectedAt = this.sim.now;
+        this.tsbpdOffset = now - r.request.peerTimestamp - this.peerStart;
+        this.service();
+      }
+    }
+  }
+}
+
+// ------------------------------------------------------------------ the pair
+
+export const CALLER_ADDR = '10.0.0.1';
+export const CALLER_PORT = 40001;
+export const LISTENER_ADDR = '10.0.0.2';
+export const LISTENER_PORT = 4200;
+
+export interface PairOptions {
+  seed: number;
+  caller?: Partial<SrtOptions>;
+  listener?: Partial<SrtOptions>;
+  /** caller → listener. */
+  forward?: LinkConfig;
+  /** listener → caller. */
+  backward?: LinkConfig;
+  /** Who sends the message stream. */
+  sender?: 'caller' | 'listener' | 'both';
+  /** Number of messages in the measured stream. */
+  messages?: number;
+  /** Extra messages sent after the stream over clean links (loss, duplication and outages off). */
+  tail?: number;
+  /**
+   * Streaming time, µs, during which loss and duplication are suspended (both directions) so the
+   * connection learns the RTT before the impairments start (the handshake itself stays lossy).
+   */
+  warmupUs?: number;
+  /** Packets per second. */
+  rate?: number;
+  payloadSize?: number;
+  /** Delay between "both sides connected" and the first message, µs. */
+  sendDelayUs?: number;
+  /** Simulated time to keep running after the last message, µs (default latency + 2 s). */
+  drainUs?: number;
+  /** Hard bound on simulated time from the start, µs. */
+  maxTimeUs?: number;
+  maxEvents?: number;
+  /** Clock value at which the simulation starts, µs. */
+  startTime?: number;
+  /** The caller's initial sequence number (default: random from the seed). */
+  isn?: number;
+  /**
+   * Clock rate errors, ppm (both clocks read `startTime` at the start). With a skew, Delivery.playTime
+   * (which assumes one clock) is only approximate: judge `time - sentAt` instead.
+   */
+  callerClockPpm?: number;
+  listenerClockPpm?: number;
+  /** Called once both sides are connected, before the first message (schedule actions here). */
+  onConnected?: (pair: Pair) => void;
+  /** Stop early when this returns true (checked after every event). */
+  stopWhen?: (pair: Pair) => boolean;
+}
+
+export interface Pair {
+  readonly seed: number;
+  /** Simulated clock value at the start (both sides' clock origin), µs. */
+  readonly startTime: number;
+  readonly sim: Simulator;
+  readonly caller: CallerEndpoint;
+  readonly listener: ListenerEndpoint;
+  readonly forward: Link;
+  readonly backward: Link;
+  /** When both sides had a Connection (NaN if never). */
+  connectedAt: number;
+  /** First and last message submit times (per sending side, the later of the two for 'both'). */
+  sendStart: number;
+  sendEnd: number;
+  /** How the run ended. */
+  outcome: 'time' | 'idle' | 'stopped';
+  readonly messages: number;
+  readonly total: number;
+}
+
+/**
+ * Connects a caller and a listener over two simulated links, streams `messages` (+ `tail`)
+ * messages at `rate` packets/s from `sender`, and runs until everything had time to arrive.
+ */
+export function simulatePair(opts: PairOptions): Pair {
+  const seed = opts.seed >>> 0;
+  const start = opts.startTime ?? 1_000_000_000;
+  const sim = new Simulator(start);
+  const ids = Rng.derive(seed, 'ids');
+  const callerOpts = resolveOptions(opts.caller ?? {});
+  const listenerOpts = resolveOptions(opts.listener ?? {});
+  const caller = new CallerEndpoint('caller', sim, seed);
+  const listener = new ListenerEndpoint('listener', sim, seed);
+  const forward = new Link(sim, Rng.derive(seed, 'forward'), opts.forward ?? {}, (d) => listener.receive(d));
+  const backward = new Link(sim, Rng.derive(seed, 'backward'), opts.backward ?? {}, (d) => caller.receive(d));
+  caller.link = forward;
+  listener.link = backward;
+  caller.peer = listener;
+  listener.peer = caller;
+
+  const messages = opts.messages ?? 0;
+  const tail = opts.tail ?? 0;
+  const total = messages + tail;
+  const rate = opts.rate ?? 1000;
+  const size = opts.payloadSize ?? DEFAULT_PAYLOAD;
+  const senderSide = opts.sender ?? 'caller';
+  const maxEvents = opts.maxEvents ?? 5_000_000;
+
+  const pair: Pair = {
+    seed, startTime: start, sim, caller, listener, forward, backward,
+    connectedAt: NaN, sendStart: NaN, sendEnd: NaN, outcome: 'idle', messages, total,
+  };
+
+  const secret = Buffer.alloc(32);
+  for (let i = 0; i < 32; i++) secret[i] = ids.int(0, 255);
+  const listenerId = ids.int(1, 0x3fffffff);
+  const callerId = ids.int(1, 0x3fffffff);
+  const isn = opts.isn ?? ids.int(0, 0x7fffffff);
+  caller.clockOrigin = listener.clockOrigin = start;
+  caller.clockPpm = opts.callerClockPpm ?? 0;
+  listener.clockPpm = opts.listenerClockPpm ?? 0;
+  listener.start(listenerOpts, secret, listenerId);
+  listener.peerStart = start; // the caller's clock origin (CallerHandshake startTime)
+  caller.peerStart = start; // the listener core's clock origin
+  caller.start(callerOpts, callerId, isn);
+
+  const senders: Endpoint[] = senderSide === 'both' ? [caller, listener] : [senderSide === 'caller' ? caller : listener];
+  const latencyUs = Math.max(callerOpts.rcvlatency, callerOpts.peerlatency, listenerOpts.rcvlatency, listenerOpts.peerlatency) * 1000;
+  const drain = opts.drainUs ?? latencyUs + 2_000_000;
+  const conntimeo = Math.max(callerOpts.conntimeo, 1000) * 1000;
+  let hardEnd = start + (opts.maxTimeUs ?? conntimeo + 1_000_000 + (total / rate) * 1e6 + (opts.sendDelayUs ?? 0) + drain + 1_000_000);
+  let started = false;
+
+  const startSending = (): void => {
+    started = true;
+    pair.connectedAt = sim.now;
+    opts.onConnected?.(pair);
+    const t0 = sim.now + (opts.sendDelayUs ?? 0);
+    pair.sendStart = t0;
+    if (opts.warmupUs) {
+      const saved = [forward, backward].map((l) => [l.loss, l.duplicate] as const);
+      for (const l of [forward, backward]) {
+        l.loss = 0;
+        l.duplicate = 0;
+      }
+      sim.at(t0 + opts.warmupUs, () => {
+        [forward, backward].forEach((l, i) => {
+          l.loss = saved[i]![0];
+          l.duplicate = saved[i]![1];
+        });
+      });
+    }
+    const period = 1e6 / rate;
+    for (let i = 0; i < total; i++) {
+      const t = t0 + Math.round(i * period);
+      sim.at(t, () => {
+        if (i === messages && tail > 0) {
+          forward.clean();
+          backward.clean();
+        }
+        for (const s of senders) s.send(i, size);
+      });
+    }
+    pair.sendEnd = t0 + Math.round((total - 1) * period);
+    const end = (total > 0 ? pair.sendEnd : t0) + drain;
+    if (opts.maxTimeUs === undefined) hardEnd = end;
+    else hardEnd = Math.min(hardEnd, end);
+  };
+
+  const stop = (): boolean => {
+    if (!started && caller.conn && listener.conn) startSending();
+    return opts.stopWhen?.(pair) ?? false;
+  };
+
+  // before the connection: bounded by conntimeo (+ margins); afterwards by the stream + drain
+  pair.outcome = sim.run(Infinity, maxEvents, () => stop() || sim.now > hardEnd);
+  if (sim.now > hardEnd) pair.outcome = 'time';
+  return pair;
+}
+
+// ------------------------------------------------------------------ checks shared by the tests
+
+/** Returns a message describing the first violation of "strictly increasing, no duplicates", or null. */
+export function orderViolation(indices: readonly number[]): string | null {
+  for (let i = 0; i < indices.length; i++) {
+    if (indices[i]! < 0) return `corrupted payload at delivery #${i}`;
+    if (i > 0 && indices[i]! <= indices[i - 1]!) return `delivery #${i} is message ${indices[i]} after ${indices[i - 1]}`;
+  }
+  return null;
+}
+
+/** Message indices in [0, total) that `e` never delivered. */
+export function missingIndices(e: Endpoint, total: number): number[] {
+  const got = new Set(e.deliveredIndices());
+  const out: number[] = [];
+  for (let i = 0; i < total; i++) if (!got.has(i)) out.push(i);
+  return out;
+}
+
+/** Handshake type constants for assertions. */
+export const HS = HsType;
+
+/** Short human-readable form of a datagram, for traces. */
+export function describeDatagram(d: Buffer): string {
+  try {
+    const p = decodePacket(d);
+    if (p.kind === 'data') {
+      return `DATA seq=${p.seq}${p.retransmitted ? ' R' : ''} idx=${p.payload.length >= 4 ? p.payload.readUInt32BE(0) : '?'}`;
+    }
+    const names: Record<number, string> = { 0: 'HANDSHAKE', 1: 'KEEPALIVE', 2: 'ACK', 3: 'NAK', 5: 'SHUTDOWN', 6: 'ACKACK', 7: 'DROPREQ' };
+    let extra = '';
+    if (p.type === CtrlType.Ack) extra = ` no=${p.typeInfo} seq=${p.cif.readUInt32BE(0)}${p.cif.length >= 16 ? ` rtt=${p.cif.readUInt32BE(4)}` : ''}`;
+    if (p.type === CtrlType.AckAck) extra = ` no=${p.typeInfo}`;
+    if (p.type === CtrlType.Nak || p.type === CtrlType.DropReq) {
+      const w: string[] = [];
+      for (let i = 0; i + 4 <= p.cif.length; i += 4) {
+        const x = p.cif.readUInt32BE(i);
+        w.push(x & 0x80000000 ? `${x & 0x7fffffff}-` : `${x}`);
+      }
+      extra = ` [${w.join(' ')}]`;
+    }
+    return `${names[p.type] ?? `CTRL${p.type}`}${extra}`;
+  } catch {
+    return `? ${d.length} bytes`;
+  }
+}
