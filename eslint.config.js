@@ -16,11 +16,20 @@ export default tseslint.config(
     rules: {
       // The protocol core is sans-IO: no clocks, timers, randomness or sockets inside.
       'no-restricted-globals': ['error', 'setTimeout', 'setInterval', 'setImmediate', 'clearTimeout', 'performance'],
-      'no-restricted-imports': ['error', { patterns: ['node:dgram', 'node:net', 'node:fs', '../transport/*', '../cli/*'] }],
+      'no-restricted-imports': ['error', { patterns: ['node:dgram', 'node:net', 'node:fs', '../transport/*', '../gateway/*', '../server/*', '../cli/*'] }],
       'no-restricted-properties': ['error',
         { object: 'Date', property: 'now', message: 'protocol/ is sans-IO: take `now` as input' },
         { object: 'Math', property: 'random', message: 'protocol/ is sans-IO: take randomness as input' },
         { object: 'process', property: 'hrtime', message: 'protocol/ is sans-IO: take `now` as input' }],
     },
+  },
+  {
+    // dependencies point inward: protocol <- transport <- server/gateway <- core <- api/store <- cli
+    files: ['src/transport/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['../gateway/*', '../server/*', '../core/*', '../api/*', '../store/*', '../cli/*'] }] },
+  },
+  {
+    files: ['src/gateway/**/*.ts', 'src/server/**/*.ts'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['../core/*', '../api/*', '../store/*', '../cli/*'] }] },
   },
 );

@@ -41,6 +41,22 @@ function receiverCmd(tool: Tool, port: number, udpOut: number): [string, string[
     : ['srt-live-transmit', ['-q', url, out]];
 }
 
+/** Kernel drop counters of the UDP sockets bound to these local ports (/proc/net/udp 'drops'). */
+function udpDrops(ports: number[]): Record<number, number> {
+  const out: Record<number, number> = {};
+  try {
+    for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length < 13) continue;
+      const port = parseInt(f[1]!.split(':')[1]!, 16);
+      if (ports.includes(port)) out[port] = (out[port] ?? 0) + Number(f[f.length - 1]);
+    }
+  } catch {
+    // not Linux
+  }
+  return out;
+}
+
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 function lastJson(s: string): Record<string, number> {
@@ -53,6 +69,8 @@ interface RunResult {
   sent: number;
   received: number;
   missing: number;
+  /** Datagrams the kernel dropped at the SRT receiver's socket and at the counter's socket. */
+  kernelDrops: { srtReceiver: number; counter: number };
   lossless: boolean;
   sndCpuUsPerPkt: number;
   rcvCpuUsPerPkt: number;
@@ -81,6 +99,7 @@ async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number): Promis
   await new Promise((r) => gen.on('exit', r));
   const cpuS1 = cpuSeconds(sender.pid!), cpuR1 = cpuSeconds(receiver.pid!);
   await sleep(300); // latency + tail
+  const drops = udpDrops([port, udpOut]);
   counter.kill('SIGTERM');
   await counterExit;
   for (const p of procs) p.kill('SIGKILL');
@@ -94,6 +113,7 @@ async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number): Promis
     sent,
     received,
     missing: c['missing'] ?? 0,
+    kernelDrops: { srtReceiver: drops[port] ?? 0, counter: drops[udpOut] ?? 0 },
     lossless: received === sent && sent > 0 && (c['missing'] ?? 0) === 0 && (c['outOfOrder'] ?? 0) === 0,
     sndCpuUsPerPkt: ((cpuS1 - cpuS0) * 1e6) / pkts,
     rcvCpuUsPerPkt: ((cpuR1 - cpuR0) * 1e6) / pkts,
@@ -122,7 +142,7 @@ async function main(): Promise<void> {
     for (const mbps of RATES) {
       const res = await runOnce(s, r, mbps, port++);
       runs.push(res);
-      process.stderr.write(`${s} -> ${r} @ ${mbps} Mbit/s: ${res.received}/${res.sent} ${res.lossless ? 'lossless' : 'LOSS'}  cpu/pkt snd ${res.sndCpuUsPerPkt.toFixed(2)} µs rcv ${res.rcvCpuUsPerPkt.toFixed(2)} µs\n`);
+      process.stderr.write(`${s} -> ${r} @ ${mbps} Mbit/s: ${res.received}/${res.sent} ${res.lossless ? 'lossless' : 'LOSS'} (kernel drops: srt rcv ${res.kernelDrops.srtReceiver}, counter ${res.kernelDrops.counter})  cpu/pkt snd ${res.sndCpuUsPerPkt.toFixed(2)} µs rcv ${res.rcvCpuUsPerPkt.toFixed(2)} µs\n`);
       if (res.lossless) best = res;
       else if (++failures >= 2) break;
     }
