@@ -9,6 +9,9 @@ import { CtrlType, type ControlPacket } from './packet.js';
 import { advertisedFlowWindow, buildHsReq, negotiateAsInitiator } from './negotiate.js';
 import { MIN_MSS, type SrtOptions } from './options.js';
 import { rejectReasonFromWire, SRT_REJ } from './reject.js';
+import { decodeKmState, KmCipher, KmState } from './crypto.js';
+import { cloneKeys, newKeys, RxKeying, TxKeying, type KeyingConfig, type RandomBytes } from './keying.js';
+import type { KeySet } from './crypto.js';
 
 const RESEND_US = 250_000;
 
@@ -19,6 +22,24 @@ export interface CallerConfig {
   peerAddress: string;
   peerPort: number;
   now: number;
+  /** Randomness for key material (the driver passes crypto.randomBytes); needed with a passphrase. */
+  random?: RandomBytes;
+}
+
+/** Keying settings from the options (passphrase, key length, cipher, refresh schedule). */
+export function keyingConfig(o: SrtOptions, random: RandomBytes | undefined, cipher?: number): KeyingConfig {
+  return {
+    passphrase: o.passphrase,
+    keyLen: o.pbkeylen === 0 ? 16 : o.pbkeylen,
+    cipher: cipher ?? (o.cryptomode === 2 ? KmCipher.Gcm : KmCipher.Ctr),
+    refreshRate: o.kmrefreshrate,
+    preAnnounce: o.kmpreannounce,
+    random: random ?? noRandom,
+  };
+}
+
+function noRandom(): Buffer {
+  throw new Error('encryption needs a source of random bytes (config.random)');
 }
 
 export type CallerState = 'induction' | 'conclusion' | 'connected' | 'failed';
@@ -34,6 +55,8 @@ export class CallerHandshake {
   private lastSent = -Infinity;
   private readonly deadline: number;
   private readonly outbox: Buffer[] = [];
+  private keys: KeySet | null = null;
+  private kmreq: Buffer | null = null;
 
   constructor(cfg: CallerConfig) {
     this.cfg = cfg;
@@ -96,6 +119,28 @@ export class CallerHandshake {
     const rsp = decodeHsReq(rspExt.data);
     const o = this.cfg.options;
     const n = negotiateAsInitiator(o, rsp);
+    // encryption: the listener echoes our KM when it could unwrap it
+    let tx: TxKeying | null = null;
+    let rx: RxKeying | null = null;
+    const kmrsp = findExtension(hs, HsExtType.KmRsp);
+    if (this.kmreq) {
+      const kc = keyingConfig(o, this.cfg.random, this.keys!.cipher);
+      if (kmrsp && kmrsp.data.equals(this.kmreq)) {
+        tx = new TxKeying(kc, this.keys!);
+        rx = new RxKeying(o.passphrase, cloneKeys(this.keys!), KmState.Secured);
+      } else {
+        const state = kmrsp ? decodeKmState(kmrsp.data) : KmState.NoSecret;
+        if (o.enforcedencryption) {
+          this.fail(state === KmState.BadSecret ? SRT_REJ.BADSECRET : state === KmState.BadCryptoMode ? SRT_REJ.CRYPTO : SRT_REJ.UNSECURE);
+          return;
+        }
+        // not enforced: connect, send clear, and count what cannot be decrypted
+        rx = new RxKeying(o.passphrase, null, state);
+      }
+    } else if (kmrsp && o.enforcedencryption) {
+      this.fail(SRT_REJ.UNSECURE);
+      return;
+    }
     this.state = 'connected';
     this.connection = new Connection({
       options: o,
@@ -120,6 +165,8 @@ export class CallerHandshake {
       peerAddress: this.cfg.peerAddress,
       peerPort: this.cfg.peerPort,
       now,
+      tx,
+      rx,
     });
   }
 
@@ -131,10 +178,22 @@ export class CallerHandshake {
       exts.push({ type: HsExtType.Sid, data: encodeHsString(o.streamid) });
       flags |= HsExtFlag.Config;
     }
+    let encryption = 0;
+    if (o.passphrase !== '') {
+      // the caller generates the stream's keys and sends them wrapped (KMREQ, last extension)
+      if (!this.kmreq) {
+        const k = newKeys(keyingConfig(o, this.cfg.random));
+        this.keys = k.keys;
+        this.kmreq = k.km;
+      }
+      exts.push({ type: HsExtType.KmReq, data: this.kmreq });
+      flags |= HsExtFlag.KmReq;
+      encryption = this.keys!.keyLen / 8;
+    }
     return {
       ...this.request,
       version: 5,
-      encryption: 0,
+      encryption,
       extension: flags,
       type: HsType.Conclusion,
       cookie,

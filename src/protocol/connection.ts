@@ -5,7 +5,7 @@
 // All times are µs on the driver's monotonic clock. Nothing here reads a clock or touches a socket.
 import {
   CtrlType, decodeAck, decodeDropReq, decodeLossList, encodeAck, encodeAckAck, encodeDropReq,
-  encodeKeepalive, encodeNak, encodeShutdown, type ControlPacket, type DataPacket, type Packet, type SeqRange,
+  encodeControl, encodeKeepalive, encodeNak, encodeShutdown, ExtSubtype, type ControlPacket, type DataPacket, type Packet, type SeqRange,
 } from './packet.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -13,6 +13,8 @@ import { seqOff } from './seq.js';
 import { buildStats, newCounters, type Counters, type SrtStats } from './stats.js';
 import { bufferPackets, PACKET_OVERHEAD, type SrtOptions } from './options.js';
 import { ParseError } from './errors.js';
+import { GCM_TAG_LEN, KmCipher, KmState, encodeKmState } from './crypto.js';
+import { RxKeying, TxKeying } from './keying.js';
 
 const ACK_INTERVAL_US = 10_000; // libsrt COMM_SYN_INTERVAL_US
 const LIGHT_ACK_PACKETS = 64; // SELF_CLOCK_INTERVAL
@@ -52,6 +54,10 @@ export interface ConnectionParams {
   peerAddress: string;
   peerPort: number;
   now: number;
+  /** Encryption of what we send (null: clear). */
+  tx?: TxKeying | null;
+  /** Decryption of what we receive (null: no passphrase). */
+  rx?: RxKeying | null;
 }
 
 export type CloseReason = 'local' | 'peer' | 'timeout' | 'error';
@@ -101,6 +107,9 @@ export class Connection {
   private flushed = false;
   private intervalStart: number;
   // sender-side info from the peer's ACKs
+  readonly tx: TxKeying | null;
+  readonly rx: RxKeying | null;
+  private readonly maxPayload: number;
   peerBandwidth = 0; // packets/s
   peerRecvRate = 0; // bytes/s
 
@@ -119,7 +128,10 @@ export class Connection {
     this.lastRecvTime = p.now;
     this.nextAckTime = p.now + ACK_INTERVAL_US;
     const o = p.options;
+    this.tx = p.tx ?? null;
+    this.rx = p.rx ?? null;
     const payloadMax = p.mss - PACKET_OVERHEAD;
+    this.maxPayload = payloadMax - (this.tx && this.tx.keys.cipher === KmCipher.Gcm ? GCM_TAG_LEN : 0);
     this.maxNakWords = Math.floor(payloadMax / 4);
     this.sender = new Sender({
       isn: p.sendIsn,
@@ -161,11 +173,18 @@ export class Connection {
   /** Application data: one message. Returns false if the send buffer is full (backpressure). */
   send(now: number, payload: Buffer): boolean {
     if (this.state !== 'connected') return false;
-    if (payload.length > this.params.mss - PACKET_OVERHEAD) {
-      throw new RangeError(`message of ${payload.length} bytes exceeds the maximum payload ${this.params.mss - PACKET_OVERHEAD}`);
+    if (payload.length > this.maxPayload) {
+      throw new RangeError(`message of ${payload.length} bytes exceeds the maximum payload ${this.maxPayload}`);
     }
     this.dropTooLate(now);
-    return this.sender.write(now, payload, this.timestamp(now));
+    const ok = this.sender.write(now, payload, this.timestamp(now), this.tx ?? undefined);
+    if (ok && this.tx) this.pollKm(now);
+    return ok;
+  }
+
+  private pollKm(now: number): void {
+    const km = this.tx!.pollKmReq(now, this.srtt);
+    if (km) this.push(now, encodeControl(CtrlType.UserDefined, ExtSubtype.KmReq, 0, this.timestamp(now), this.peerSocketId, km));
   }
 
   canSend(): boolean {
@@ -193,7 +212,17 @@ export class Connection {
   }
 
   private onData(now: number, p: DataPacket): void {
-    const gap = this.receiver.onData(now, p.seq, p.timestamp, p.payload, p.retransmitted);
+    let payload: Buffer | null = p.payload;
+    if (p.keyFlags !== 0 && p.keyFlags !== 3) {
+      payload = this.rx ? this.rx.open(p.keyFlags, p.seq, p.header, p.payload) : null;
+    } else if (p.keyFlags === 3 || (this.rx && this.rx.state === KmState.Secured && this.rx.keys)) {
+      payload = null; // KK=3 is never valid on data; a clear packet on a secured connection is not accepted
+    }
+    if (!payload) {
+      this.c.pktRcvUndecrypt++;
+      this.c.byteRcvUndecrypt += p.payload.length + PACKET_OVERHEAD;
+    }
+    const gap = this.receiver.onData(now, p.seq, p.timestamp, payload, p.retransmitted, p.payload.length);
     if (gap) {
       this.sendNak(now, [gap]);
       if (this.params.nakReport && this.nextNakTime === Infinity) this.nextNakTime = now + this.nakInterval();
@@ -267,9 +296,17 @@ export class Connection {
       case CtrlType.Handshake:
         // a repeated conclusion/response after connecting: the listener layer answers it
         return;
+      case CtrlType.UserDefined:
+        if (p.subtype === ExtSubtype.KmReq) {
+          // in-band key refresh from the peer's sender: install and echo (or report our state)
+          const rsp = this.rx ? this.rx.onKmReq(p.cif) : encodeKmState(KmState.NoSecret);
+          this.push(now, encodeControl(CtrlType.UserDefined, ExtSubtype.KmRsp, 0, this.timestamp(now), this.peerSocketId, rsp));
+        } else if (p.subtype === ExtSubtype.KmRsp) {
+          this.tx?.onKmRsp(p.cif);
+        }
+        return;
       case CtrlType.PeerError:
       case CtrlType.CongestionWarning:
-      case CtrlType.UserDefined:
         return;
       default:
         this.c.pktRecvInvalid++;
@@ -326,6 +363,7 @@ export class Connection {
       this.terminate('timeout', `no packet from the peer for ${this.options.peeridletimeo} ms`);
       return;
     }
+    if (this.tx) this.pollKm(now);
     if (now - this.lastSendTime >= KEEPALIVE_US) {
       this.push(now, encodeKeepalive(this.timestamp(now), this.peerSocketId));
     }
@@ -423,6 +461,7 @@ export class Connection {
     let t = this.lastRecvTime + this.options.peeridletimeo * 1000;
     t = Math.min(t, this.lastSendTime + KEEPALIVE_US, this.nextNakTime, deliveryPaused ? Infinity : this.receiver.nextPlayTime, this.sender.nextDue());
     if (this.receiver.ackSeq !== this.lastAckAckedSeq) t = Math.min(t, this.nextAckTime);
+    if (this.tx) t = Math.min(t, this.tx.nextKmDeadline(this.srtt));
     // sender too-late drop: when the oldest buffered packet passes the threshold (dropTooLate
     // drops only packets strictly older than it, hence the +1 µs)
     if (this.sndDropThresholdUs !== Infinity) t = Math.min(t, this.sender.oldestOrigin() + this.sndDropThresholdUs + 1);
@@ -465,6 +504,8 @@ export class Connection {
       pktReorderDistance: r.reorderDistance,
       pktReorderTolerance: this.options.lossmaxttl,
       pktRcvAvgBelatedTime: r.belatedTimeAvg / 1000,
+      pktSndKMState: this.tx ? this.tx.state : KmState.Unsecured,
+      pktRcvKMState: this.rx ? this.rx.state : KmState.Unsecured,
     });
     if (clear) {
       this.since = { ...this.c };

@@ -7,13 +7,16 @@ import { Connection } from './connection.js';
 import { ParseError } from './errors.js';
 import {
   decodeHandshake, decodeHsReq, decodeHsString, encodeHandshakePacket, encodeHsReq, encodePeerIp,
-  findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, type Handshake, type HsReq,
+  findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, type Handshake, type HsExtension, type HsReq,
 } from './handshake.js';
 import { advertisedFlowWindow, buildHsRsp, negotiateAsResponder } from './negotiate.js';
 import { MIN_MSS, resolveOptions, type SrtOptions } from './options.js';
 import type { ControlPacket } from './packet.js';
 import { isValidRejectReason, rejectReasonToWire, SRT_REJ } from './reject.js';
 import { SrtFlag } from './handshake.js';
+import { encodeKmState, KmCipher, KmState, openKm } from './crypto.js';
+import { cloneKeys, keysFromKm, RxKeying, TxKeying, type RandomBytes } from './keying.js';
+import { keyingConfig } from './caller.js';
 
 const ANSWER_TTL_US = 30_000_000; // how long a decided answer is kept for repeated conclusions
 
@@ -59,11 +62,14 @@ export interface ListenerConfig {
   /** Secret for the SYN cookie (random bytes from the driver). */
   secret: Buffer;
   now: number;
+  /** Randomness for key refresh (the driver passes crypto.randomBytes). */
+  random?: RandomBytes;
 }
 
 export class ListenerCore {
   readonly options: SrtOptions;
   private readonly secret: Buffer;
+  private readonly random: RandomBytes | undefined;
   private readonly startTime: number;
   private readonly answers = new Map<string, Answer>();
   private readonly pending = new Set<string>();
@@ -74,6 +80,7 @@ export class ListenerCore {
   constructor(cfg: ListenerConfig) {
     this.options = cfg.options;
     this.secret = cfg.secret;
+    this.random = cfg.random;
     this.startTime = cfg.now;
   }
 
@@ -210,10 +217,34 @@ export class ListenerCore {
         reason = SRT_REJ.IPE;
       }
     }
-    if (reason === undefined) {
-      // Encryption is not implemented yet: a caller that sends a KMREQ, or a listener that wants
-      // one, cannot be served; libsrt's answer with enforced encryption is UNSECURE.
-      if (req.encrypted || o.passphrase !== '') reason = SRT_REJ.UNSECURE;
+    // Encryption (SRT-DIGEST §7.5): unwrap the caller's KM with our passphrase (which the accept
+    // hook may have chosen for this stream); on success echo it and use its keys both ways.
+    let tx: TxKeying | null = null;
+    let rx: RxKeying | null = null;
+    let kmrsp: Buffer | null = null;
+    const kmreq = findExtension(hs, HsExtType.KmReq);
+    if (reason === undefined && (kmreq || o.passphrase !== '')) {
+      if (kmreq && o.passphrase !== '') {
+        const r = openKm(o.passphrase, kmreq.data);
+        const modeOk = r.ok && (o.cryptomode === 0 || (o.cryptomode === 2) === (r.km.cipher === KmCipher.Gcm));
+        if (r.ok && modeOk) {
+          const keys = keysFromKm(r.km, r.keys);
+          rx = new RxKeying(o.passphrase, keys, KmState.Secured);
+          tx = new TxKeying(keyingConfig(o, this.random, keys.cipher), cloneKeys(keys));
+          kmrsp = kmreq.data;
+        } else {
+          const state = r.ok ? KmState.BadCryptoMode : r.state;
+          if (o.enforcedencryption) reason = state === KmState.BadCryptoMode ? SRT_REJ.CRYPTO : SRT_REJ.BADSECRET;
+          else { rx = new RxKeying(o.passphrase, null, state); kmrsp = encodeKmState(state); }
+        }
+      } else if (o.enforcedencryption) {
+        reason = SRT_REJ.UNSECURE; // a passphrase on one side only
+      } else if (kmreq) {
+        rx = new RxKeying('', null, KmState.NoSecret);
+        kmrsp = encodeKmState(KmState.NoSecret);
+      } else {
+        rx = new RxKeying(o.passphrase, null, KmState.Unsecured);
+      }
     }
     if (reason !== undefined) {
       if (!isValidRejectReason(reason)) reason = SRT_REJ.UNKNOWN;
@@ -221,10 +252,12 @@ export class ListenerCore {
     }
     const n = negotiateAsResponder(o, req.hsreq);
     const mss = Math.min(o.mss, hs.mss);
+    const rspExts: HsExtension[] = [{ type: HsExtType.HsRsp, data: encodeHsReq(buildHsRsp(o, n)) }];
+    if (kmrsp) rspExts.push({ type: HsExtType.KmRsp, data: kmrsp });
     const rsp: Handshake = {
       version: 5,
-      encryption: 0,
-      extension: HsExtFlag.HsReq,
+      encryption: tx ? tx.keys.keyLen / 8 : 0,
+      extension: HsExtFlag.HsReq | (kmrsp ? HsExtFlag.KmReq : 0),
       isn: hs.isn,
       mss,
       flowWindow: advertisedFlowWindow(o),
@@ -232,7 +265,7 @@ export class ListenerCore {
       socketId,
       cookie: hs.cookie,
       peerIp: encodePeerIp(req.peerAddress),
-      extensions: [{ type: HsExtType.HsRsp, data: encodeHsReq(buildHsRsp(o, n)) }],
+      extensions: rspExts,
     };
     const connection = new Connection({
       options: o,
@@ -257,6 +290,8 @@ export class ListenerCore {
       peerAddress: req.peerAddress,
       peerPort: req.peerPort,
       now,
+      tx,
+      rx,
     });
     const datagram = encodeHandshakePacket(rsp, this.timestamp(now), hs.socketId);
     this.answers.set(k, { datagram, expires: now + ANSWER_TTL_US, connection });

@@ -30,6 +30,8 @@ export interface SrtOptions {
   kmrefreshrate: number; // packets
   kmpreannounce: number; // packets
   enforcedencryption: boolean;
+  /** 0 auto (caller: AES-CTR; listener: follow the caller), 1 AES-CTR, 2 AES-GCM (libsrt 1.5.2+ AEAD builds). */
+  cryptomode: 0 | 1 | 2;
   congestion: 'live' | 'file';
   messageapi: boolean;
   linger: number; // seconds
@@ -63,6 +65,7 @@ export const DEFAULT_OPTIONS: Readonly<SrtOptions> = Object.freeze({
   kmrefreshrate: 1 << 24,
   kmpreannounce: 1 << 12,
   enforcedencryption: true,
+  cryptomode: 0,
   congestion: 'live',
   messageapi: true,
   linger: 0,
@@ -114,6 +117,7 @@ const SPECS: Record<keyof SrtOptions, Spec> = {
   kmrefreshrate: { kind: 'int', min: 0, max: 2 ** 31 - 1, unit: 'packets' },
   kmpreannounce: { kind: 'int', min: 0, max: 2 ** 30, unit: 'packets' },
   enforcedencryption: { kind: 'bool' },
+  cryptomode: { kind: 'enum', values: [0, 1, 2] },
   congestion: { kind: 'enum', values: ['live', 'file'] },
   messageapi: { kind: 'bool' },
   linger: { kind: 'int', min: 0, max: 3600, unit: 's' },

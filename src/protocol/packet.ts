@@ -35,6 +35,8 @@ export interface DataPacket {
   timestamp: number;
   dstSocketId: number;
   payload: Buffer;
+  /** The 16 header bytes as received (a view; AES-GCM authenticates them). */
+  header?: Buffer;
 }
 
 export interface ControlPacket {
@@ -81,6 +83,7 @@ export function decodePacket(buf: Buffer): Packet {
     timestamp,
     dstSocketId,
     payload: buf.subarray(HEADER_SIZE),
+    header: buf.subarray(0, HEADER_SIZE),
   };
 }
 

@@ -7,7 +7,7 @@ import type { Counters } from './stats.js';
 import { PACKET_OVERHEAD } from './options.js';
 import { RateEstimator } from './rate.js';
 
-const DROPPED = Buffer.alloc(0); // slot marker: sender asked us to drop it (DROPREQ)
+const DROPPED = Buffer.alloc(0); // slot marker: given up (DROPREQ from the sender, or undecryptable)
 
 /** libsrt DriftTracer<1000, 5000>. */
 export class DriftTracer {
@@ -97,10 +97,14 @@ export class Receiver {
     return this.tsbpdBase + ts64 + this.latencyUs + (this.drift ? this.drift.drift : 0);
   }
 
-  /** Stores a data packet. Returns a newly detected loss range (for an immediate NAK), or null. */
-  onData(now: number, seq: number, ts32: number, payload: Buffer, retransmitted: boolean): SeqRange | null {
+  /**
+   * Stores a data packet. Returns a newly detected loss range (for an immediate NAK), or null.
+   * `payload` null: the packet arrived but cannot be used (decryption failed): its position
+   * counts as received (no NAK for it) and it is given up (pktRcvDrop).
+   */
+  onData(now: number, seq: number, ts32: number, payload: Buffer | null, retransmitted: boolean, wireBytes = payload ? payload.length : 0): SeqRange | null {
     const c = this.c;
-    const bytes = payload.length + PACKET_OVERHEAD;
+    const bytes = wireBytes + PACKET_OVERHEAD;
     c.pktRecv++;
     c.byteRecv += bytes;
     if (retransmitted) c.pktRcvRetrans++;
@@ -122,12 +126,18 @@ export class Receiver {
     }
     const idx = (this.head + off) % this.capacity;
     if (this.slots[idx] !== undefined) return null; // duplicate
-    this.slots[idx] = payload;
     this.ts[idx] = ts64;
-    this.buffered++;
-    this.bufferedBytes += payload.length;
-    c.pktRecvUnique++;
-    c.byteRecvUnique += bytes;
+    if (payload) {
+      this.slots[idx] = payload;
+      this.buffered++;
+      this.bufferedBytes += payload.length;
+      c.pktRecvUnique++;
+      c.byteRecvUnique += bytes;
+    } else {
+      this.slots[idx] = DROPPED;
+      c.pktRcvDrop++;
+      c.byteRcvDrop += bytes;
+    }
     let gap: SeqRange | null = null;
     const d = seqOff(this.maxSeq, seq);
     if (d > 0) {

@@ -10,6 +10,12 @@ import { PACKET_OVERHEAD } from './options.js';
 const PACING_BURST_US = 2000;
 const BW_INFINITE = 125_000_000; // 1 Gbit/s in bytes/s (libsrt common.h)
 
+/** Encryption of outgoing payloads (the sender's keying state). */
+export interface Sealer {
+  keyFlags(): number;
+  seal(seq: number, header: Buffer, payload: Buffer): Buffer;
+}
+
 export interface SenderConfig {
   isn: number;
   capacity: number; // packets
@@ -92,27 +98,31 @@ export class Sender {
 
   /**
    * Queues one message (one packet in live mode). `ts32` is the origin timestamp (µs since the
-   * socket started). `encrypt` may transform the payload and returns the KK flags to set.
+   * socket started). With `seal` (encryption) the payload is encrypted once here, with the header
+   * (KK set, R clear) as its associated data; retransmissions reuse this ciphertext.
    * Returns false when the send buffer is full.
    */
-  write(now: number, payload: Buffer, ts32: number, keyFlags = 0): boolean {
+  write(now: number, payload: Buffer, ts32: number, seal?: Sealer): boolean {
     if (this.isFull()) return false;
     const seq = this.next;
     const off = seqOff(this.base, seq);
     const idx = (this.head + off) % this.capacity;
-    const d = Buffer.allocUnsafe(HEADER_SIZE + payload.length);
-    d.writeUInt32BE(seq, 0);
-    d.writeUInt32BE(dataWord1(Position.Solo, false, keyFlags, false, this.msgNo), 4);
-    d.writeUInt32BE(ts32 >>> 0, 8);
-    d.writeUInt32BE(this.peerSocketId, 12);
-    payload.copy(d, HEADER_SIZE);
+    const header = Buffer.allocUnsafe(HEADER_SIZE);
+    header.writeUInt32BE(seq, 0);
+    header.writeUInt32BE(dataWord1(Position.Solo, false, seal ? seal.keyFlags() : 0, false, this.msgNo), 4);
+    header.writeUInt32BE(ts32 >>> 0, 8);
+    header.writeUInt32BE(this.peerSocketId, 12);
+    const body = seal ? seal.seal(seq, header, payload) : payload;
+    const d = Buffer.allocUnsafe(HEADER_SIZE + body.length);
+    header.copy(d, 0);
+    body.copy(d, HEADER_SIZE);
     this.dgrams[idx] = d;
     this.origin[idx] = now;
     this.lastSent[idx] = -1;
     this.next = seqInc(seq);
     this.msgNo = msgNoInc(this.msgNo);
-    this.bytesBuffered += payload.length;
-    this.sampleInput(now, payload.length);
+    this.bytesBuffered += body.length;
+    this.sampleInput(now, body.length);
     if (this.lastDurationMark < 0) this.lastDurationMark = now;
     return true;
   }

@@ -132,7 +132,7 @@ export class Multiplexer extends EventEmitter {
   }
 
   setListener(options: SrtOptions, hook: AcceptHook | null): void {
-    this.listener = new ListenerCore({ options, secret: randomBytes(32), now: nowUs() });
+    this.listener = new ListenerCore({ options, secret: randomBytes(32), now: nowUs(), random: randomBytes });
     this.acceptHook = hook;
   }
 
@@ -277,7 +277,7 @@ export class Multiplexer extends EventEmitter {
     return new Promise((resolve, reject) => {
       const now = nowUs();
       const id = this.allocateSocketId();
-      const hs = new CallerHandshake({ options, localSocketId: id, isn: randomIsn(), peerAddress: address, peerPort: port, now });
+      const hs = new CallerHandshake({ options, localSocketId: id, isn: randomIsn(), peerAddress: address, peerPort: port, now, random: randomBytes });
       const c = new CallerEntry(this, hs, address, port, options, resolve, (reason) => reject(reason));
       this.callers.set(id, c);
       this.serviceCaller(c, now);
