@@ -506,6 +506,8 @@ export class Connection {
       pktRcvAvgBelatedTime: r.belatedTimeAvg / 1000,
       pktSndKMState: this.tx ? this.tx.state : KmState.Unsecured,
       pktRcvKMState: this.rx ? this.rx.state : KmState.Unsecured,
+      kmSndRefreshes: this.tx ? this.tx.refreshes : 0,
+      kmRcvUpdates: this.rx ? this.rx.updates : 0,
     });
     if (clear) {
       this.since = { ...this.c };

@@ -119,6 +119,8 @@ export class TxKeying implements Sealer {
 export class RxKeying {
   keys: KeySet | null;
   state: number;
+  /** In-band KM messages from the peer that were installed (key refreshes). */
+  updates = 0;
   constructor(private readonly passphrase: string, keys: KeySet | null, state: number) {
     this.keys = keys;
     this.state = state;
@@ -155,6 +157,7 @@ export class RxKeying {
       this.keys.setKey(km.keyFlags, keys[0]!);
     }
     this.state = KmState.Secured;
+    this.updates++;
     return raw;
   }
 }

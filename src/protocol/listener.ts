@@ -256,7 +256,7 @@ export class ListenerCore {
     if (kmrsp) rspExts.push({ type: HsExtType.KmRsp, data: kmrsp });
     const rsp: Handshake = {
       version: 5,
-      encryption: tx ? tx.keys.keyLen / 8 : 0,
+      encryption: 0, // libsrt answers with 0 here even when it echoes a KM
       extension: HsExtFlag.HsReq | (kmrsp ? HsExtFlag.KmReq : 0),
       isn: hs.isn,
       mss,

@@ -47,8 +47,12 @@ export interface InstantStats {
   pktReorderDistance: number;
   pktReorderTolerance: number;
   pktRcvAvgBelatedTime: number;
+  /** SRT_KM_STATE of each direction (libsrt SRTO_SNDKMSTATE / SRTO_RCVKMSTATE). */
   pktSndKMState?: number;
   pktRcvKMState?: number;
+  /** Sluice additions: key switches made by our sender, key updates installed from the peer. */
+  kmSndRefreshes?: number;
+  kmRcvUpdates?: number;
 }
 
 export type SrtStats = InstantStats & Counters & { [K in CounterName as `${K}Total`]: number };

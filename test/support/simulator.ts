@@ -39,6 +39,12 @@ export class Rng {
   chance(p: number): boolean {
     return p > 0 && this.next() < p;
   }
+  /** `n` pseudo-random bytes (key material in simulated encrypted runs). */
+  bytes(n: number): Buffer {
+    const b = Buffer.alloc(n);
+    for (let i = 0; i < n; i++) b[i] = this.int(0, 255);
+    return b;
+  }
   /** An independent stream derived from this seed and a label. */
   static derive(seed: number, label: string): Rng {
     let h = (seed ^ 0x9e3779b9) >>> 0;
@@ -515,7 +521,8 @@ export class CallerEndpoint extends Endpoint {
 
   start(options: SrtOptions, socketId: number, isn: number): void {
     this.socketId = socketId;
-    this.hs = new CallerHandshake({ options, localSocketId: socketId, isn, peerAddress: LISTENER_ADDR, peerPort: LISTENER_PORT, now: this.localNow() });
+    const keyRng = Rng.derive(isn, 'caller-keys');
+    this.hs = new CallerHandshake({ options, localSocketId: socketId, isn, peerAddress: LISTENER_ADDR, peerPort: LISTENER_PORT, now: this.localNow(), random: (n) => keyRng.bytes(n) });
     this.serviceCaller();
   }
 
@@ -579,7 +586,8 @@ export class ListenerEndpoint extends Endpoint {
   peerStart = NaN;
 
   start(options: SrtOptions, secret: Buffer, socketId: number): void {
-    this.core = new ListenerCore({ options, secret, now: this.localNow() });
+    const keyRng = Rng.derive(socketId, 'listener-keys');
+    this.core = new ListenerCore({ options, secret, now: this.localNow(), random: (n) => keyRng.bytes(n) });
     this.socketId = socketId;
   }
 
