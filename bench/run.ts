@@ -26,15 +26,21 @@ function cpuSeconds(pid: number): number {
   }
 }
 
-function senderCmd(tool: Tool, port: number): [string, string[]] {
-  const url = `srt://127.0.0.1:${port}?mode=caller&latency=120&rcvbuf=100000000&sndbuf=100000000&fc=100000`;
+const BENCH_PASSPHRASE = 'sluice-bench-passphrase';
+
+function cryptoQuery(keyLen: number): string {
+  return keyLen ? `&passphrase=${BENCH_PASSPHRASE}&pbkeylen=${keyLen}` : '';
+}
+
+function senderCmd(tool: Tool, port: number, keyLen: number): [string, string[]] {
+  const url = `srt://127.0.0.1:${port}?mode=caller&latency=120&rcvbuf=100000000&sndbuf=100000000&fc=100000${cryptoQuery(keyLen)}`;
   return tool === 'sluice'
     ? [process.execPath, [CLI, 'transmit', '-q', '-', url]]
     : ['srt-live-transmit', ['-q', '-chunk', '1316', 'file://con', url]];
 }
 
-function receiverCmd(tool: Tool, port: number, udpOut: number): [string, string[]] {
-  const url = `srt://127.0.0.1:${port}?mode=listener&latency=120&rcvbuf=100000000&sndbuf=100000000&fc=100000`;
+function receiverCmd(tool: Tool, port: number, udpOut: number, keyLen: number): [string, string[]] {
+  const url = `srt://127.0.0.1:${port}?mode=listener&latency=120&rcvbuf=100000000&sndbuf=100000000&fc=100000${cryptoQuery(keyLen)}`;
   const out = `udp://127.0.0.1:${udpOut}?sndbuf=4194304`;
   return tool === 'sluice'
     ? [process.execPath, [CLI, 'transmit', '-q', url, out]]
@@ -76,18 +82,18 @@ interface RunResult {
   rcvCpuUsPerPkt: number;
 }
 
-async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number): Promise<RunResult> {
+async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number, keyLen: number): Promise<RunResult> {
   const procs: ChildProcess[] = [];
   const udpOut = port + 10000;
   const counter = spawn(process.execPath, [COUNT, String(udpOut)], { stdio: ['ignore', 'ignore', 'pipe'] });
-  const [rc, ra] = receiverCmd(rcv, port, udpOut);
+  const [rc, ra] = receiverCmd(rcv, port, udpOut, keyLen);
   const receiver = spawn(rc, ra, { stdio: ['ignore', 'ignore', 'pipe'] });
   const counterExit = new Promise((r) => counter.on('exit', r));
   let countOut = '';
   counter.stderr!.on('data', (d: Buffer) => { countOut += d.toString(); });
   procs.push(receiver, counter);
   await sleep(400);
-  const [sc, sa] = senderCmd(snd, port);
+  const [sc, sa] = senderCmd(snd, port, keyLen);
   const sender = spawn(sc, sa, { stdio: ['pipe', 'ignore', 'pipe'] });
   procs.push(sender);
   await sleep(400); // connected
@@ -130,21 +136,28 @@ async function main(): Promise<void> {
   if (spawnSync('sh', ['-c', 'command -v srt-live-transmit']).status !== 0) {
     throw new Error('srt-live-transmit is not installed (apt-get install -y srt-tools)');
   }
-  const pairs: [Tool, Tool][] = [['sluice', 'sluice'], ['sluice', 'slt'], ['slt', 'sluice'], ['slt', 'slt']];
+  // [sender, receiver, key length (0 = clear)]
+  const pairs: [Tool, Tool, number][] = [
+    ['sluice', 'sluice', 0], ['sluice', 'slt', 0], ['slt', 'sluice', 0], ['slt', 'slt', 0],
+    ['sluice', 'sluice', 16], ['slt', 'slt', 16], ['sluice', 'sluice', 32], ['slt', 'slt', 32],
+  ];
+  const only = process.env['BENCH_PAIRS'];
   const results: PairResult[] = [];
   let port = 24000 + Math.floor(Math.random() * 1000);
-  for (const [s, r] of pairs) {
+  for (const [s, r, keyLen] of pairs) {
+    const label = `${s} -> ${r}${keyLen ? ` AES-${keyLen * 8}` : ''}`;
+    if (only && !only.split(',').some((o) => label.includes(o))) continue;
     const runs: RunResult[] = [];
     let best: RunResult | null = null;
     let failures = 0;
     for (const mbps of RATES) {
-      const res = await runOnce(s, r, mbps, port++);
+      const res = await runOnce(s, r, mbps, port++, keyLen);
       runs.push(res);
-      process.stderr.write(`${s} -> ${r} @ ${mbps} Mbit/s: ${res.received}/${res.sent} ${res.lossless ? 'lossless' : 'LOSS'} (kernel drops: srt rcv ${res.kernelDrops.srtReceiver}, counter ${res.kernelDrops.counter})  cpu/pkt snd ${res.sndCpuUsPerPkt.toFixed(2)} µs rcv ${res.rcvCpuUsPerPkt.toFixed(2)} µs\n`);
+      process.stderr.write(`${label} @ ${mbps} Mbit/s: ${res.received}/${res.sent} ${res.lossless ? 'lossless' : 'LOSS'} (kernel drops: srt rcv ${res.kernelDrops.srtReceiver}, counter ${res.kernelDrops.counter})  cpu/pkt snd ${res.sndCpuUsPerPkt.toFixed(2)} µs rcv ${res.rcvCpuUsPerPkt.toFixed(2)} µs\n`);
       if (res.lossless) best = res;
       else if (++failures >= 2) break;
     }
-    results.push({ pair: `${s} -> ${r}`, maxLosslessMbps: best ? best.mbps : 0, runs });
+    results.push({ pair: label, maxLosslessMbps: best ? best.mbps : 0, runs });
   }
   const cmd = `BENCH_SECONDS=${SECONDS} BENCH_RATES=${RATES.join(',')} npm run bench`;
   const name = (p: string): string => p.replace(/slt/g, 'srt-live-transmit');

@@ -1,7 +1,7 @@
 // HaiCrypt as libsrt does it (SRT-DIGEST §7; libsrt haicrypt/hcrypt_msg.h, hcrypt.h, cryspr.c):
 // the Keying Material message, PBKDF2-HMAC-SHA1 key derivation, RFC 3394 key wrap, AES-CTR
 // payload encryption and the 1.5.4 AES-GCM variant. Pure computation (node:crypto), no I/O.
-import { createCipheriv, createDecipheriv, pbkdf2Sync, type Cipher, type CipherGCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, pbkdf2Sync, type CipherGCMTypes } from 'node:crypto';
 import { ParseError } from './errors.js';
 
 export const KM_SIGNATURE = 0x2029;
@@ -108,34 +108,26 @@ export function gcmIv(salt: Buffer, seq: number): Buffer {
 }
 
 /**
- * One stream's keys (salt + even/odd SEKs) with fast CTR: a persistent AES-ECB context per key
- * encrypts the counter blocks of a packet in one call; the keystream is XORed in place.
+ * One stream's keys: the salt and the even/odd SEKs. (A cipher object per packet measured
+ * faster, 3.7 µs for 1316 bytes, than an ECB keystream XORed in JavaScript.)
  */
 export class KeySet {
   readonly salt: Buffer;
   readonly keyLen: number;
   readonly cipher: number; // KmCipher.Ctr or KmCipher.Gcm
   private readonly keys: (Buffer | null)[] = [null, null]; // [even, odd]
-  private readonly ecb: (Cipher | null)[] = [null, null];
-  private counters = Buffer.alloc(0);
+  private readonly ctrAlgo: string;
 
   constructor(salt: Buffer, keyLen: number, cipher: number) {
     this.salt = salt;
     this.keyLen = keyLen;
     this.cipher = cipher;
+    this.ctrAlgo = `aes-${keyLen * 8}-ctr`;
   }
 
   /** Installs a key: kk 1 = even, 2 = odd. */
   setKey(kk: number, key: Buffer | null): void {
-    const i = kk === KeyFlag.Odd ? 1 : 0;
-    this.keys[i] = key;
-    if (key && this.cipher === KmCipher.Ctr) {
-      const c = createCipheriv(`aes-${this.keyLen * 8}-ecb`, key, null);
-      c.setAutoPadding(false);
-      this.ecb[i] = c;
-    } else {
-      this.ecb[i] = null;
-    }
+    this.keys[kk === KeyFlag.Odd ? 1 : 0] = key;
   }
 
   key(kk: number): Buffer | null {
@@ -146,25 +138,11 @@ export class KeySet {
     return this.key(kk) !== null;
   }
 
-  /** AES-CTR keystream XOR (encrypts and decrypts). Returns a new buffer. */
+  /** AES-CTR (encrypts and decrypts). Returns a new buffer. */
   ctr(kk: number, seq: number, data: Buffer): Buffer {
-    const ecb = this.ecb[kk === KeyFlag.Odd ? 1 : 0];
-    if (!ecb) throw new Error('no key');
-    const blocks = Math.ceil(data.length / 16);
-    if (this.counters.length < blocks * 16) this.counters = Buffer.alloc(blocks * 16);
-    const iv = ctrIv(this.salt, seq);
-    const ctrs = this.counters;
-    for (let b = 0; b < blocks; b++) {
-      iv.copy(ctrs, b * 16, 0, 14);
-      ctrs.writeUInt16BE(b, b * 16 + 14);
-    }
-    const ks = ecb.update(ctrs.subarray(0, blocks * 16));
-    const out = Buffer.allocUnsafe(data.length);
-    const n = data.length;
-    let i = 0;
-    for (; i + 4 <= n; i += 4) out.writeInt32LE(data.readInt32LE(i) ^ ks.readInt32LE(i), i);
-    for (; i < n; i++) out[i] = data[i]! ^ ks[i]!;
-    return out;
+    const key = this.key(kk);
+    if (!key) throw new Error('no key');
+    return createCipheriv(this.ctrAlgo, key, ctrIv(this.salt, seq)).update(data);
   }
 
   /** AES-GCM seal: ciphertext followed by the 16-byte tag. `aad` is the header with R cleared. */
