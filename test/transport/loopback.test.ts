@@ -160,3 +160,32 @@ test('listening twice on the same port fails with a clear error', async () => {
   await assert.rejects(listen({ host: '127.0.0.1', port: a.address().port }), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
   await a.close();
 });
+
+test('the accept hook chooses the passphrase per stream id; each caller needs its own', async () => {
+  const secrets: Record<string, string> = { 'cam-1': 'first-camera-secret', 'cam-2': 'second-camera-secret' };
+  const srv = await listen({
+    host: '127.0.0.1', port: 0,
+    accept: (req) => (secrets[req.streamId] ? { options: { passphrase: secrets[req.streamId]! } } : { reject: SRT_REJX.NOTFOUND }),
+  });
+  const port = srv.address().port;
+  const got = new Map<string, Buffer[]>();
+  srv.on('connection', (s) => got.set(s.streamId, collect(s)));
+  const c1 = await dial({ host: '127.0.0.1', port, streamid: 'cam-1', passphrase: 'first-camera-secret', pbkeylen: 32 });
+  const c2 = await dial({ host: '127.0.0.1', port, streamid: 'cam-2', passphrase: 'second-camera-secret' });
+  await assert.rejects(dial({ host: '127.0.0.1', port, streamid: 'cam-1', passphrase: 'second-camera-secret' }), (e: SrtRejectedError) => e.reason === 10);
+  await assert.rejects(dial({ host: '127.0.0.1', port, streamid: 'cam-2' }), (e: SrtRejectedError) => e.reason === 11);
+  const m1 = makeMessages(200), m2 = makeMessages(200).map((b) => Buffer.from(b).fill(9, 8));
+  await Promise.all([pump(c1, m1), pump(c2, m2)]);
+  await until(() => (got.get('cam-1')?.length ?? 0) >= 200 && (got.get('cam-2')?.length ?? 0) >= 200);
+  assert.equal(diffMessages(m1, got.get('cam-1') ?? []), null);
+  assert.equal(diffMessages(m2, got.get('cam-2') ?? []), null);
+  assert.equal(srv.connectionCount, 2);
+  c1.destroy();
+  c2.destroy();
+  await srv.close();
+});
+
+test('passphrases outside 10..79 characters are refused with a clear error', async () => {
+  await assert.rejects(listen({ port: 0, passphrase: 'short' }), /passphrase: must be empty or 10 to 79 characters \(got 5\)/);
+  await assert.rejects(dial({ host: '127.0.0.1', port: 9, passphrase: 'x'.repeat(80) }), /passphrase/);
+});
