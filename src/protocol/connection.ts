@@ -13,7 +13,7 @@ import { seqOff } from './seq.js';
 import { buildStats, newCounters, type Counters, type SrtStats } from './stats.js';
 import { bufferPackets, PACKET_OVERHEAD, type SrtOptions } from './options.js';
 import { ParseError } from './errors.js';
-import { GCM_TAG_LEN, KmCipher, KmState, encodeKmState } from './crypto.js';
+import { ctrBatch, GCM_TAG_LEN, KmCipher, KmState, encodeKmState, type CtrItem, type CtrKey } from './crypto.js';
 import { RxKeying, TxKeying } from './keying.js';
 
 const ACK_INTERVAL_US = 10_000; // libsrt COMM_SYN_INTERVAL_US
@@ -105,6 +105,9 @@ export class Connection {
   private readonly sndDropThresholdUs: number;
   private readonly maxNakWords: number;
   private flushed = false;
+  /** Payloads taken from the receiver and decrypted, not yet handed to the application. */
+  private readonly rxQueue: Buffer[] = [];
+  private rxPos = 0;
   private intervalStart: number;
   // sender-side info from the peer's ACKs
   readonly tx: TxKeying | null;
@@ -213,8 +216,15 @@ export class Connection {
 
   private onData(now: number, p: DataPacket): void {
     let payload: Buffer | null = p.payload;
+    let key: CtrKey | null = null;
     if (p.keyFlags !== 0 && p.keyFlags !== 3) {
-      payload = this.rx ? this.rx.open(p.keyFlags, p.seq, p.header, p.payload) : null;
+      if (this.rx && this.rx.isCtr) {
+        // AES-CTR is decrypted at delivery, in batches; the packet keeps its key object
+        key = this.rx.ctrKey(p.keyFlags);
+        if (!key) payload = null;
+      } else {
+        payload = this.rx ? this.rx.open(p.keyFlags, p.seq, p.header, p.payload) : null;
+      }
     } else if (p.keyFlags === 3 || (this.rx && this.rx.state === KmState.Secured && this.rx.keys)) {
       payload = null; // KK=3 is never valid on data; a clear packet on a secured connection is not accepted
     }
@@ -222,7 +232,7 @@ export class Connection {
       this.c.pktRcvUndecrypt++;
       this.c.byteRcvUndecrypt += p.payload.length + PACKET_OVERHEAD;
     }
-    const gap = this.receiver.onData(now, p.seq, p.timestamp, payload, p.retransmitted, p.payload.length);
+    const gap = this.receiver.onData(now, p.seq, p.timestamp, payload, p.retransmitted, p.payload.length, key);
     if (gap) {
       this.sendNak(now, [gap]);
       if (this.params.nakReport && this.nextNakTime === Infinity) this.nextNakTime = now + this.nakInterval();
@@ -423,6 +433,7 @@ export class Connection {
     const o = this.outbox.shift();
     if (o) return o;
     if (this.state !== 'connected') return null;
+    if (this.tx) this.sender.encryptPending();
     const d = this.sender.poll(now, this.srtt, this.rttVar);
     if (d) this.lastSendTime = now;
     return d;
@@ -433,18 +444,33 @@ export class Connection {
    * buffered is delivered at once (holes skipped) so nothing received is lost.
    */
   pollDelivery(now: number): Buffer | null {
-    if (this.state === 'closed') {
-      if (this.flushed) return null;
-      const d = this.receiver.poll(now, true);
-      if (!d) this.flushed = true;
-      return d;
+    if (this.rxPos < this.rxQueue.length) return this.rxQueue[this.rxPos++]!;
+    this.rxQueue.length = 0;
+    this.rxPos = 0;
+    const flush = this.state === 'closed';
+    if (flush && this.flushed) return null;
+    // take every payload due now; decrypt the AES-CTR ones in one batch per key
+    const items: CtrItem[] = [];
+    const keys: CtrKey[] = [];
+    let d: Buffer | null;
+    while (this.rxQueue.length < 256 && (d = this.receiver.poll(now, flush)) !== null) {
+      this.rxQueue.push(d);
+      const k = this.receiver.deliveredKey;
+      if (k) {
+        items.push({ seq: this.receiver.deliveredSeq, data: d });
+        keys.push(k);
+      }
     }
-    const d = this.receiver.poll(now);
-    if (d && this.receiver.ackSeq !== this.lastAckSeq && this.receiver.availBuf() < 2) {
+    if (items.length > 0) ctrBatch(keys, items);
+    if (this.rxQueue.length === 0) {
+      if (flush) this.flushed = true;
+      return null;
+    }
+    if (!flush && this.receiver.ackSeq !== this.lastAckSeq && this.receiver.availBuf() < 2) {
       // the buffer was full: tell the sender about the space at once
       this.maybeFullAck(now);
     }
-    return d;
+    return this.rxQueue[this.rxPos++]!;
   }
 
   pollEvent(): ConnectionEvent | null {
@@ -457,7 +483,7 @@ export class Connection {
    */
   nextDeadline(deliveryPaused = false): number {
     if (this.state !== 'connected') return this.outbox.length > 0 || !this.flushed ? 0 : Infinity;
-    if (this.outbox.length > 0) return 0;
+    if (this.outbox.length > 0 || (!deliveryPaused && this.rxPos < this.rxQueue.length)) return 0;
     let t = this.lastRecvTime + this.options.peeridletimeo * 1000;
     t = Math.min(t, this.lastSendTime + KEEPALIVE_US, this.nextNakTime, deliveryPaused ? Infinity : this.receiver.nextPlayTime, this.sender.nextDue());
     if (this.receiver.ackSeq !== this.lastAckAckedSeq) t = Math.min(t, this.nextAckTime);

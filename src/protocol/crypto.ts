@@ -1,7 +1,7 @@
 // HaiCrypt as libsrt does it (SRT-DIGEST §7; libsrt haicrypt/hcrypt_msg.h, hcrypt.h, cryspr.c):
 // the Keying Material message, PBKDF2-HMAC-SHA1 key derivation, RFC 3394 key wrap, AES-CTR
 // payload encryption and the 1.5.4 AES-GCM variant. Pure computation (node:crypto), no I/O.
-import { createCipheriv, createDecipheriv, pbkdf2Sync, type CipherGCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, pbkdf2Sync, type Cipher, type CipherGCMTypes } from 'node:crypto';
 import { ParseError } from './errors.js';
 
 export const KM_SIGNATURE = 0x2029;
@@ -108,29 +108,120 @@ export function gcmIv(salt: Buffer, seq: number): Buffer {
 }
 
 /**
- * One stream's keys: the salt and the even/odd SEKs. (A cipher object per packet measured
- * faster, 3.7 µs for 1316 bytes, than an ECB keystream XORed in JavaScript.)
+ * One AES-CTR key with its salt. Packets are transformed in batches: the counter blocks of
+ * all packets go through one AES-ECB call and the keystream is XORed in place — one cipher call
+ * per batch instead of a cipher object per packet (SRT's counter block makes this exact AES-CTR).
  */
+export class CtrKey {
+  private ecb: Cipher | null = null;
+  constructor(readonly salt: Buffer, readonly key: Buffer) {}
+
+  private cipher(): Cipher {
+    if (!this.ecb) {
+      this.ecb = createCipheriv(`aes-${this.key.length * 8}-ecb`, this.key, null);
+      this.ecb.setAutoPadding(false);
+    }
+    return this.ecb;
+  }
+
+  /** Encrypts/decrypts `items[from..to)` (all with this key) in place. */
+  apply(items: readonly CtrItem[], from = 0, to = items.length): void {
+    let blocks = 0;
+    for (let i = from; i < to; i++) blocks += (items[i]!.data.length + 15) >> 4;
+    const ctr = scratch(blocks * 16);
+    const c32 = ctr.u32;
+    const salt = this.salt;
+    let o = 0;
+    for (let i = from; i < to; i++) {
+      const it = items[i]!;
+      // block = salt[0..13] ⊕ (0^10 ‖ seq ‖ 0^2), then the 16-bit block counter in bytes 14..15
+      ctr.bytes.fill(0, o * 4, o * 4 + 16);
+      ctr.bytes.writeUInt32BE(it.seq >>> 0, o * 4 + 10);
+      for (let k = 0; k < 14; k++) ctr.bytes[o * 4 + k] = ctr.bytes[o * 4 + k]! ^ salt[k]!;
+      const w0 = c32[o]!, w1 = c32[o + 1]!, w2 = c32[o + 2]!, w3 = c32[o + 3]!;
+      const n = (it.data.length + 15) >> 4;
+      for (let b = 0; b < n; b++, o += 4) {
+        c32[o] = w0;
+        c32[o + 1] = w1;
+        c32[o + 2] = w2;
+        // bytes 14..15 = big-endian block index, in a little-endian word view
+        c32[o + 3] = (w3 & 0x0000ffff) | ((b & 0xff) << 24) | ((b >>> 8) << 16);
+      }
+    }
+    const ks = this.cipher().update(ctr.bytes.subarray(0, blocks * 16));
+    let k = 0;
+    for (let i = from; i < to; i++) {
+      const d = items[i]!.data;
+      xorInto(d, ks, k);
+      k += ((d.length + 15) >> 4) * 16;
+    }
+  }
+}
+
+export interface CtrItem {
+  seq: number;
+  /** The payload, transformed in place. */
+  data: Buffer;
+}
+
+let scratchBuf: { bytes: Buffer; u32: Uint32Array } = { bytes: Buffer.alloc(0), u32: new Uint32Array(0) };
+function scratch(n: number): { bytes: Buffer; u32: Uint32Array } {
+  if (scratchBuf.bytes.length < n) {
+    const ab = new ArrayBuffer(Math.max(n, 64 * 1024));
+    scratchBuf = { bytes: Buffer.from(ab), u32: new Uint32Array(ab) };
+  }
+  return scratchBuf;
+}
+
+/** d[i] ^= ks[off + i], word-wise when both are 4-byte aligned. */
+function xorInto(d: Buffer, ks: Buffer, off: number): void {
+  const n = d.length;
+  let i = 0;
+  if (((d.byteOffset | (ks.byteOffset + off)) & 3) === 0) {
+    const words = n >> 2;
+    const a = new Int32Array(d.buffer, d.byteOffset, words);
+    const b = new Int32Array(ks.buffer, ks.byteOffset + off, words);
+    for (let w = 0; w < words; w++) a[w] = a[w]! ^ b[w]!;
+    i = words << 2;
+  }
+  for (; i < n; i++) d[i] = d[i]! ^ ks[off + i]!;
+}
+
+/** Applies AES-CTR to a list of packets in place, one cipher call per run of the same key. */
+export function ctrBatch(keys: readonly CtrKey[], items: readonly CtrItem[]): void {
+  let from = 0;
+  for (let i = 1; i <= items.length; i++) {
+    if (i === items.length || keys[i] !== keys[from]) {
+      keys[from]!.apply(items, from, i);
+      from = i;
+    }
+  }
+}
+
+/** One stream's keys: the salt and the even/odd SEKs. */
 export class KeySet {
   readonly salt: Buffer;
   readonly keyLen: number;
   readonly cipher: number; // KmCipher.Ctr or KmCipher.Gcm
-  private readonly keys: (Buffer | null)[] = [null, null]; // [even, odd]
-  private readonly ctrAlgo: string;
+  private readonly keys: (CtrKey | null)[] = [null, null]; // [even, odd]
 
   constructor(salt: Buffer, keyLen: number, cipher: number) {
     this.salt = salt;
     this.keyLen = keyLen;
     this.cipher = cipher;
-    this.ctrAlgo = `aes-${keyLen * 8}-ctr`;
   }
 
   /** Installs a key: kk 1 = even, 2 = odd. */
   setKey(kk: number, key: Buffer | null): void {
-    this.keys[kk === KeyFlag.Odd ? 1 : 0] = key;
+    this.keys[kk === KeyFlag.Odd ? 1 : 0] = key ? new CtrKey(this.salt, key) : null;
   }
 
   key(kk: number): Buffer | null {
+    return this.keys[kk === KeyFlag.Odd ? 1 : 0]?.key ?? null;
+  }
+
+  /** The key object for a parity (packets keep a reference, so a later refresh cannot touch them). */
+  ctrKey(kk: number): CtrKey | null {
     return this.keys[kk === KeyFlag.Odd ? 1 : 0] ?? null;
   }
 
@@ -138,11 +229,13 @@ export class KeySet {
     return this.key(kk) !== null;
   }
 
-  /** AES-CTR (encrypts and decrypts). Returns a new buffer. */
+  /** AES-CTR of one packet (encrypts and decrypts). Returns a new buffer. */
   ctr(kk: number, seq: number, data: Buffer): Buffer {
-    const key = this.key(kk);
-    if (!key) throw new Error('no key');
-    return createCipheriv(this.ctrAlgo, key, ctrIv(this.salt, seq)).update(data);
+    const k = this.ctrKey(kk);
+    if (!k) throw new Error('no key');
+    const out = Buffer.from(data);
+    k.apply([{ seq, data: out }]);
+    return out;
   }
 
   /** AES-GCM seal: ciphertext followed by the 16-byte tag. `aad` is the header with R cleared. */

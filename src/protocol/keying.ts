@@ -1,7 +1,7 @@
 // Per-connection encryption state: the sending direction's keys with libsrt's refresh schedule
 // (pre-announce, switch, decommission), the receiving direction's keys, and in-band KM
 // exchange (SRT-DIGEST §7.5; libsrt crypto.cpp, haicrypt hcrypt_ctx_tx.c).
-import { buildKm, encodeKmState, KeyFlag, KeySet, KmCipher, KmState, openKm } from './crypto.js';
+import { buildKm, encodeKmState, KeyFlag, KeySet, KmCipher, KmState, openKm, type CtrKey } from './crypto.js';
 import type { Sealer } from './sender.js';
 
 export type RandomBytes = (n: number) => Buffer;
@@ -42,6 +42,10 @@ export class TxKeying implements Sealer {
     this.sinceSwitch++;
     this.schedule();
     return this.active;
+  }
+
+  batchKey(kk: number): CtrKey | null {
+    return this.keys.cipher === KmCipher.Ctr ? this.keys.ctrKey(kk) : null;
   }
 
   seal(seq: number, header: Buffer, payload: Buffer): Buffer {
@@ -124,6 +128,15 @@ export class RxKeying {
   constructor(private readonly passphrase: string, keys: KeySet | null, state: number) {
     this.keys = keys;
     this.state = state;
+  }
+
+  /** AES-CTR: the key for a parity (decryption is deferred to delivery and batched); null for GCM or no key. */
+  ctrKey(kk: number): CtrKey | null {
+    return this.keys && this.keys.cipher === KmCipher.Ctr ? this.keys.ctrKey(kk) : null;
+  }
+
+  get isCtr(): boolean {
+    return this.keys !== null && this.keys.cipher === KmCipher.Ctr;
   }
 
   /** Plaintext, or null if the packet cannot be decrypted (unknown key, failed tag). */

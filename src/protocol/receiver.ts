@@ -6,6 +6,7 @@ import { seqAdd, seqInc, seqOff, unwrapTimestamp } from './seq.js';
 import type { Counters } from './stats.js';
 import { PACKET_OVERHEAD } from './options.js';
 import { RateEstimator } from './rate.js';
+import type { CtrKey } from './crypto.js';
 
 const DROPPED = Buffer.alloc(0); // slot marker: given up (DROPREQ from the sender, or undecryptable)
 
@@ -51,6 +52,11 @@ export class Receiver {
   private readonly tlpktdrop: boolean;
   private readonly slots: (Buffer | undefined)[];
   private readonly ts: Float64Array;
+  /** AES-CTR key of each stored packet still encrypted (decrypted in batches at delivery). */
+  private readonly keys: (CtrKey | null)[];
+  /** Sequence number and key of the payload the last poll() returned. */
+  deliveredSeq = 0;
+  deliveredKey: CtrKey | null = null;
   private head = 0; // ring index of `base`
   /** First sequence number not yet delivered (ring head). */
   base: number;
@@ -78,6 +84,7 @@ export class Receiver {
     this.tlpktdrop = cfg.tlpktdrop;
     this.slots = new Array<Buffer | undefined>(cfg.capacity);
     this.ts = new Float64Array(cfg.capacity);
+    this.keys = new Array<CtrKey | null>(cfg.capacity).fill(null);
     this.base = cfg.isn;
     this.ackSeq = cfg.isn;
     this.maxSeq = seqAdd(cfg.isn, -1);
@@ -102,7 +109,7 @@ export class Receiver {
    * `payload` null: the packet arrived but cannot be used (decryption failed): its position
    * counts as received (no NAK for it) and it is given up (pktRcvDrop).
    */
-  onData(now: number, seq: number, ts32: number, payload: Buffer | null, retransmitted: boolean, wireBytes = payload ? payload.length : 0): SeqRange | null {
+  onData(now: number, seq: number, ts32: number, payload: Buffer | null, retransmitted: boolean, wireBytes = payload ? payload.length : 0, key: CtrKey | null = null): SeqRange | null {
     const c = this.c;
     const bytes = wireBytes + PACKET_OVERHEAD;
     c.pktRecv++;
@@ -129,6 +136,7 @@ export class Receiver {
     this.ts[idx] = ts64;
     if (payload) {
       this.slots[idx] = payload;
+      this.keys[idx] = key;
       this.buffered++;
       this.bufferedBytes += payload.length;
       c.pktRecvUnique++;
@@ -185,6 +193,8 @@ export class Receiver {
         if (flush || !this.tsbpd || t <= now) {
           this.buffered--;
           this.bufferedBytes -= slot.length;
+          this.deliveredSeq = this.base;
+          this.deliveredKey = this.keys[this.head]!;
           this.advanceHead(1);
           return slot;
         }
@@ -237,6 +247,7 @@ export class Receiver {
   private advanceHead(n: number): void {
     for (let i = 0; i < n; i++) {
       this.slots[this.head] = undefined;
+      this.keys[this.head] = null;
       this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     }
     this.base = seqAdd(this.base, n);

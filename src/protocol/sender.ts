@@ -5,6 +5,7 @@ import { dataWord1, HEADER_SIZE, Position, type SeqRange } from './packet.js';
 import { msgNoInc, seqAdd, seqInc, seqOff } from './seq.js';
 import type { Counters } from './stats.js';
 import { PACKET_OVERHEAD } from './options.js';
+import { ctrBatch, type CtrItem, type CtrKey } from './crypto.js';
 
 /** How far pacing may fall behind before the backlog is forgiven (µs). */
 const PACING_BURST_US = 2000;
@@ -12,7 +13,11 @@ const BW_INFINITE = 125_000_000; // 1 Gbit/s in bytes/s (libsrt common.h)
 
 /** Encryption of outgoing payloads (the sender's keying state). */
 export interface Sealer {
+  /** Called once per new packet: its KK (applies the key refresh schedule). */
   keyFlags(): number;
+  /** AES-CTR key for KK when encryption may be batched (in place, before transmission). */
+  batchKey(kk: number): CtrKey | null;
+  /** Encrypts one packet now (AES-GCM: the header is associated data). */
   seal(seq: number, header: Buffer, payload: Buffer): Buffer;
 }
 
@@ -34,6 +39,9 @@ export class Sender {
   private readonly dgrams: (Buffer | undefined)[];
   private readonly origin: Float64Array; // local µs time of submission
   private readonly lastSent: Float64Array;
+  private readonly encKeys: (CtrKey | null)[];
+  /** First sequence number whose payload still awaits batch encryption. */
+  private encNext: number;
   private head = 0; // ring index of `base`
   /** Oldest unacknowledged sequence number. */
   base: number;
@@ -66,7 +74,8 @@ export class Sender {
     this.dgrams = new Array<Buffer | undefined>(cfg.capacity);
     this.origin = new Float64Array(cfg.capacity);
     this.lastSent = new Float64Array(cfg.capacity);
-    this.base = this.curr = this.next = cfg.isn;
+    this.encKeys = new Array<CtrKey | null>(cfg.capacity).fill(null);
+    this.base = this.curr = this.next = this.encNext = cfg.isn;
     this.peerSocketId = cfg.peerSocketId;
     this.peerFlowWindow = cfg.peerFlowWindow;
     this.flowWindow = cfg.peerFlowWindow;
@@ -109,10 +118,13 @@ export class Sender {
     const idx = (this.head + off) % this.capacity;
     const header = Buffer.allocUnsafe(HEADER_SIZE);
     header.writeUInt32BE(seq, 0);
-    header.writeUInt32BE(dataWord1(Position.Solo, false, seal ? seal.keyFlags() : 0, false, this.msgNo), 4);
+    const kk = seal ? seal.keyFlags() : 0;
+    header.writeUInt32BE(dataWord1(Position.Solo, false, kk, false, this.msgNo), 4);
     header.writeUInt32BE(ts32 >>> 0, 8);
     header.writeUInt32BE(this.peerSocketId, 12);
-    const body = seal ? seal.seal(seq, header, payload) : payload;
+    const batch = seal ? seal.batchKey(kk) : null;
+    this.encKeys[idx] = batch;
+    const body = seal && !batch ? seal.seal(seq, header, payload) : payload;
     const d = Buffer.allocUnsafe(HEADER_SIZE + body.length);
     header.copy(d, 0);
     body.copy(d, HEADER_SIZE);
@@ -161,6 +173,27 @@ export class Sender {
   updateRate(): void {
     this.maxBW = this.computeMaxBW();
     this.periodUs = this.computePeriod();
+  }
+
+  /** Encrypts, in one batch per key, every queued packet not encrypted yet (before they are sent). */
+  encryptPending(): void {
+    if (seqOff(this.encNext, this.base) > 0) this.encNext = this.base;
+    const n = seqOff(this.encNext, this.next);
+    if (n <= 0) return;
+    const items: CtrItem[] = [];
+    const keys: CtrKey[] = [];
+    let idx = (this.head + seqOff(this.base, this.encNext)) % this.capacity;
+    for (let i = 0; i < n; i++) {
+      const k = this.encKeys[idx];
+      if (k) {
+        items.push({ seq: seqAdd(this.encNext, i), data: this.dgrams[idx]!.subarray(HEADER_SIZE) });
+        keys.push(k);
+        this.encKeys[idx] = null;
+      }
+      idx = idx + 1 === this.capacity ? 0 : idx + 1;
+    }
+    if (items.length > 0) ctrBatch(keys, items);
+    this.encNext = this.next;
   }
 
   hasWork(): boolean {
@@ -237,6 +270,7 @@ export class Sender {
       const d = this.dgrams[this.head];
       if (d) this.bytesBuffered -= d.length - HEADER_SIZE;
       this.dgrams[this.head] = undefined;
+      this.encKeys[this.head] = null;
       this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
     }
     this.base = seqAdd(this.base, n);

@@ -381,11 +381,26 @@ export class Multiplexer extends EventEmitter {
   // ------------------------------------------------------------------ application calls
 
   write(e: ConnEntry, payload: Buffer): boolean {
-    const now = nowUs();
-    const ok = e.conn.send(now, payload);
-    if (ok) this.service(e, now);
+    const ok = e.conn.send(nowUs(), payload);
+    if (ok) {
+      // writes made in the same tick are transmitted together (one batch encryption, one deadline)
+      this.dirty.add(e);
+      if (!this.flushQueued) {
+        this.flushQueued = true;
+        queueMicrotask(this.flushDirty);
+      }
+    }
     return ok;
   }
+
+  private readonly dirty = new Set<ConnEntry>();
+  private flushQueued = false;
+  private readonly flushDirty = (): void => {
+    this.flushQueued = false;
+    const now = nowUs();
+    for (const e of this.dirty) if (!e.closed) this.service(e, now);
+    this.dirty.clear();
+  };
 
   closeConnection(e: ConnEntry): void {
     if (e.closed) return;
