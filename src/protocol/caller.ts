@@ -134,7 +134,10 @@ export class CallerHandshake {
           this.fail(state === KmState.BadSecret ? SRT_REJ.BADSECRET : state === KmState.BadCryptoMode ? SRT_REJ.CRYPTO : SRT_REJ.UNSECURE);
           return;
         }
-        // not enforced: connect, send clear, and count what cannot be decrypted
+        // not enforced (libsrt): connect anyway; we still encrypt, the peer counts what it cannot
+        // decrypt, and the KM states say why
+        tx = new TxKeying(kc, this.keys!);
+        tx.state = state;
         rx = new RxKeying(o.passphrase, null, state);
       }
     } else if (kmrsp && o.enforcedencryption) {

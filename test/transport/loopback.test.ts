@@ -189,3 +189,21 @@ test('passphrases outside 10..79 characters are refused with a clear error', asy
   await assert.rejects(listen({ port: 0, passphrase: 'short' }), /passphrase: must be empty or 10 to 79 characters \(got 5\)/);
   await assert.rejects(dial({ host: '127.0.0.1', port: 9, passphrase: 'x'.repeat(80) }), /passphrase/);
 });
+
+test('enforcedencryption=false: a one-sided passphrase connects; the KM states and undecryptable counts tell the story', async () => {
+  const srv = await listen({ host: '127.0.0.1', port: 0, enforcedencryption: false });
+  const got: Buffer[] = [];
+  let server: SrtSocket | null = null;
+  srv.on('connection', (s) => { server = s; s.on('data', (d: Buffer) => got.push(d)); });
+  const c = await dial({ host: '127.0.0.1', port: srv.address().port, passphrase: 'only-the-caller-has-it', enforcedencryption: false });
+  await until(() => server !== null);
+  await pump(c, makeMessages(50));
+  await until(() => (server as SrtSocket | null)?.stats().pktRcvUndecryptTotal === 50);
+  const st = (server as unknown as SrtSocket).stats();
+  assert.equal(got.length, 0, 'nothing undecryptable is delivered');
+  assert.equal(st.pktRcvUndecryptTotal, 50);
+  assert.equal(st.pktRcvKMState, 3, 'SRT_KM_S_NOSECRET on the side without a passphrase');
+  assert.equal(c.stats().pktSndKMState, 3, 'the caller learns the peer has no secret');
+  c.destroy();
+  await srv.close();
+});
