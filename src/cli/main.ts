@@ -1,11 +1,13 @@
 #!/usr/bin/env node
 // The sluice command.
 import { runTransmit, TRANSMIT_HELP } from './transmit.js';
+import { runSrtServer, SRT_SERVER_HELP } from './srt-server.js';
 
 const HELP = `Usage: sluice <command> [options]
 
 Commands:
   transmit <src> <dst>   Move a live stream between srt://, udp://, file:// and stdio.
+  srt-server             Run an SRT server (publishers and players routed by stream id).
   help [command]         Show help.
   version                Print the version.
 
@@ -17,12 +19,14 @@ async function main(argv: string[]): Promise<number> {
   switch (cmd) {
     case 'transmit':
       return runTransmit(rest);
+    case 'srt-server':
+      return runSrtServer(rest);
     case 'version':
     case '--version':
       process.stdout.write('sluice 0.1.0\n');
       return 0;
     case 'help':
-      process.stdout.write(rest[0] === 'transmit' ? TRANSMIT_HELP : HELP);
+      process.stdout.write(rest[0] === 'transmit' ? TRANSMIT_HELP : rest[0] === 'srt-server' ? SRT_SERVER_HELP : HELP);
       return 0;
     case undefined:
     case '-h':

@@ -1,0 +1,460 @@
+// The Sluice SRT server: many publishers and players on one UDP port, routed by stream id,
+// transparent fan-out (no remuxing), access control with SRT's real rejection codes.
+import { EventEmitter } from 'node:events';
+import type { ConnectRequest, AcceptDecision } from '../protocol/listener.js';
+import type { SrtOptions } from '../protocol/options.js';
+import { SRT_REJX } from '../protocol/reject.js';
+import type { SrtStats } from '../protocol/stats.js';
+import { listen, type SrtServer } from '../transport/api.js';
+import type { SrtSocket } from '../transport/socket.js';
+import { parseStreamId, StreamIdError, type ParsedStreamId, type StreamMode } from './streamid.js';
+import { hasRandomAccessPoint } from './tsmux.js';
+
+export interface StreamCredentials {
+  /** Passphrase a publisher of this stream must use. */
+  publishPassphrase?: string;
+  /** Passphrase a player of this stream must use. */
+  readPassphrase?: string;
+}
+
+export interface UserEntry {
+  /** SRT passphrase selected by `u=` (or MediaMTX `:user:pass` password). */
+  passphrase?: string;
+  password?: string;
+  publish?: boolean;
+  read?: boolean;
+}
+
+export interface AuthHookConfig {
+  url: string;
+  timeoutMs?: number;
+  /** What to do when the hook fails or times out (default deny). */
+  onFailure?: 'allow' | 'deny';
+}
+
+export interface ServerConfig {
+  /** Server name code (Callaba `publisher/SERVER/NAME`). */
+  name: string;
+  host?: string;
+  port: number;
+  /** Stream names must start with this prefix (gosrt `-app`); '' = any. */
+  app?: string;
+  /** Stream used by encoders that send no stream id (they publish to it). */
+  defaultStream?: string;
+  accessMode?: 'accept-all' | 'whitelist';
+  whitelist?: string[];
+  /** Server-wide passphrase (when no per-stream or per-user one applies). */
+  passphrase?: string;
+  streams?: Record<string, StreamCredentials>;
+  users?: Record<string, UserEntry>;
+  /** gosrt-style token: callers must send `?token=` (or `token=` key) equal to it. */
+  token?: string;
+  authHook?: AuthHookConfig;
+  maxConnections?: number;
+  maxPerStream?: number;
+  maxPerPeer?: number;
+  /** How long a stream waits for its publisher to come back, ms (default 5000). */
+  publisherGraceMs?: number;
+  /** Per-player queue bound in messages; a player beyond it is dropped (default 4096). */
+  playerQueue?: number;
+  /** Start new players at the next MPEG-TS random-access point. */
+  startAtKeyframe?: boolean;
+  /** SRT options for every connection (latency, …). */
+  srt?: Partial<SrtOptions>;
+}
+
+export type ConnectionRole = 'publisher' | 'player';
+
+export interface ServerConnection {
+  id: number;
+  role: ConnectionRole;
+  stream: string;
+  streamId: string;
+  peer: string;
+  user?: string;
+  socket: SrtSocket;
+  connectedAt: number;
+  /** Player waiting for a random-access point. */
+  waitingForKeyframe: boolean;
+}
+
+interface StreamState {
+  name: string;
+  publisher: ServerConnection | null;
+  players: Set<ServerConnection>;
+  graceTimer: NodeJS.Timeout | null;
+  createdAt: number;
+  messages: number;
+  bytes: number;
+}
+
+export interface RejectInfo {
+  streamId: string;
+  peer: string;
+  reason: number;
+  message: string;
+}
+
+export interface ServerEvents {
+  accepted: [conn: ServerConnection];
+  rejected: [info: RejectInfo];
+  closed: [conn: ServerConnection, reason: string];
+  published: [stream: string, conn: ServerConnection];
+  unpublished: [stream: string];
+  playerDropped: [conn: ServerConnection, reason: string];
+  error: [err: Error];
+}
+
+export interface ConnectionStatsView {
+  id: number;
+  role: ConnectionRole;
+  stream: string;
+  peer: string;
+  streamId: string;
+  connectedAt: number;
+  stats: SrtStats;
+}
+
+export interface StreamStatsView {
+  name: string;
+  publisher: ConnectionStatsView | null;
+  players: ConnectionStatsView[];
+  messages: number;
+  bytes: number;
+}
+
+class Reject extends Error {
+  constructor(readonly reason: number, message: string) {
+    super(message);
+  }
+}
+
+export class Server extends EventEmitter<ServerEvents> {
+  readonly config: ServerConfig;
+  private srt: SrtServer | null = null;
+  private readonly streams = new Map<string, StreamState>();
+  private readonly conns = new Map<number, ServerConnection>();
+  private readonly whitelist: Set<string>;
+  private readonly pending = new Map<ConnectRequest, { name: string; mode: StreamMode; user?: string; peer: string }>();
+  private nextId = 1;
+  readonly counters = { accepted: 0, rejected: 0, playersDropped: 0 };
+
+  constructor(config: ServerConfig) {
+    super();
+    this.config = { accessMode: 'accept-all', publisherGraceMs: 5000, playerQueue: 4096, ...config };
+    this.whitelist = new Set((config.whitelist ?? []).map(normalise));
+  }
+
+  async start(): Promise<void> {
+    const srv = await listen({
+      ...(this.config.srt ?? {}),
+      host: this.config.host,
+      port: this.config.port,
+      accept: (req) => this.decide(req),
+    });
+    this.srt = srv;
+    srv.on('connection', (s, req) => this.onConnection(s, req));
+    srv.on('rejected', (req, reason) => {
+      // rejected by the transport after our decision (e.g. wrong passphrase): release it
+      const p = this.pending.get(req);
+      this.pending.delete(req);
+      this.counters.rejected++;
+      this.emit('rejected', { streamId: req.streamId, peer: `${req.peerAddress}:${req.peerPort}`, reason, message: p ? 'handshake failed after access check' : 'rejected' });
+    });
+  }
+
+  address(): { address: string; port: number } {
+    return this.srt!.address();
+  }
+
+  // ------------------------------------------------------------------ access control
+
+  private async decide(req: ConnectRequest): Promise<AcceptDecision> {
+    const peer = `${req.peerAddress}:${req.peerPort}`;
+    try {
+      const d = await this.check(req);
+      return d;
+    } catch (e) {
+      const r = e instanceof Reject ? e : e instanceof StreamIdError ? new Reject(e.reason, e.message) : new Reject(SRT_REJX.ISE, String(e as Error));
+      this.counters.rejected++;
+      this.emit('rejected', { streamId: req.streamId, peer, reason: r.reason, message: r.message });
+      return { reject: r.reason };
+    }
+  }
+
+  private async check(req: ConnectRequest): Promise<AcceptDecision> {
+    const c = this.config;
+    const sid = parseStreamId(req.streamId, { defaultStream: c.defaultStream });
+    if (sid.mode === 'bidirectional') throw new Reject(SRT_REJX.BAD_MODE, 'bidirectional streams are not served');
+    if (sid.serverCode !== undefined && sid.serverCode !== c.name) {
+      throw new Reject(SRT_REJX.NOTFOUND, `no server "${sid.serverCode}" here (this is "${c.name}")`);
+    }
+    let name = sid.name;
+    if (c.app && c.app !== '') {
+      const app = normalise(c.app);
+      if (name !== app && !name.startsWith(`${app}/`)) throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is outside the application "${app}"`);
+    }
+    if (c.token !== undefined && c.token !== '' && sid.token !== c.token) {
+      throw new Reject(SRT_REJX.UNAUTHORIZED, sid.token ? 'wrong token' : 'token required');
+    }
+    let passphrase = this.passphraseFor(sid, name);
+    // users (u= / :user:pass) are checked when the server has a user list; otherwise the name is
+    // only information for the auth hook and the logs
+    if (c.users && (sid.user !== undefined || sid.password !== undefined)) {
+      const u = sid.user !== undefined ? c.users?.[sid.user] : undefined;
+      if (!u) throw new Reject(SRT_REJX.UNAUTHORIZED, `unknown user "${sid.user ?? ''}"`);
+      if (sid.password !== undefined && u.password !== sid.password) throw new Reject(SRT_REJX.UNAUTHORIZED, 'wrong password');
+      if (sid.mode === 'publish' && u.publish === false) throw new Reject(SRT_REJX.FORBIDDEN, `user "${sid.user}" may not publish`);
+      if (sid.mode === 'request' && u.read === false) throw new Reject(SRT_REJX.FORBIDDEN, `user "${sid.user}" may not play`);
+      if (u.passphrase) passphrase = u.passphrase;
+    }
+    if (c.authHook) {
+      const r = await this.callAuthHook(req, sid);
+      if (!r.allow) throw new Reject(r.reason ?? SRT_REJX.FORBIDDEN, 'denied by the auth hook');
+      if (r.passphrase !== undefined) passphrase = r.passphrase;
+      if (r.name) name = normalise(r.name);
+    }
+    if (c.accessMode === 'whitelist' && !this.whitelist.has(name)) throw new Reject(SRT_REJX.FORBIDDEN, `stream "${name}" is not whitelisted`);
+    // everything below is synchronous: the decision and the reservation happen together
+    this.checkLimits(req, name, sid.mode);
+    const st = this.streams.get(name);
+    const reservedPublish = [...this.pending.values()].some((p) => p.name === name && p.mode === 'publish');
+    if (sid.mode === 'publish') {
+      if ((st && st.publisher) || reservedPublish) throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
+    } else if (!st) {
+      throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is not published`);
+    }
+    this.pending.set(req, { name, mode: sid.mode, user: sid.user, peer: `${req.peerAddress}:${req.peerPort}` });
+    const options: Partial<SrtOptions> = {};
+    if (passphrase !== undefined) options.passphrase = passphrase;
+    return { options };
+  }
+
+  private passphraseFor(sid: ParsedStreamId, name: string): string | undefined {
+    const s = this.config.streams?.[name];
+    const p = sid.mode === 'publish' ? s?.publishPassphrase : s?.readPassphrase;
+    return p ?? this.config.passphrase;
+  }
+
+  private checkLimits(req: ConnectRequest, name: string, mode: StreamMode): void {
+    const c = this.config;
+    const all = this.conns.size + this.pending.size;
+    if (c.maxConnections !== undefined && all >= c.maxConnections) throw new Reject(SRT_REJX.OVERLOAD, `server full (${c.maxConnections} connections)`);
+    if (c.maxPerPeer !== undefined) {
+      let n = 0;
+      for (const x of this.conns.values()) if (x.peer.startsWith(`${req.peerAddress}:`)) n++;
+      for (const p of this.pending.values()) if (p.peer.startsWith(`${req.peerAddress}:`)) n++;
+      if (n >= c.maxPerPeer) throw new Reject(SRT_REJX.OVERLOAD, `too many connections from ${req.peerAddress} (${c.maxPerPeer})`);
+    }
+    if (c.maxPerStream !== undefined && mode === 'request') {
+      const st = this.streams.get(name);
+      const n = (st?.players.size ?? 0) + [...this.pending.values()].filter((p) => p.name === name && p.mode === 'request').length;
+      if (n >= c.maxPerStream) throw new Reject(SRT_REJX.OVERLOAD, `stream "${name}" has its maximum of ${c.maxPerStream} players`);
+    }
+  }
+
+  private async callAuthHook(req: ConnectRequest, sid: ParsedStreamId): Promise<{ allow: boolean; reason?: number; passphrase?: string; name?: string }> {
+    const h = this.config.authHook!;
+    const body = {
+      server: this.config.name,
+      streamid: req.streamId,
+      stream: sid.name,
+      mode: sid.mode === 'publish' ? 'publish' : 'play',
+      user: sid.user ?? null,
+      token: sid.token ?? null,
+      form: sid.form,
+      peer: { address: req.peerAddress, port: req.peerPort },
+      encrypted: req.encrypted,
+      latency: req.requestedLatency,
+    };
+    try {
+      const res = await fetch(h.url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+        signal: AbortSignal.timeout(h.timeoutMs ?? 2000),
+      });
+      if (!res.ok) {
+        if (res.status === 401 || res.status === 403 || res.status === 404) {
+          return { allow: false, reason: res.status === 401 ? SRT_REJX.UNAUTHORIZED : res.status === 404 ? SRT_REJX.NOTFOUND : SRT_REJX.FORBIDDEN };
+        }
+        throw new Error(`HTTP ${res.status}`);
+      }
+      const a = (await res.json()) as Record<string, unknown>;
+      const allow = a['allow'] === true || a['result'] === 'allow';
+      const reason = typeof a['reason'] === 'number' ? a['reason'] : undefined;
+      return {
+        allow,
+        reason,
+        passphrase: typeof a['passphrase'] === 'string' ? a['passphrase'] : undefined,
+        name: typeof a['stream'] === 'string' ? a['stream'] : typeof a['name'] === 'string' ? a['name'] : undefined,
+      };
+    } catch (e) {
+      if ((h.onFailure ?? 'deny') === 'allow') return { allow: true };
+      throw new Reject(SRT_REJX.GW, `auth hook failed: ${(e as Error).message}`);
+    }
+  }
+
+  // ------------------------------------------------------------------ routing
+
+  private onConnection(socket: SrtSocket, req: ConnectRequest): void {
+    const p = this.pending.get(req);
+    this.pending.delete(req);
+    if (!p) {
+      socket.close();
+      return;
+    }
+    const conn: ServerConnection = {
+      id: this.nextId++,
+      role: p.mode === 'publish' ? 'publisher' : 'player',
+      stream: p.name,
+      streamId: req.streamId,
+      peer: p.peer,
+      user: p.user,
+      socket,
+      connectedAt: Date.now(),
+      waitingForKeyframe: p.mode !== 'publish' && this.config.startAtKeyframe === true,
+    };
+    this.conns.set(conn.id, conn);
+    this.counters.accepted++;
+    socket.on('error', () => undefined); // reported through 'closed'
+    socket.once('closed', (reason: string) => this.onClosed(conn, reason));
+    socket.on('close', () => this.onClosed(conn, socket.closeReason ?? 'closed'));
+    this.emit('accepted', conn);
+    if (conn.role === 'publisher') this.attachPublisher(conn);
+    else this.attachPlayer(conn);
+  }
+
+  private attachPublisher(conn: ServerConnection): void {
+    let st = this.streams.get(conn.stream);
+    if (!st) {
+      st = { name: conn.stream, publisher: null, players: new Set(), graceTimer: null, createdAt: Date.now(), messages: 0, bytes: 0 };
+      this.streams.set(conn.stream, st);
+    }
+    if (st.graceTimer) {
+      clearTimeout(st.graceTimer);
+      st.graceTimer = null;
+    }
+    st.publisher = conn;
+    const stream = st;
+    conn.socket.on('data', (msg: Buffer) => this.fanOut(stream, msg));
+    this.emit('published', conn.stream, conn);
+  }
+
+  private attachPlayer(conn: ServerConnection): void {
+    const st = this.streams.get(conn.stream);
+    if (!st) {
+      conn.socket.close();
+      return;
+    }
+    st.players.add(conn);
+    // players only receive; anything they send is ignored
+    conn.socket.on('data', () => undefined);
+  }
+
+  private fanOut(st: StreamState, msg: Buffer): void {
+    st.messages++;
+    st.bytes += msg.length;
+    const limit = (this.config.playerQueue ?? 4096) * 1456;
+    for (const p of st.players) {
+      if (p.waitingForKeyframe) {
+        if (!hasRandomAccessPoint(msg)) continue;
+        p.waitingForKeyframe = false;
+      }
+      const s = p.socket;
+      if (s.destroyed) continue;
+      if (s.writableLength > limit) {
+        this.dropPlayer(p, `queue over ${this.config.playerQueue} messages`);
+        continue;
+      }
+      s.write(msg); // the same Buffer for every player: no per-player copy here
+    }
+  }
+
+  private dropPlayer(p: ServerConnection, reason: string): void {
+    this.counters.playersDropped++;
+    this.emit('playerDropped', p, reason);
+    this.streams.get(p.stream)?.players.delete(p);
+    p.socket.close();
+  }
+
+  private onClosed(conn: ServerConnection, reason: string): void {
+    if (!this.conns.has(conn.id)) return;
+    this.conns.delete(conn.id);
+    this.emit('closed', conn, reason);
+    const st = this.streams.get(conn.stream);
+    if (!st) return;
+    if (conn.role === 'player') {
+      st.players.delete(conn);
+      return;
+    }
+    if (st.publisher !== conn) return;
+    st.publisher = null;
+    // keep the players for a grace period: a reconnecting publisher continues the stream
+    st.graceTimer = setTimeout(() => this.endStream(st), this.config.publisherGraceMs ?? 5000);
+  }
+
+  private endStream(st: StreamState): void {
+    if (this.streams.get(st.name) !== st) return;
+    this.streams.delete(st.name);
+    for (const p of st.players) p.socket.end();
+    st.players.clear();
+    this.emit('unpublished', st.name);
+  }
+
+  // ------------------------------------------------------------------ management
+
+  /** Kicks a connection (SHUTDOWN). */
+  closeConnection(id: number): boolean {
+    const c = this.conns.get(id);
+    if (!c) return false;
+    c.socket.close();
+    return true;
+  }
+
+  addToWhitelist(name: string): void {
+    this.whitelist.add(normalise(name));
+  }
+
+  removeFromWhitelist(name: string): void {
+    this.whitelist.delete(normalise(name));
+  }
+
+  get whitelistEntries(): string[] {
+    return [...this.whitelist];
+  }
+
+  connections(): ServerConnection[] {
+    return [...this.conns.values()];
+  }
+
+  streamNames(): string[] {
+    return [...this.streams.keys()];
+  }
+
+  private view(c: ServerConnection): ConnectionStatsView {
+    return { id: c.id, role: c.role, stream: c.stream, peer: c.peer, streamId: c.streamId, connectedAt: c.connectedAt, stats: c.socket.stats() };
+  }
+
+  /** Live statistics per stream: publisher and players with libsrt statistics. */
+  stats(): StreamStatsView[] {
+    return [...this.streams.values()].map((st) => ({
+      name: st.name,
+      publisher: st.publisher ? this.view(st.publisher) : null,
+      players: [...st.players].map((p) => this.view(p)),
+      messages: st.messages,
+      bytes: st.bytes,
+    }));
+  }
+
+  async close(): Promise<void> {
+    for (const st of this.streams.values()) if (st.graceTimer) clearTimeout(st.graceTimer);
+    this.streams.clear();
+    await this.srt?.close();
+    this.srt = null;
+  }
+}
+
+function normalise(name: string): string {
+  return name.replace(/^\/+/, '');
+}
