@@ -24,6 +24,8 @@ Options:
   --max-per-peer N          connections per peer address.
   --grace MS              Players wait this long for a publisher to reconnect (default 5000).
   --keyframe-start        New players start at the next MPEG-TS random-access point.
+  --publish-ports A-B     Flussonic-style publish ports: each port is one author's stream, resolved
+  --config-backend URL      through URL's srt_port_resolve/{port} and streams (passphrases).
   --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names).
   --config FILE           JSON file with any ServerConfig fields (streams, users, …); flags override it.
   --logtopics a,b         Log topics to stderr: connect, reject, close, stream, stats (default: all but stats).
@@ -69,6 +71,16 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
       case '--max-per-peer': flags.maxPerPeer = int(a, val()); break;
       case '--grace': flags.publisherGraceMs = int(a, val()); break;
       case '--keyframe-start': flags.startAtKeyframe = true; break;
+      case '--publish-ports': {
+        const v = val();
+        const m = /^(\d+)-(\d+)$/.exec(v);
+        if (!m) throw new UsageError(`--publish-ports: "${v}" is not FIRST-LAST`);
+        flags.publishPorts = { ...(flags.publishPorts ?? { configBackend: '' }), first: Number(m[1]), last: Number(m[2]) };
+        break;
+      }
+      case '--config-backend':
+        flags.publishPorts = { ...(flags.publishPorts ?? { first: 0, last: -1 }), configBackend: val() };
+        break;
       case '--srt': {
         const srt: Record<string, unknown> = {};
         for (const kv of val().split(',')) {
@@ -93,6 +105,9 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
     }
   }
   const config: ServerConfig = { name: 'default', host: '0.0.0.0', port: 6000, ...file, ...flags };
+  if (config.publishPorts && (config.publishPorts.configBackend === '' || config.publishPorts.last < config.publishPorts.first)) {
+    throw new UsageError('--publish-ports and --config-backend go together');
+  }
   if (config.passphrase !== undefined && config.passphrase !== '' && (config.passphrase.length < 10 || config.passphrase.length > 79)) {
     throw new UsageError(`--passphrase: must be 10 to 79 characters (got ${config.passphrase.length})`);
   }

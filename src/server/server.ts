@@ -61,7 +61,26 @@ export interface ServerConfig {
   startAtKeyframe?: boolean;
   /** SRT options for every connection (latency, …). */
   srt?: Partial<SrtOptions>;
+  /**
+   * Flussonic-style multi-author publishing: each port of the range is one author's publish port;
+   * the configuration backend maps port → stream (`GET {base}srt_port_resolve/{port}?mode=publish&host=…`)
+   * and stream → passphrase (`GET {base}streams`, `srt_publish.passphrase`).
+   */
+  publishPorts?: PublishPortRange;
 }
+
+export interface PublishPortRange {
+  first: number;
+  last: number;
+  /** Base URL of the configuration backend, e.g. http://127.0.0.1:12345/config_backend/ */
+  configBackend: string;
+  timeoutMs?: number;
+  /** How long the fetched /streams answer is reused, ms (default 10000). */
+  refreshMs?: number;
+}
+
+/** Most ports a publish range may bind (each is a UDP socket). */
+export const MAX_PUBLISH_PORTS = 4096;
 
 export type ConnectionRole = 'publisher' | 'player';
 
@@ -132,6 +151,8 @@ class Reject extends Error {
 export class Server extends EventEmitter<ServerEvents> {
   readonly config: ServerConfig;
   private srt: SrtServer | null = null;
+  private readonly portListeners: SrtServer[] = [];
+  private backendStreams: { at: number; passphrases: Map<string, string | undefined> } | null = null;
   private readonly streams = new Map<string, StreamState>();
   private readonly conns = new Map<number, ServerConnection>();
   private readonly whitelist: Set<string>;
@@ -153,14 +174,96 @@ export class Server extends EventEmitter<ServerEvents> {
       accept: (req) => this.decide(req),
     });
     this.srt = srv;
+    this.wire(srv);
+    const r = this.config.publishPorts;
+    if (r) {
+      if (!Number.isInteger(r.first) || !Number.isInteger(r.last) || r.first < 1 || r.last > 65535 || r.last < r.first) {
+        throw new RangeError(`publishPorts: ${r.first}..${r.last} is not a port range within 1..65535`);
+      }
+      if (r.last - r.first + 1 > MAX_PUBLISH_PORTS) throw new RangeError(`publishPorts: at most ${MAX_PUBLISH_PORTS} ports (got ${r.last - r.first + 1})`);
+      try {
+        for (let p = r.first; p <= r.last; p++) {
+          const port = p;
+          const l = await listen({ ...(this.config.srt ?? {}), host: this.config.host, port, accept: (req) => this.decidePortPublish(port, req) });
+          this.portListeners.push(l);
+          this.wire(l);
+        }
+      } catch (e) {
+        await this.close();
+        throw e;
+      }
+    }
+  }
+
+  private wire(srv: SrtServer): void {
     srv.on('connection', (s, req) => this.onConnection(s, req));
     srv.on('rejected', (req, reason) => {
       // rejected by the transport after our decision (e.g. wrong passphrase): release it
+      // (our own rejections were counted and reported when we decided)
       const p = this.pending.get(req);
+      if (!p) return;
       this.pending.delete(req);
       this.counters.rejected++;
-      this.emit('rejected', { streamId: req.streamId, peer: `${req.peerAddress}:${req.peerPort}`, reason, message: p ? 'handshake failed after access check' : 'rejected' });
+      this.emit('rejected', { streamId: req.streamId, peer: p.peer, reason, message: 'handshake failed after the access check (passphrase)' });
     });
+  }
+
+  // ------------------------------------------------------------------ Flussonic publish ports
+
+  private async decidePortPublish(port: number, req: ConnectRequest): Promise<AcceptDecision> {
+    const peer = `${req.peerAddress}:${req.peerPort}`;
+    try {
+      const r = this.config.publishPorts!;
+      const base = r.configBackend.endsWith('/') ? r.configBackend : `${r.configBackend}/`;
+      const url = `${base}srt_port_resolve/${port}?mode=publish&host=${encodeURIComponent(req.peerAddress)}`;
+      let res: Response;
+      try {
+        res = await fetch(url, { signal: AbortSignal.timeout(r.timeoutMs ?? 2000) });
+      } catch (e) {
+        throw new Reject(SRT_REJX.GW, `config backend unreachable: ${(e as Error).message}`);
+      }
+      if (!res.ok) throw new Reject(SRT_REJX.NOTFOUND, `config backend has no stream for port ${port} (HTTP ${res.status})`);
+      const name = normalise((await res.text()).trim());
+      if (name === '') throw new Reject(SRT_REJX.NOTFOUND, `config backend has no stream for port ${port}`);
+      const passphrase = await this.backendPassphrase(name);
+      if (this.config.accessMode === 'whitelist' && !this.whitelist.has(name)) throw new Reject(SRT_REJX.FORBIDDEN, `stream "${name}" is not whitelisted`);
+      this.checkLimits(req, name, 'publish');
+      const st = this.streams.get(name);
+      if ((st && st.publisher) || [...this.pending.values()].some((p) => p.name === name && p.mode === 'publish')) {
+        throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
+      }
+      this.pending.set(req, { name, mode: 'publish', peer });
+      return { options: passphrase !== undefined ? { passphrase } : {} };
+    } catch (e) {
+      const r = e instanceof Reject ? e : new Reject(SRT_REJX.ISE, String(e as Error));
+      this.counters.rejected++;
+      this.emit('rejected', { streamId: `port ${port}`, peer, reason: r.reason, message: r.message });
+      return { reject: r.reason };
+    }
+  }
+
+  /** srt_publish.passphrase of a stream from the backend's /streams answer (cached). */
+  private async backendPassphrase(name: string): Promise<string | undefined> {
+    const r = this.config.publishPorts!;
+    const fresh = this.backendStreams && Date.now() - this.backendStreams.at < (r.refreshMs ?? 10_000);
+    if (!fresh || !this.backendStreams!.passphrases.has(name)) {
+      const base = r.configBackend.endsWith('/') ? r.configBackend : `${r.configBackend}/`;
+      let text: string;
+      try {
+        const res = await fetch(`${base}streams`, { signal: AbortSignal.timeout(r.timeoutMs ?? 2000) });
+        if (!res.ok) throw new Error(`HTTP ${res.status}`);
+        text = await res.text();
+      } catch (e) {
+        throw new Reject(SRT_REJX.GW, `config backend /streams failed: ${(e as Error).message}`);
+      }
+      const doc = parseLooseJson(text) as { streams?: { name?: string; srt_publish?: { passphrase?: string } }[] } | null;
+      if (!doc || !Array.isArray(doc.streams)) throw new Reject(SRT_REJX.GW, 'config backend /streams: no "streams" list');
+      const m = new Map<string, string | undefined>();
+      for (const x of doc.streams) if (typeof x.name === 'string') m.set(normalise(x.name), x.srt_publish?.passphrase || undefined);
+      this.backendStreams = { at: Date.now(), passphrases: m };
+    }
+    if (!this.backendStreams!.passphrases.has(name)) throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is not in the config backend's /streams`);
+    return this.backendStreams!.passphrases.get(name);
   }
 
   address(): { address: string; port: number } {
@@ -450,8 +553,26 @@ export class Server extends EventEmitter<ServerEvents> {
   async close(): Promise<void> {
     for (const st of this.streams.values()) if (st.graceTimer) clearTimeout(st.graceTimer);
     this.streams.clear();
-    await this.srt?.close();
+    await Promise.all([this.srt?.close(), ...this.portListeners.map((l) => l.close())]);
+    this.portListeners.length = 0;
     this.srt = null;
+  }
+}
+
+/**
+ * JSON, or the Python-dict text that Flussonic's own backend example produces (`str(dict)`:
+ * single quotes, True/False/None).
+ */
+export function parseLooseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    try {
+      const j = text.replace(/'/g, '"').replace(/\bTrue\b/g, 'true').replace(/\bFalse\b/g, 'false').replace(/\bNone\b/g, 'null');
+      return JSON.parse(j);
+    } catch {
+      return null;
+    }
   }
 }
 

@@ -269,3 +269,73 @@ test('HTTP auth hook: allow with a passphrase, deny with a reason, timeout falls
     hook.close();
   }
 });
+
+test('Flussonic-style multi-author publishing: port range + config backend (Python-dict /streams as in Flussonic\'s example)', async () => {
+  const first = await freePort();
+  const backendCalls: string[] = [];
+  const backend = http.createServer((req, res) => {
+    backendCalls.push(req.url ?? '');
+    const u = new URL(req.url ?? '/', 'http://x');
+    if (u.pathname === '/config_backend/streams') {
+      // exactly what the example backend writes: str(dict), not JSON
+      res.end("{'streams': [{'name': 'author_one', 'inputs': [{'url': 'publish://'}], 'srt_publish': {'passphrase': 'securePass1'}}, {'name': 'author_two', 'inputs': [{'url': 'publish://'}], 'srt_publish': {'passphrase': 'otherPassword'}}]}");
+    } else if (u.pathname.startsWith('/config_backend/srt_port_resolve/')) {
+      const port = Number(u.pathname.split('/').pop());
+      const name = port === first ? 'author_one' : port === first + 1 ? 'author_two' : null;
+      if (name && u.searchParams.get('mode') === 'publish' && u.searchParams.get('host')) res.end(name);
+      else { res.statusCode = 400; res.end('Invalid port or mode.'); }
+    } else { res.statusCode = 404; res.end(); }
+  });
+  await new Promise<void>((r) => backend.listen(0, '127.0.0.1', () => r()));
+  const base = `http://127.0.0.1:${(backend.address() as { port: number }).port}/config_backend/`;
+  const { server, port } = await startServer({ publishPorts: { first, last: first + 2, configBackend: base } });
+  const media = testMedia();
+  try {
+    assert.equal(await rejectionOf(first + 1, '', { passphrase: 'securePass1' }), SRT_REJ.BADSECRET, 'each author has their own passphrase');
+    assert.equal(await rejectionOf(first + 2, '', { passphrase: 'securePass1' }), SRT_REJX.NOTFOUND, 'unmapped port: 1404');
+    const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', media, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${first}?passphrase=securePass1&pkt_size=1316&linger=3`]);
+    await until(() => server.streamNames().includes('author_one'));
+    assert.ok(server.streamNames().includes('author_one'), 'the port resolved to its stream');
+    const player = await dial({ host: '127.0.0.1', port, streamid: 'author_one' });
+    const got = collect(player);
+    assert.equal(await ff.exited, 0, ff.output());
+    await sleep(400);
+    const all = Buffer.concat(got), file = readFileSync(media);
+    assert.ok(all.length > 0 && file.subarray(file.length - all.length).equals(all), 'player gets the author\'s stream intact');
+    assert.ok(backendCalls.some((c) => c.startsWith(`/config_backend/srt_port_resolve/${first}?mode=publish&host=127.0.0.1`)), backendCalls.join(' '));
+    player.destroy();
+  } finally {
+    await server.close();
+    backend.close();
+  }
+});
+
+test('sluice srt-server CLI: srt-live-transmit publishes (Callaba form) and plays, a bad stream id is logged with its code', async () => {
+  const port = await freePort();
+  const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+  const srv = spawnPeer(process.execPath, [CLI, 'srt-server', '--addr', `127.0.0.1:${port}`, '--name', 'cli1', '--app', '/live']);
+  const sink = await udpCollect();
+  const udpIn = await freePort();
+  try {
+    const end = Date.now() + 5000;
+    while (!srv.output().includes('listening') && Date.now() < end) await sleep(50);
+    const pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
+    await sleep(700);
+    const play = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?streamid=live/cam`, `udp://127.0.0.1:${sink.port}`]);
+    await sleep(700);
+    const msgs = makeMessages(1000);
+    await udpSendPaced(udpIn, msgs, 1000);
+    await sink.waitFor(1000, 4000);
+    assert.equal(diffMessages(msgs, sink.messages), null);
+    assert.equal(await rejectionOf(port, 'publish:/other/x'), SRT_REJX.NOTFOUND, 'outside --app');
+    await sleep(200);
+    assert.match(srv.output(), /"topic":"reject".*"reason":1404/);
+    assert.match(srv.output(), /"topic":"connect".*"role":"publisher".*"stream":"live\/cam"/);
+    await pub.kill();
+    await play.kill();
+    assert.equal(await srv.kill('SIGTERM'), 0);
+  } finally {
+    await srv.kill();
+    sink.close();
+  }
+});
