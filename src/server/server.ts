@@ -82,7 +82,7 @@ export interface PublishPortRange {
 /** Most ports a publish range may bind (each is a UDP socket). */
 export const MAX_PUBLISH_PORTS = 4096;
 
-export type ConnectionRole = 'publisher' | 'player';
+export type ConnectionRole = 'publisher' | 'backup' | 'player';
 
 export interface ServerConnection {
   id: number;
@@ -100,6 +100,8 @@ export interface ServerConnection {
 interface StreamState {
   name: string;
   publisher: ServerConnection | null;
+  /** A standby publisher (stream id with `backup=1`): takes over when the main one fails. */
+  backup: ServerConnection | null;
   players: Set<ServerConnection>;
   graceTimer: NodeJS.Timeout | null;
   createdAt: number;
@@ -156,7 +158,7 @@ export class Server extends EventEmitter<ServerEvents> {
   private readonly streams = new Map<string, StreamState>();
   private readonly conns = new Map<number, ServerConnection>();
   private readonly whitelist: Set<string>;
-  private readonly pending = new Map<ConnectRequest, { name: string; mode: StreamMode; user?: string; peer: string }>();
+  private readonly pending = new Map<ConnectRequest, { name: string; mode: StreamMode; user?: string; peer: string; backup?: boolean }>();
   private nextId = 1;
   readonly counters = { accepted: 0, rejected: 0, playersDropped: 0 };
 
@@ -321,13 +323,17 @@ export class Server extends EventEmitter<ServerEvents> {
     // everything below is synchronous: the decision and the reservation happen together
     this.checkLimits(req, name, sid.mode);
     const st = this.streams.get(name);
-    const reservedPublish = [...this.pending.values()].some((p) => p.name === name && p.mode === 'publish');
-    if (sid.mode === 'publish') {
+    const reservedPublish = [...this.pending.values()].some((p) => p.name === name && p.mode === 'publish' && !p.backup);
+    const backup = sid.mode === 'publish' && ['1', 'true', 'yes'].includes(sid.query['backup'] ?? '');
+    if (backup) {
+      const reservedBackup = [...this.pending.values()].some((p) => p.name === name && p.backup);
+      if ((st && st.backup) || reservedBackup) throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" already has a backup publisher`);
+    } else if (sid.mode === 'publish') {
       if ((st && st.publisher) || reservedPublish) throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
     } else if (!st) {
       throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is not published`);
     }
-    this.pending.set(req, { name, mode: sid.mode, user: sid.user, peer: `${req.peerAddress}:${req.peerPort}` });
+    this.pending.set(req, { name, mode: sid.mode, user: sid.user, peer: `${req.peerAddress}:${req.peerPort}`, backup });
     const options: Partial<SrtOptions> = {};
     if (passphrase !== undefined) options.passphrase = passphrase;
     return { options };
@@ -409,7 +415,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     const conn: ServerConnection = {
       id: this.nextId++,
-      role: p.mode === 'publish' ? 'publisher' : 'player',
+      role: p.mode === 'publish' ? (p.backup ? 'backup' : 'publisher') : 'player',
       stream: p.name,
       streamId: req.streamId,
       peer: p.peer,
@@ -425,15 +431,41 @@ export class Server extends EventEmitter<ServerEvents> {
     socket.on('close', () => this.onClosed(conn, socket.closeReason ?? 'closed'));
     this.emit('accepted', conn);
     if (conn.role === 'publisher') this.attachPublisher(conn);
+    else if (conn.role === 'backup') this.attachBackup(conn);
     else this.attachPlayer(conn);
   }
 
-  private attachPublisher(conn: ServerConnection): void {
-    let st = this.streams.get(conn.stream);
+  private streamFor(name: string): StreamState {
+    let st = this.streams.get(name);
     if (!st) {
-      st = { name: conn.stream, publisher: null, players: new Set(), graceTimer: null, createdAt: Date.now(), messages: 0, bytes: 0 };
-      this.streams.set(conn.stream, st);
+      st = { name, publisher: null, backup: null, players: new Set(), graceTimer: null, createdAt: Date.now(), messages: 0, bytes: 0 };
+      this.streams.set(name, st);
     }
+    return st;
+  }
+
+  private attachBackup(conn: ServerConnection): void {
+    const st = this.streamFor(conn.stream);
+    st.backup = conn;
+    // its data is fanned out only while it is the active publisher
+    conn.socket.on('data', (msg: Buffer) => { if (st.publisher === conn) this.fanOut(st, msg); });
+    if (!st.publisher) this.promoteBackup(st);
+  }
+
+  private promoteBackup(st: StreamState): void {
+    const b = st.backup;
+    if (!b) return;
+    if (st.graceTimer) {
+      clearTimeout(st.graceTimer);
+      st.graceTimer = null;
+    }
+    st.backup = null;
+    st.publisher = b;
+    this.emit('published', st.name, b);
+  }
+
+  private attachPublisher(conn: ServerConnection): void {
+    const st = this.streamFor(conn.stream);
     if (st.graceTimer) {
       clearTimeout(st.graceTimer);
       st.graceTimer = null;
@@ -491,8 +523,16 @@ export class Server extends EventEmitter<ServerEvents> {
       st.players.delete(conn);
       return;
     }
+    if (st.backup === conn) {
+      st.backup = null;
+      return;
+    }
     if (st.publisher !== conn) return;
     st.publisher = null;
+    if (st.backup) {
+      this.promoteBackup(st); // the backup takes over at once
+      return;
+    }
     // keep the players for a grace period: a reconnecting publisher continues the stream
     st.graceTimer = setTimeout(() => this.endStream(st), this.config.publisherGraceMs ?? 5000);
   }

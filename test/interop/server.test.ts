@@ -339,3 +339,33 @@ test('sluice srt-server CLI: srt-live-transmit publishes (Callaba form) and play
     sink.close();
   }
 });
+
+test('a backup publisher takes over at once when the main publisher fails', async () => {
+  const { server, port } = await startServer({ publisherGraceMs: 10_000 });
+  const events: string[] = [];
+  server.on('published', (s, c) => events.push(`${s}:${c.role}`));
+  try {
+    const main = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/bk' });
+    await until(() => server.streamNames().includes('live/bk'));
+    const backup = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/bk?backup=1' });
+    assert.equal(await rejectionOf(port, 'publish:live/bk?backup=1'), SRT_REJX.CONFLICT, 'one backup per stream');
+    const player = await dial({ host: '127.0.0.1', port, streamid: 'live/bk' });
+    const got = collect(player);
+    const tagged = (i: number, who: number): Buffer => { const b = makeMessages(1)[0]!; b.writeUInt32BE(i, 0); b[4] = who; return b; };
+    for (let i = 0; i < 300; i++) { main.write(tagged(i, 1)); backup.write(tagged(i, 2)); await sleep(1); }
+    await until(() => got.length >= 300);
+    assert.ok(got.slice(0, 300).every((m, i) => m.readUInt32BE(0) === i && m[4] === 1), 'only the main publisher is heard while it is up');
+    main.destroy(); // fails without a graceful end
+    await until(() => events.includes('live/bk:backup'));
+    for (let i = 300; i < 600; i++) { backup.write(tagged(i, 2)); await sleep(1); }
+    await until(() => got.some((m) => m.readUInt32BE(0) === 599));
+    const fromBackup = got.filter((m) => m[4] === 2);
+    assert.ok(fromBackup.length >= 300, `the backup's stream reaches the player (${fromBackup.length})`);
+    assert.equal(player.closeReason, null, 'the player never noticed');
+    assert.deepEqual(events, ['live/bk:publisher', 'live/bk:backup']);
+    backup.destroy();
+    player.destroy();
+  } finally {
+    await server.close();
+  }
+});
