@@ -8,6 +8,7 @@ import { PACKET_OVERHEAD } from './options.js';
 import { RateEstimator } from './rate.js';
 import type { CtrKey } from './crypto.js';
 
+const INITIAL_RING = 64;
 const DROPPED = Buffer.alloc(0); // slot marker: given up (DROPREQ from the sender, or undecryptable)
 
 /** libsrt DriftTracer<1000, 5000>. */
@@ -50,10 +51,12 @@ export class Receiver {
   readonly latencyUs: number;
   private readonly tsbpd: boolean;
   private readonly tlpktdrop: boolean;
-  private readonly slots: (Buffer | undefined)[];
-  private readonly ts: Float64Array;
+  // Ring storage grows on demand up to `capacity` (idle connections stay small).
+  private ring: number;
+  private slots: (Buffer | undefined)[];
+  private ts: Float64Array;
   /** AES-CTR key of each stored packet still encrypted (decrypted in batches at delivery). */
-  private readonly keys: (CtrKey | null)[];
+  private keys: (CtrKey | null)[];
   /** Sequence number and key of the payload the last poll() returned. */
   deliveredSeq = 0;
   deliveredKey: CtrKey | null = null;
@@ -82,15 +85,38 @@ export class Receiver {
     this.latencyUs = cfg.latencyUs;
     this.tsbpd = cfg.tsbpd;
     this.tlpktdrop = cfg.tlpktdrop;
-    this.slots = new Array<Buffer | undefined>(cfg.capacity);
-    this.ts = new Float64Array(cfg.capacity);
-    this.keys = new Array<CtrKey | null>(cfg.capacity).fill(null);
+    this.ring = Math.min(cfg.capacity, INITIAL_RING);
+    this.slots = new Array<Buffer | undefined>(this.ring);
+    this.ts = new Float64Array(this.ring);
+    this.keys = new Array<CtrKey | null>(this.ring).fill(null);
     this.base = cfg.isn;
     this.ackSeq = cfg.isn;
     this.maxSeq = seqAdd(cfg.isn, -1);
     this.tsbpdBase = cfg.tsbpdBase;
     this.tsRef = cfg.tsRef;
     this.drift = cfg.driftTracer ? new DriftTracer() : null;
+  }
+
+  /** Makes room for ring offset `off` (< capacity), doubling the storage as needed. */
+  private ensure(off: number): void {
+    if (off < this.ring) return;
+    let n = this.ring;
+    while (n <= off) n *= 2;
+    n = Math.min(n, this.capacity);
+    const slots = new Array<Buffer | undefined>(n);
+    const ts = new Float64Array(n);
+    const keys = new Array<CtrKey | null>(n).fill(null);
+    for (let i = 0; i < this.ring; i++) {
+      const j = (this.head + i) % this.ring;
+      slots[i] = this.slots[j];
+      ts[i] = this.ts[j]!;
+      keys[i] = this.keys[j]!;
+    }
+    this.slots = slots;
+    this.ts = ts;
+    this.keys = keys;
+    this.head = 0;
+    this.ring = n;
   }
 
   /** Unwraps a 32-bit peer timestamp; advances the reference (also for control packets on idle links). */
@@ -131,7 +157,8 @@ export class Receiver {
       // either): the packet is still in the sender's buffer and comes again when asked for.
       return null;
     }
-    const idx = (this.head + off) % this.capacity;
+    this.ensure(off);
+    const idx = (this.head + off) % this.ring;
     if (this.slots[idx] !== undefined) return null; // duplicate
     this.ts[idx] = ts64;
     if (payload) {
@@ -169,7 +196,7 @@ export class Receiver {
     let s = this.ackSeq;
     let off = seqOff(this.base, s);
     const end = seqOff(this.base, this.maxSeq);
-    while (off <= end && this.slots[(this.head + off) % this.capacity] !== undefined) {
+    while (off <= end && this.slots[(this.head + off) % this.ring] !== undefined) {
       s = seqInc(s);
       off++;
     }
@@ -211,7 +238,7 @@ export class Receiver {
         this.nextPlayTime = Infinity;
         return null;
       }
-      const idx = (this.head + k) % this.capacity;
+      const idx = (this.head + k) % this.ring;
       const t = this.playTime(this.ts[idx]!);
       if (!flush && t > now) {
         this.nextPlayTime = t;
@@ -219,7 +246,7 @@ export class Receiver {
       }
       // too-late packet drop: give up the missing packets before it
       let missing = 0;
-      for (let i = 0; i < k; i++) if (this.slots[(this.head + i) % this.capacity] === undefined) missing++;
+      for (let i = 0; i < k; i++) if (this.slots[(this.head + i) % this.ring] === undefined) missing++;
       this.c.pktRcvDrop += missing;
       this.c.byteRcvDrop += missing * (this.slots[idx]!.length + PACKET_OVERHEAD);
       const target = seqAdd(this.base, k);
@@ -235,7 +262,7 @@ export class Receiver {
     }
     const end = seqOff(this.base, this.maxSeq);
     for (let k = 1; k <= end; k++) {
-      const s = this.slots[(this.head + k) % this.capacity];
+      const s = this.slots[(this.head + k) % this.ring];
       if (s !== undefined && s !== DROPPED) {
         this.dropScan = seqAdd(this.base, k);
         return k;
@@ -248,7 +275,7 @@ export class Receiver {
     for (let i = 0; i < n; i++) {
       this.slots[this.head] = undefined;
       this.keys[this.head] = null;
-      this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+      this.head = this.head + 1 === this.ring ? 0 : this.head + 1;
     }
     this.base = seqAdd(this.base, n);
     this.dropScan = -1;
@@ -265,9 +292,10 @@ export class Receiver {
     if (seqOff(first, last) < 0) return;
     const n = Math.min(seqOff(first, last) + 1, this.capacity - seqOff(this.base, first));
     if (n <= 0) return;
+    this.ensure(seqOff(this.base, first) + n - 1);
     for (let i = 0; i < n; i++) {
       const s = seqAdd(first, i);
-      const idx = (this.head + seqOff(this.base, s)) % this.capacity;
+      const idx = (this.head + seqOff(this.base, s)) % this.ring;
       if (this.slots[idx] === undefined) {
         this.slots[idx] = DROPPED;
         this.c.pktRcvDrop++;
@@ -308,15 +336,15 @@ export class Receiver {
     let first = -1, last = -1;
     const end = seqOff(this.base, this.maxSeq);
     for (let k = 0; k <= end; k++) {
-      const s = this.slots[(this.head + k) % this.capacity];
+      const s = this.slots[(this.head + k) % this.ring];
       if (s !== undefined && s !== DROPPED) { first = k; break; }
     }
     for (let k = end; k >= 0; k--) {
-      const s = this.slots[(this.head + k) % this.capacity];
+      const s = this.slots[(this.head + k) % this.ring];
       if (s !== undefined && s !== DROPPED) { last = k; break; }
     }
     if (first < 0) return 0;
-    return Math.round((this.ts[(this.head + last) % this.capacity]! - this.ts[(this.head + first) % this.capacity]!) / 1000);
+    return Math.round((this.ts[(this.head + last) % this.ring]! - this.ts[(this.head + first) % this.ring]!) / 1000);
   }
 }
 

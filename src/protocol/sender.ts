@@ -36,10 +36,12 @@ export interface SenderConfig {
 
 export class Sender {
   readonly capacity: number;
-  private readonly dgrams: (Buffer | undefined)[];
-  private readonly origin: Float64Array; // local µs time of submission
-  private readonly lastSent: Float64Array;
-  private readonly encKeys: (CtrKey | null)[];
+  // Ring storage grows on demand up to `capacity` (idle connections stay small).
+  private ring: number;
+  private dgrams: (Buffer | undefined)[];
+  private origin: Float64Array; // local µs time of submission
+  private lastSent: Float64Array;
+  private encKeys: (CtrKey | null)[];
   /** First sequence number whose payload still awaits batch encryption. */
   private encNext: number;
   private head = 0; // ring index of `base`
@@ -71,10 +73,11 @@ export class Sender {
   constructor(cfg: SenderConfig, private readonly c: Counters) {
     this.cfg = cfg;
     this.capacity = cfg.capacity;
-    this.dgrams = new Array<Buffer | undefined>(cfg.capacity);
-    this.origin = new Float64Array(cfg.capacity);
-    this.lastSent = new Float64Array(cfg.capacity);
-    this.encKeys = new Array<CtrKey | null>(cfg.capacity).fill(null);
+    this.ring = Math.min(cfg.capacity, 64);
+    this.dgrams = new Array<Buffer | undefined>(this.ring);
+    this.origin = new Float64Array(this.ring);
+    this.lastSent = new Float64Array(this.ring);
+    this.encKeys = new Array<CtrKey | null>(this.ring).fill(null);
     this.base = this.curr = this.next = this.encNext = cfg.isn;
     this.peerSocketId = cfg.peerSocketId;
     this.peerFlowWindow = cfg.peerFlowWindow;
@@ -115,7 +118,8 @@ export class Sender {
     if (this.isFull()) return false;
     const seq = this.next;
     const off = seqOff(this.base, seq);
-    const idx = (this.head + off) % this.capacity;
+    this.ensure(off);
+    const idx = (this.head + off) % this.ring;
     const header = Buffer.allocUnsafe(HEADER_SIZE);
     header.writeUInt32BE(seq, 0);
     const kk = seal ? seal.keyFlags() : 0;
@@ -137,6 +141,31 @@ export class Sender {
     this.sampleInput(now, body.length);
     if (this.lastDurationMark < 0) this.lastDurationMark = now;
     return true;
+  }
+
+  /** Makes room for ring offset `off` (< capacity), doubling the storage as needed. */
+  private ensure(off: number): void {
+    if (off < this.ring) return;
+    let n = this.ring;
+    while (n <= off) n *= 2;
+    n = Math.min(n, this.capacity);
+    const dgrams = new Array<Buffer | undefined>(n);
+    const origin = new Float64Array(n);
+    const lastSent = new Float64Array(n);
+    const encKeys = new Array<CtrKey | null>(n).fill(null);
+    for (let i = 0; i < this.ring; i++) {
+      const j = (this.head + i) % this.ring;
+      dgrams[i] = this.dgrams[j];
+      origin[i] = this.origin[j]!;
+      lastSent[i] = this.lastSent[j]!;
+      encKeys[i] = this.encKeys[j]!;
+    }
+    this.dgrams = dgrams;
+    this.origin = origin;
+    this.lastSent = lastSent;
+    this.encKeys = encKeys;
+    this.head = 0;
+    this.ring = n;
   }
 
   private sampleInput(now: number, bytes: number): void {
@@ -182,7 +211,7 @@ export class Sender {
     if (n <= 0) return;
     const items: CtrItem[] = [];
     const keys: CtrKey[] = [];
-    let idx = (this.head + seqOff(this.base, this.encNext)) % this.capacity;
+    let idx = (this.head + seqOff(this.base, this.encNext)) % this.ring;
     for (let i = 0; i < n; i++) {
       const k = this.encKeys[idx];
       if (k) {
@@ -190,7 +219,7 @@ export class Sender {
         keys.push(k);
         this.encKeys[idx] = null;
       }
-      idx = idx + 1 === this.capacity ? 0 : idx + 1;
+      idx = idx + 1 === this.ring ? 0 : idx + 1;
     }
     if (items.length > 0) ctrBatch(keys, items);
     this.encNext = this.next;
@@ -217,7 +246,7 @@ export class Sender {
       const s = this.loss.popFirst()!;
       const off = seqOff(this.base, s);
       if (off < 0 || seqOff(s, this.curr) <= 0) continue;
-      const idx = (this.head + off) % this.capacity;
+      const idx = (this.head + off) % this.ring;
       const d = this.dgrams[idx];
       if (!d) continue;
       // SRTO_RETRANSMITALGO=1: skip if (re)sent less than SRTT - 4*RTTVar ago (the peer's periodic NAK asks again)
@@ -234,7 +263,7 @@ export class Sender {
     }
     if (this.curr === this.next || this.flightSize >= this.flowWindow) return null;
     const s = this.curr;
-    const idx = (this.head + seqOff(this.base, s)) % this.capacity;
+    const idx = (this.head + seqOff(this.base, s)) % this.ring;
     const d = this.dgrams[idx]!;
     this.lastSent[idx] = now;
     this.curr = seqInc(s);
@@ -271,7 +300,7 @@ export class Sender {
       if (d) this.bytesBuffered -= d.length - HEADER_SIZE;
       this.dgrams[this.head] = undefined;
       this.encKeys[this.head] = null;
-      this.head = this.head + 1 === this.capacity ? 0 : this.head + 1;
+      this.head = this.head + 1 === this.ring ? 0 : this.head + 1;
     }
     this.base = seqAdd(this.base, n);
     if (seqOff(this.curr, this.base) > 0) this.curr = this.base;
@@ -306,11 +335,11 @@ export class Sender {
   dropTooLate(now: number, thresholdUs: number): SeqRange | null {
     let n = 0;
     const total = this.buffered;
-    while (n < total && now - this.origin[(this.head + n) % this.capacity]! > thresholdUs) n++;
+    while (n < total && now - this.origin[(this.head + n) % this.ring]! > thresholdUs) n++;
     if (n === 0) return null;
     let bytes = 0;
     for (let i = 0; i < n; i++) {
-      const d = this.dgrams[(this.head + i) % this.capacity];
+      const d = this.dgrams[(this.head + i) % this.ring];
       if (d) bytes += d.length - HEADER_SIZE + PACKET_OVERHEAD;
     }
     const first = this.base;
