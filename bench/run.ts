@@ -5,6 +5,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
+import { serverBench } from './server-bench.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const CLI = here('../src/cli/main.js');
@@ -142,9 +143,10 @@ async function main(): Promise<void> {
     ['sluice', 'sluice', 16], ['slt', 'slt', 16], ['sluice', 'sluice', 32], ['slt', 'slt', 32],
   ];
   const only = process.env['BENCH_PAIRS'];
+  const part = process.env['BENCH_ONLY']; // 'transport' | 'server' | undefined (both)
   const results: PairResult[] = [];
   let port = 24000 + Math.floor(Math.random() * 1000);
-  for (const [s, r, keyLen] of pairs) {
+  for (const [s, r, keyLen] of part === 'server' ? [] : pairs) {
     const label = `${s} -> ${r}${keyLen ? ` AES-${keyLen * 8}` : ''}`;
     if (only && !only.split(',').some((o) => label.includes(o))) continue;
     const runs: RunResult[] = [];
@@ -175,6 +177,7 @@ async function main(): Promise<void> {
       return x ? `${x.sndCpuUsPerPkt.toFixed(1)} / ${x.rcvCpuUsPerPkt.toFixed(1)}${x.lossless ? '' : ' ✗'}` : '—';
     }).join(' | ')} |`),
   ];
+  if (part !== 'transport') lines.push('', ...(await serverBench()));
   const summary = { date: new Date().toISOString(), cpus: os.cpus().length, node: process.version, seconds: SECONDS, command: cmd, results };
   process.stdout.write(`${lines.join('\n')}\n`);
   writeFileSync('bench-results.json', `${JSON.stringify(summary, null, 2)}\n`);
