@@ -62,6 +62,7 @@ export class SrtSocket extends Duplex {
 
   /** @internal called by the driver with each delivered message; false = stop delivering. */
   deliver(payload: Buffer): boolean {
+    if (this.destroyed || this.readableEnded) return true; // nobody will read it: discard, never stall the driver
     return this.push(payload);
   }
 

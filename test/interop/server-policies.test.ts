@@ -1,0 +1,83 @@
+// More server behaviour with real peers: default stream, keyframe start, kicking, statistics,
+// connection limits, MediaMTX-style credentials.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Server, type ServerConfig } from '../../src/server/server.js';
+import { hasRandomAccessPoint } from '../../src/server/tsmux.js';
+import { dial } from '../../src/transport/api.js';
+import { SrtRejectedError } from '../../src/transport/errors.js';
+import { SRT_REJX } from '../../src/protocol/reject.js';
+import { freePort, requireTool, sleep, spawnPeer, testMedia } from '../support/peers.js';
+
+requireTool('ffmpeg');
+
+async function startServer(cfg: Partial<ServerConfig> = {}): Promise<{ server: Server; port: number }> {
+  const port = await freePort();
+  const server = new Server({ name: 'srv2', host: '127.0.0.1', port, ...cfg });
+  await server.start();
+  return { server, port };
+}
+
+async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(20);
+}
+
+async function reason(p: Promise<unknown>): Promise<number> {
+  try {
+    const s = (await p) as { destroy(): void };
+    s.destroy();
+    return -1;
+  } catch (e) {
+    return (e as SrtRejectedError).reason ?? -2;
+  }
+}
+
+test('an encoder without a stream id publishes to the default stream; a late player starts at a keyframe', async () => {
+  const { server, port } = await startServer({ defaultStream: '/live/default', startAtKeyframe: true });
+  const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${port}?pkt_size=1316&linger=3`]);
+  try {
+    await until(() => server.streamNames().includes('live/default'));
+    assert.deepEqual(server.streamNames(), ['live/default']);
+    await sleep(700); // join mid-GOP
+    const player = await dial({ host: '127.0.0.1', port, streamid: 'live/default' });
+    const got: Buffer[] = [];
+    player.on('data', (d: Buffer) => got.push(d));
+    await until(() => got.length > 0, 4000);
+    assert.ok(got.length > 0, 'the player receives data');
+    assert.ok(hasRandomAccessPoint(got[0]!), 'the first message a new player gets carries a random-access point');
+    const view = server.stats()[0]!;
+    assert.equal(view.players.length, 1);
+    assert.ok(view.publisher!.stats.pktRecvTotal > 0 && view.publisher!.stats.msRTT >= 0, 'per-connection libsrt statistics');
+    player.destroy();
+    await ff.exited;
+  } finally {
+    await ff.kill();
+    await server.close();
+  }
+});
+
+test('kicking a connection, connection limits, MediaMTX user:pass', async () => {
+  const { server, port } = await startServer({ maxConnections: 3, maxPerPeer: 3, users: { ann: { password: 'pw1', publish: true, read: true } } });
+  const closed: string[] = [];
+  server.on('closed', (c, r) => closed.push(`${c.role}:${r}`));
+  try {
+    assert.equal(await reason(dial({ host: '127.0.0.1', port, streamid: 'publish:live/m:ann:wrong' })), SRT_REJX.UNAUTHORIZED);
+    const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/m:ann:pw1' });
+    const p1 = await dial({ host: '127.0.0.1', port, streamid: 'read:live/m:ann:pw1' });
+    const p2 = await dial({ host: '127.0.0.1', port, streamid: 'read:live/m:ann:pw1' });
+    assert.equal(await reason(dial({ host: '127.0.0.1', port, streamid: 'read:live/m:ann:pw1' })), SRT_REJX.OVERLOAD, 'maxConnections');
+    const victim = server.connections().find((c) => c.role === 'player')!;
+    assert.ok(server.closeConnection(victim.id));
+    await until(() => closed.length > 0);
+    assert.equal(closed[0], 'player:local');
+    await until(() => p1.closeReason !== null || p2.closeReason !== null);
+    assert.ok([p1.closeReason, p2.closeReason].includes('peer'), 'the kicked caller got SHUTDOWN');
+    assert.equal(server.closeConnection(99999), false);
+    pub.destroy();
+    p1.destroy();
+    p2.destroy();
+  } finally {
+    await server.close();
+  }
+});
