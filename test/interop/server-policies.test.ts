@@ -7,7 +7,7 @@ import { hasRandomAccessPoint } from '../../src/server/tsmux.js';
 import { dial } from '../../src/transport/api.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
-import { freePort, requireTool, sleep, spawnPeer, testMedia } from '../support/peers.js';
+import { freePort, requireTool, sleep, spawnPeer, testMedia, until } from '../support/peers.js';
 
 requireTool('ffmpeg');
 
@@ -16,11 +16,6 @@ async function startServer(cfg: Partial<ServerConfig> = {}): Promise<{ server: S
   const server = new Server({ name: 'srv2', host: '127.0.0.1', port, ...cfg });
   await server.start();
   return { server, port };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(20);
 }
 
 async function reason(p: Promise<unknown>): Promise<number> {

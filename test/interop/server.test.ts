@@ -10,7 +10,7 @@ import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ, SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced, until } from '../support/peers.js';
 
 requireTool('srt-live-transmit');
 requireTool('ffmpeg');
@@ -20,11 +20,6 @@ async function startServer(cfg: Partial<ServerConfig> = {}): Promise<{ server: S
   const server = new Server({ name: 'srv1', host: '127.0.0.1', port, ...cfg });
   await server.start();
   return { server, port };
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(20);
 }
 
 function collect(s: SrtSocket): Buffer[] {

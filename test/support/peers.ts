@@ -61,6 +61,12 @@ export async function freePort(): Promise<number> {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
+/** Polls `cond` every 20 ms until it holds or `ms` pass (the caller asserts afterwards). */
+export async function until(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond() && Date.now() < end) await sleep(20);
+}
+
 /** Deterministic payloads: message i carries its index and a pattern, so order and content are checked. */
 export function makeMessages(n: number, size = 1316): Buffer[] {
   const out: Buffer[] = [];

@@ -7,7 +7,7 @@ import { dial, listen } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
-import { diffMessages, makeMessages, sleep } from '../support/peers.js';
+import { diffMessages, makeMessages, sleep, until } from '../support/peers.js';
 
 async function pump(s: SrtSocket, msgs: Buffer[], perMs = 2): Promise<void> {
   for (let i = 0; i < msgs.length; i++) {
@@ -20,11 +20,6 @@ function collect(s: SrtSocket): Buffer[] {
   const got: Buffer[] = [];
   s.on('data', (d: Buffer) => got.push(d));
   return got;
-}
-
-async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(20);
 }
 
 test('many callers on one listener port, each stream separate and exact (both directions)', async () => {
