@@ -2,11 +2,13 @@
 // The sluice command.
 import { runTransmit, TRANSMIT_HELP } from './transmit.js';
 import { runSrtServer, SRT_SERVER_HELP } from './srt-server.js';
+import { runServe, SERVE_HELP } from './serve.js';
 
 const HELP = `Usage: sluice <command> [options]
 
 Commands:
   transmit <src> <dst>   Move a live stream between srt://, udp://, file:// and stdio.
+  serve                  Run Sluice: REST API, persistence, SRT servers (npm start).
   srt-server             Run an SRT server (publishers and players routed by stream id).
   help [command]         Show help.
   version                Print the version.
@@ -21,12 +23,14 @@ async function main(argv: string[]): Promise<number> {
       return runTransmit(rest);
     case 'srt-server':
       return runSrtServer(rest);
+    case 'serve':
+      return runServe(rest);
     case 'version':
     case '--version':
       process.stdout.write('sluice 0.1.0\n');
       return 0;
     case 'help':
-      process.stdout.write(rest[0] === 'transmit' ? TRANSMIT_HELP : rest[0] === 'srt-server' ? SRT_SERVER_HELP : HELP);
+      process.stdout.write(rest[0] === 'transmit' ? TRANSMIT_HELP : rest[0] === 'srt-server' ? SRT_SERVER_HELP : rest[0] === 'serve' ? SERVE_HELP : HELP);
       return 0;
     case undefined:
     case '-h':

@@ -1,0 +1,107 @@
+// `sluice serve`: the control plane — embedded SQLite, REST API with JWT, SRT servers from the store.
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { buildApp } from '../api/app.js';
+import { hashPassword } from '../core/passwords.js';
+import { ServerManager } from '../core/servers.js';
+import { openSqlite } from '../store/db.js';
+
+export const SERVE_HELP = `Usage: sluice serve [options]
+
+Runs Sluice: the REST API (/api/v1, OpenAPI at /openapi.json, Swagger UI at /docs) and the SRT
+servers stored in the database. A fresh data directory gets an "admin" user and an SRT server
+named "default" on the SRT port.
+
+Options (each also from the environment):
+  --data-dir DIR       SLUICE_DATA_DIR      where the SQLite database lives (default ./data)
+  --http-addr H:P      SLUICE_HTTP_ADDR     REST API address (default 0.0.0.0:8080)
+  --srt-port N         SLUICE_SRT_PORT      port of the "default" SRT server on first start (default 9000)
+                       SLUICE_ADMIN_PASSWORD  the admin password on first start (else generated and printed once)
+  -h, --help
+`;
+
+export interface ServeOptions {
+  dataDir: string;
+  httpHost: string;
+  httpPort: number;
+  srtPort: number;
+}
+
+class UsageError extends Error {}
+
+export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeOptions | 'help' {
+  let dataDir = env['SLUICE_DATA_DIR'] ?? './data';
+  let http = env['SLUICE_HTTP_ADDR'] ?? '0.0.0.0:8080';
+  let srt = env['SLUICE_SRT_PORT'] ?? '9000';
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!;
+    const val = (): string => {
+      const v = argv[++i];
+      if (v === undefined) throw new UsageError(`${a} needs a value`);
+      return v;
+    };
+    if (a === '-h' || a === '--help') return 'help';
+    else if (a === '--data-dir') dataDir = val();
+    else if (a === '--http-addr') http = val();
+    else if (a === '--srt-port') srt = val();
+    else throw new UsageError(`unknown option ${a}`);
+  }
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(http);
+  if (!m || Number(m[3]) > 65535) throw new UsageError(`http-addr: "${http}" is not HOST:PORT (port 0..65535)`);
+  if (!/^\d+$/.test(srt) || Number(srt) < 1 || Number(srt) > 65535) throw new UsageError(`srt-port: "${srt}" is not a port from 1 to 65535`);
+  return { dataDir, httpHost: m[1] ?? (m[2] || '0.0.0.0'), httpPort: Number(m[3]), srtPort: Number(srt) };
+}
+
+export async function runServe(argv: string[]): Promise<number> {
+  let o: ServeOptions;
+  try {
+    const p = parseServeArgs(argv);
+    if (p === 'help') {
+      process.stdout.write(SERVE_HELP);
+      return 0;
+    }
+    o = p;
+  } catch (e) {
+    process.stderr.write(`sluice serve: ${(e as Error).message}\n\n${SERVE_HELP}`);
+    return 2;
+  }
+  const db = await openSqlite(join(o.dataDir, 'sluice.db'));
+  let secret = (await db.selectFrom('meta').select('value').where('key', '=', 'jwt_secret').executeTakeFirst())?.value;
+  if (!secret) {
+    secret = randomBytes(32).toString('base64url');
+    await db.insertInto('meta').values({ key: 'jwt_secret', value: secret }).execute();
+  }
+  const users = await db.selectFrom('users').select('id').execute();
+  if (users.length === 0) {
+    const given = process.env['SLUICE_ADMIN_PASSWORD'];
+    const password = given && given !== '' ? given : randomBytes(12).toString('base64url');
+    await db.insertInto('users').values({ username: 'admin', password_hash: await hashPassword(password), role: 'admin', created_at: new Date().toISOString() }).execute();
+    if (!given) process.stdout.write(`created user "admin" with password: ${password}\n(shown once; set SLUICE_ADMIN_PASSWORD to choose it)\n`);
+  }
+  const servers = new ServerManager(db);
+  const count = await db.selectFrom('servers').select('id').execute();
+  if (count.length === 0) await servers.create({ server_name: 'default', server_port: o.srtPort });
+  else await servers.startActive();
+  for (const s of await servers.list()) {
+    process.stdout.write(`SRT server "${s.server_name}" on UDP ${s.server_port}: ${s.status}${s.error ? ` (${s.error})` : ''}\n`);
+  }
+  const app = await buildApp({ db, servers, jwtSecret: secret });
+  try {
+    await app.listen({ host: o.httpHost, port: o.httpPort });
+  } catch (e) {
+    process.stderr.write(`sluice serve: cannot listen on ${o.httpHost}:${o.httpPort}: ${(e as Error).message}\n`);
+    await servers.closeAll();
+    await db.destroy();
+    return 1;
+  }
+  const addr = app.server.address();
+  process.stdout.write(`REST API on http://${o.httpHost}:${typeof addr === 'object' && addr ? addr.port : o.httpPort} (docs at /docs)\n`);
+  await new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+  await app.close();
+  await servers.closeAll(); // SHUTDOWN to every SRT peer
+  await db.destroy();
+  return 0;
+}

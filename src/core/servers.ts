@@ -1,0 +1,200 @@
+// Application service: SRT servers stored in the database, started and stopped at run time.
+import type { Kysely, Selectable } from 'kysely';
+import type { DB, ServersTable } from '../store/db.js';
+import { Server, type ServerConfig } from '../server/server.js';
+
+export type ServerRow = Selectable<ServersTable>;
+
+export interface ServerInput {
+  server_name: string;
+  server_type?: string;
+  server_port: number;
+  server_latency?: number;
+  server_maxbw?: number;
+  server_timeout?: number;
+  server_rcvbuf?: number;
+  server_active?: boolean;
+  /** Sluice settings beyond the Callaba fields (ServerConfig keys: passphrase, accessMode, whitelist, streams, users, token, authHook, limits, …). */
+  settings?: Record<string, unknown>;
+}
+
+export interface ServerView extends Omit<ServerRow, 'settings' | 'server_active'> {
+  server_active: boolean;
+  settings: Record<string, unknown>;
+  status: 'running' | 'stopped' | 'failed';
+  error: string | null;
+  connections: number;
+  streams: string[];
+}
+
+export class ConflictError extends Error {
+  readonly code = 'API_ERR_CONFLICT';
+}
+export class NotFoundError extends Error {
+  readonly code = 'API_ERR_NOT_FOUND';
+}
+
+const SETTINGS_KEYS = new Set(['app', 'defaultStream', 'accessMode', 'whitelist', 'passphrase', 'streams', 'users', 'token', 'authHook',
+  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'publishPorts', 'host']);
+
+export class ServerManager {
+  private readonly running = new Map<number, Server>();
+  private readonly failures = new Map<number, string>();
+
+  constructor(private readonly db: Kysely<DB>) {}
+
+  static toConfig(row: ServerRow): ServerConfig {
+    const settings = JSON.parse(row.settings) as Partial<ServerConfig>;
+    return {
+      ...settings,
+      name: row.server_name,
+      port: row.server_port,
+      srt: {
+        latency: row.server_latency,
+        maxbw: row.server_maxbw,
+        peeridletimeo: row.server_timeout,
+        rcvbuf: row.server_rcvbuf,
+      },
+    };
+  }
+
+  private view(row: ServerRow): ServerView {
+    const s = this.running.get(row.id);
+    const error = this.failures.get(row.id) ?? null;
+    return {
+      ...row,
+      server_active: row.server_active === 1,
+      settings: JSON.parse(row.settings) as Record<string, unknown>,
+      status: s ? 'running' : error ? 'failed' : 'stopped',
+      error,
+      connections: s ? s.connections().length : 0,
+      streams: s ? s.streamNames() : [],
+    };
+  }
+
+  async list(): Promise<ServerView[]> {
+    const rows = await this.db.selectFrom('servers').selectAll().orderBy('id').execute();
+    return rows.map((r) => this.view(r));
+  }
+
+  async get(id: number): Promise<ServerView> {
+    return this.view(await this.row(id));
+  }
+
+  private async row(id: number): Promise<ServerRow> {
+    const r = await this.db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!r) throw new NotFoundError(`server ${id} not found`);
+    return r;
+  }
+
+  runtime(id: number): Server | undefined {
+    return this.running.get(id);
+  }
+
+  private async checkConflicts(input: ServerInput, exceptId?: number): Promise<void> {
+    const rows = await this.db.selectFrom('servers').select(['id', 'server_name', 'server_port']).execute();
+    for (const r of rows) {
+      if (r.id === exceptId) continue;
+      if (r.server_name === input.server_name) throw new ConflictError(`server_name "${input.server_name}" is used by server ${r.id}`);
+      if (r.server_port === input.server_port) throw new ConflictError(`server_port ${input.server_port} is used by server ${r.id} ("${r.server_name}")`);
+    }
+    for (const k of Object.keys(input.settings ?? {})) {
+      if (!SETTINGS_KEYS.has(k)) throw new RangeError(`settings.${k}: unknown setting (one of ${[...SETTINGS_KEYS].join(', ')})`);
+    }
+  }
+
+  async create(input: ServerInput): Promise<ServerView> {
+    await this.checkConflicts(input);
+    const r = await this.db.insertInto('servers').values({
+      server_name: input.server_name,
+      server_type: input.server_type ?? 'SERVER',
+      server_port: input.server_port,
+      server_latency: input.server_latency ?? 120,
+      server_maxbw: input.server_maxbw ?? -1,
+      server_timeout: input.server_timeout ?? 5000,
+      server_rcvbuf: input.server_rcvbuf ?? 12058624,
+      server_active: input.server_active === false ? 0 : 1,
+      settings: JSON.stringify(input.settings ?? {}),
+      created_at: new Date().toISOString(),
+      updated_at: new Date().toISOString(),
+    }).returning('id').executeTakeFirstOrThrow();
+    if (input.server_active !== false) await this.start(r.id);
+    return this.get(r.id);
+  }
+
+  /** Updates a server; a running one is restarted (its peers are disconnected). */
+  async update(id: number, input: Partial<ServerInput>): Promise<{ server: ServerView; restarted: boolean }> {
+    const cur = await this.row(id);
+    const merged: ServerInput = {
+      server_name: input.server_name ?? cur.server_name,
+      server_port: input.server_port ?? cur.server_port,
+      settings: input.settings ?? (JSON.parse(cur.settings) as Record<string, unknown>),
+    };
+    await this.checkConflicts(merged, id);
+    await this.db.updateTable('servers').set({
+      server_name: merged.server_name,
+      server_type: input.server_type ?? cur.server_type,
+      server_port: merged.server_port,
+      server_latency: input.server_latency ?? cur.server_latency,
+      server_maxbw: input.server_maxbw ?? cur.server_maxbw,
+      server_timeout: input.server_timeout ?? cur.server_timeout,
+      server_rcvbuf: input.server_rcvbuf ?? cur.server_rcvbuf,
+      server_active: input.server_active === undefined ? cur.server_active : input.server_active ? 1 : 0,
+      settings: JSON.stringify(merged.settings),
+      updated_at: new Date().toISOString(),
+    }).where('id', '=', id).execute();
+    const wasRunning = this.running.has(id);
+    if (wasRunning) await this.stopRuntime(id);
+    const row = await this.row(id);
+    if (row.server_active === 1) await this.start(id);
+    return { server: await this.get(id), restarted: wasRunning };
+  }
+
+  async remove(id: number): Promise<void> {
+    await this.row(id);
+    await this.stopRuntime(id);
+    await this.db.deleteFrom('servers').where('id', '=', id).execute();
+    this.failures.delete(id);
+  }
+
+  /** Starts a server; a port that cannot be bound marks it failed with the reason. */
+  async start(id: number): Promise<ServerView> {
+    const row = await this.row(id);
+    if (this.running.has(id)) return this.view(row);
+    const s = new Server(ServerManager.toConfig(row));
+    try {
+      await s.start();
+      this.running.set(id, s);
+      this.failures.delete(id);
+    } catch (e) {
+      await s.close().catch(() => undefined);
+      this.failures.set(id, (e as Error).message);
+    }
+    await this.db.updateTable('servers').set({ server_active: 1 }).where('id', '=', id).execute();
+    return this.get(id);
+  }
+
+  async stop(id: number): Promise<ServerView> {
+    await this.row(id);
+    await this.stopRuntime(id);
+    await this.db.updateTable('servers').set({ server_active: 0 }).where('id', '=', id).execute();
+    return this.get(id);
+  }
+
+  private async stopRuntime(id: number): Promise<void> {
+    const s = this.running.get(id);
+    this.running.delete(id);
+    this.failures.delete(id);
+    await s?.close();
+  }
+
+  /** Starts every server marked active (after a restart); failures are recorded, others carry on. */
+  async startActive(): Promise<void> {
+    const rows = await this.db.selectFrom('servers').select('id').where('server_active', '=', 1).execute();
+    for (const r of rows) await this.start(r.id);
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((id) => this.stopRuntime(id)));
+  }
+}

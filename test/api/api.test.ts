@@ -1,0 +1,118 @@
+// REST API on a real SQLite file, through fastify's inject (no HTTP socket needed).
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
+import { join } from 'node:path';
+import { buildApp } from '../../src/api/app.js';
+import { hashPassword } from '../../src/core/passwords.js';
+import { ServerManager } from '../../src/core/servers.js';
+import { openSqlite } from '../../src/store/db.js';
+import { dial } from '../../src/transport/api.js';
+import { freePort, tempDir, until } from '../support/peers.js';
+
+async function setup(file = join(tempDir(), 'sluice.db')) {
+  const db = await openSqlite(file);
+  if (!(await db.selectFrom('users').select('id').executeTakeFirst())) {
+    await db.insertInto('users').values([
+      { username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' },
+      { username: 'view', password_hash: await hashPassword('viewer-pass-1'), role: 'viewer', created_at: '' },
+    ]).execute();
+  }
+  const servers = new ServerManager(db);
+  await servers.startActive();
+  const app = await buildApp({ db, servers, jwtSecret: 'test-secret-test-secret' });
+  const login = async (username: string, password: string): Promise<string> => {
+    const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
+    assert.equal(r.statusCode, 200, r.body);
+    return (r.json() as { token: string }).token;
+  };
+  const close = async (): Promise<void> => { await app.close(); await servers.closeAll(); await db.destroy(); };
+  return { db, servers, app, login, close, file };
+}
+
+test('auth: health and OpenAPI are open; everything else needs a token (Bearer or x-access-token); roles; bad logins', async () => {
+  const t = await setup();
+  try {
+    assert.equal((await t.app.inject({ url: '/healthz' })).statusCode, 200);
+    const spec = (await t.app.inject({ url: '/openapi.json' })).json() as { openapi: string; paths: Record<string, unknown> };
+    assert.match(spec.openapi, /^3\./);
+    assert.ok(spec.paths['/api/v1/servers'] && spec.paths['/api/v1/auth/login'], 'routes documented');
+    const no = await t.app.inject({ url: '/api/v1/servers' });
+    assert.equal(no.statusCode, 401);
+    assert.equal((no.json() as { code: string }).code, 'API_ERR_UNAUTHORIZED');
+    const bad = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: 'nope' } });
+    assert.equal(bad.statusCode, 401);
+    const token = await t.login('admin', 'admin-pass-1');
+    assert.equal((await t.app.inject({ url: '/api/v1/servers', headers: { authorization: `Bearer ${token}` } })).statusCode, 200);
+    assert.equal((await t.app.inject({ url: '/api/v1/servers', headers: { 'x-access-token': token } })).statusCode, 200);
+    const viewer = await t.login('view', 'viewer-pass-1');
+    const denied = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: { authorization: `Bearer ${viewer}` }, payload: { server_name: 'x', server_port: 7000 } });
+    assert.equal(denied.statusCode, 403);
+    for (let i = 0; i < 5; i++) await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: 'wrong' } });
+    const limited = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: 'admin-pass-1' } });
+    assert.equal(limited.statusCode, 429, 'login rate limiting');
+  } finally {
+    await t.close();
+  }
+});
+
+test('servers: create starts an SRT server that accepts callers; 400 lists every invalid field; 409 names the conflict; failed bind is reported; update restarts; delete frees the port; state survives a restart', async () => {
+  const t = await setup();
+  const port = await freePort();
+  let reopened: Awaited<ReturnType<typeof setup>> | null = null;
+  try {
+    const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
+    const invalid = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'bad name!', server_port: 70000, server_latency: -5, bogus: 1 } });
+    assert.equal(invalid.statusCode, 400);
+    const fields = (invalid.json() as { errors: { field: string }[] }).errors.map((e) => e.field).sort();
+    assert.deepEqual(fields, ['bogus', 'server_latency', 'server_name', 'server_port']);
+    const created = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'studio', server_port: port, server_latency: 200, settings: { passphrase: 'studio-passphrase' } } });
+    assert.equal(created.statusCode, 201, created.body);
+    const s = created.json() as { id: number; status: string };
+    assert.equal(s.status, 'running');
+    const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/a', passphrase: 'studio-passphrase' });
+    assert.equal(pub.negotiated.rcvLatency, 200, 'server_latency applies');
+    await until(() => t.servers.runtime(s.id)!.streamNames().length > 0);
+    const got = (await t.app.inject({ url: `/api/v1/servers/${s.id}`, headers: auth })).json() as { streams: string[]; connections: number };
+    assert.deepEqual(got.streams, ['live/a']);
+    assert.equal(got.connections, 1);
+    const dup = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'other', server_port: port } });
+    assert.equal(dup.statusCode, 409);
+    assert.match((dup.json() as { message: string }).message, new RegExp(`server_port ${port} is used by server ${s.id} \\("studio"\\)`));
+    // a port someone else holds: stored, shown as failed with the reason
+    const squatter = dgram.createSocket('udp4');
+    const busy = await freePort();
+    await new Promise<void>((r) => squatter.bind(busy, '0.0.0.0', () => r()));
+    const failed = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'blocked', server_port: busy } });
+    assert.equal(failed.statusCode, 201);
+    assert.equal((failed.json() as { status: string }).status, 'failed');
+    assert.match((failed.json() as { error: string }).error, /EADDRINUSE/);
+    squatter.close();
+    const upd = await t.app.inject({ method: 'PATCH', url: `/api/v1/servers/${s.id}`, headers: auth, payload: { server_latency: 300 } });
+    assert.equal(upd.statusCode, 200);
+    assert.equal((upd.json() as { restarted: boolean }).restarted, true, 'a running server is restarted and the response says so');
+    await until(() => pub.closeReason !== null, 3000);
+    assert.equal(pub.closeReason, 'peer', 'its peers were disconnected');
+    assert.equal((await t.app.inject({ method: 'POST', url: `/api/v1/servers/${s.id}/stop`, headers: auth })).json().status, 'stopped');
+    assert.equal((await t.app.inject({ method: 'POST', url: `/api/v1/servers/${s.id}/start`, headers: auth })).json().status, 'running');
+    await t.app.close();
+    await t.servers.closeAll();
+    await t.db.destroy();
+    // restart on the same database: active servers come back
+    reopened = await setup(t.file);
+    const auth2 = { authorization: `Bearer ${await reopened.login('admin', 'admin-pass-1')}` };
+    const list = (await reopened.app.inject({ url: '/api/v1/servers', headers: auth2 })).json() as { server_name: string; status: string; server_latency: number }[];
+    const studio = list.find((x) => x.server_name === 'studio')!;
+    assert.equal(studio.status, 'running');
+    assert.equal(studio.server_latency, 300);
+    assert.equal((await reopened.app.inject({ method: 'DELETE', url: `/api/v1/servers/${s.id}`, headers: auth2 })).statusCode, 204);
+    assert.equal((await reopened.app.inject({ url: `/api/v1/servers/${s.id}`, headers: auth2 })).statusCode, 404);
+    const again = dgram.createSocket('udp4');
+    await new Promise<void>((resolve, reject) => { again.once('error', reject); again.bind(port, '0.0.0.0', () => resolve()); });
+    again.close();
+    pub.destroy();
+  } finally {
+    if (reopened) await reopened.close();
+    else await t.close().catch(() => undefined);
+  }
+});
