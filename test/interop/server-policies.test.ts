@@ -76,3 +76,21 @@ test('kicking a connection, connection limits, MediaMTX user:pass', async () => 
     await server.close();
   }
 });
+
+test('per-peer connection limit: 1402 OVERLOAD beyond it, other limits untouched', async () => {
+  const { server, port } = await startServer({ maxPerPeer: 2 });
+  try {
+    const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/pp' });
+    await until(() => server.streamNames().includes('live/pp'));
+    const p1 = await dial({ host: '127.0.0.1', port, streamid: 'live/pp' });
+    assert.equal(await reason(dial({ host: '127.0.0.1', port, streamid: 'live/pp' })), SRT_REJX.OVERLOAD);
+    p1.destroy();
+    await until(() => server.connections().length === 1);
+    const p2 = await dial({ host: '127.0.0.1', port, streamid: 'live/pp' });
+    assert.equal(server.connections().length, 2, 'a freed slot can be used again');
+    p2.destroy();
+    pub.destroy();
+  } finally {
+    await server.close();
+  }
+});
