@@ -130,5 +130,22 @@ export async function buildApp(o: AppOptions): Promise<FastifyInstance> {
     await o.servers.stop(req.params.id);
     return o.servers.start(req.params.id);
   });
+  // live streams and connections of a running server
+  const ConnView = Type.Object({ id: Type.Integer(), role: Type.String(), stream: Type.String(), peer: Type.String(), streamId: Type.String(), connectedAt: Type.Number(), stats: Type.Record(Type.String(), Type.Number()) });
+  const StreamView = Type.Object({ name: Type.String(), publisher: Type.Union([ConnView, Type.Null()]), players: Type.Array(ConnView), messages: Type.Integer(), bytes: Type.Integer() });
+  app.get('/api/v1/servers/:id/streams', { ...read, schema: { params: IdParams, response: { 200: Type.Array(StreamView), 401: ErrorBody, 404: ErrorBody, 409: ErrorBody } } }, async (req) => {
+    await o.servers.get(req.params.id);
+    const rt = o.servers.runtime(req.params.id);
+    if (!rt) throw new ConflictError(`server ${req.params.id} is not running`);
+    return rt.stats() as unknown as Static<typeof StreamView>[];
+  });
+  app.delete('/api/v1/servers/:id/connections/:cid', {
+    ...write,
+    schema: { params: Type.Object({ id: Type.Integer({ minimum: 1 }), cid: Type.Integer({ minimum: 1 }) }), response: { 204: Type.Null(), 401: ErrorBody, 403: ErrorBody, 404: ErrorBody } },
+  }, async (req, reply) => {
+    const rt = o.servers.runtime(req.params.id);
+    if (!rt || !rt.closeConnection(req.params.cid)) throw new NotFoundError(`connection ${req.params.cid} not found on server ${req.params.id}`);
+    return reply.code(204).send(null);
+  });
   return app;
 }

@@ -116,3 +116,32 @@ test('servers: create starts an SRT server that accepts callers; 400 lists every
     else await t.close().catch(() => undefined);
   }
 });
+
+test('streams and connections of a running server; DELETE kicks a connection', async () => {
+  const t = await setup();
+  const port = await freePort();
+  try {
+    const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
+    const s = (await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'live', server_port: port } })).json() as { id: number };
+    const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:cam' });
+    await until(() => t.servers.runtime(s.id)!.streamNames().length === 1);
+    const player = await dial({ host: '127.0.0.1', port, streamid: 'cam' });
+    await until(() => t.servers.runtime(s.id)!.connections().length === 2);
+    const streams = (await t.app.inject({ url: `/api/v1/servers/${s.id}/streams`, headers: auth })).json() as { name: string; publisher: { id: number; stats: Record<string, number> }; players: { id: number }[] }[];
+    assert.equal(streams.length, 1);
+    assert.equal(streams[0]!.name, 'cam');
+    assert.equal(streams[0]!.players.length, 1);
+    assert.ok('msRTT' in streams[0]!.publisher.stats && 'pktRecvTotal' in streams[0]!.publisher.stats, 'libsrt statistics names');
+    const kick = await t.app.inject({ method: 'DELETE', url: `/api/v1/servers/${s.id}/connections/${streams[0]!.players[0]!.id}`, headers: auth });
+    assert.equal(kick.statusCode, 204);
+    await until(() => player.closeReason !== null, 3000);
+    assert.equal(player.closeReason, 'peer', 'the kicked player got SHUTDOWN');
+    assert.equal((await t.app.inject({ method: 'DELETE', url: `/api/v1/servers/${s.id}/connections/999`, headers: auth })).statusCode, 404);
+    await t.app.inject({ method: 'POST', url: `/api/v1/servers/${s.id}/stop`, headers: auth });
+    assert.equal((await t.app.inject({ url: `/api/v1/servers/${s.id}/streams`, headers: auth })).statusCode, 409);
+    pub.destroy();
+    player.destroy();
+  } finally {
+    await t.close();
+  }
+});
