@@ -5,6 +5,7 @@ import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
 import { ServerManager } from '../core/servers.js';
 import { openSqlite } from '../store/db.js';
+import { parseHostPort } from './args.js';
 
 export const SERVE_HELP = `Usage: sluice serve [options]
 
@@ -46,10 +47,10 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
     else if (a === '--srt-port') srt = val();
     else throw new UsageError(`unknown option ${a}`);
   }
-  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(http);
-  if (!m || Number(m[3]) > 65535) throw new UsageError(`http-addr: "${http}" is not HOST:PORT (port 0..65535)`);
+  const hp = parseHostPort(http);
+  if (!hp) throw new UsageError(`http-addr: "${http}" is not HOST:PORT (port 0..65535)`);
   if (!/^\d+$/.test(srt) || Number(srt) < 1 || Number(srt) > 65535) throw new UsageError(`srt-port: "${srt}" is not a port from 1 to 65535`);
-  return { dataDir, httpHost: m[1] ?? (m[2] || '0.0.0.0'), httpPort: Number(m[3]), srtPort: Number(srt) };
+  return { dataDir, httpHost: hp.host, httpPort: hp.port, srtPort: Number(srt) };
 }
 
 export async function runServe(argv: string[]): Promise<number> {

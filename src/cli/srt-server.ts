@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Server, type ServerConfig } from '../server/server.js';
 import { rejectReasonText } from '../protocol/reject.js';
 import { OPTION_NAMES, parseOptionValue, type SrtOptions } from '../protocol/options.js';
+import { parseHostPort } from './args.js';
 
 export const SRT_SERVER_HELP = `Usage: sluice srt-server --addr HOST:PORT [options]
 
@@ -53,10 +54,10 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
       case '-h': case '--help': return 'help';
       case '--addr': {
         const v = val();
-        const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d+)$/.exec(v);
-        if (!m || Number(m[3]) > 65535) throw new UsageError(`--addr: "${v}" is not HOST:PORT`);
-        flags.host = m[1] ?? (m[2] || '0.0.0.0');
-        flags.port = Number(m[3]);
+        const hp = parseHostPort(v);
+        if (!hp) throw new UsageError(`--addr: "${v}" is not HOST:PORT`);
+        flags.host = hp.host;
+        flags.port = hp.port;
         break;
       }
       case '--name': flags.name = val(); break;
