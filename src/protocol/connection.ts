@@ -223,7 +223,7 @@ export class Connection {
         key = this.rx.ctrKey(p.keyFlags);
         if (!key) payload = null;
       } else {
-        payload = this.rx ? this.rx.open(p.keyFlags, p.seq, p.header, p.payload) : null;
+        payload = this.rx ? this.rx.open(p.keyFlags, p.seq, p.datagram, p.payload) : null;
       }
     } else if (p.keyFlags === 3 || (this.rx && this.rx.state === KmState.Secured && this.rx.keys)) {
       payload = null; // KK=3 is never valid on data; a clear packet on a secured connection is not accepted

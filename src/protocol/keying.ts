@@ -140,12 +140,12 @@ export class RxKeying {
   }
 
   /** Plaintext, or null if the packet cannot be decrypted (unknown key, failed tag). */
-  open(kk: number, seq: number, header: Buffer | undefined, payload: Buffer): Buffer | null {
+  open(kk: number, seq: number, datagram: Buffer | undefined, payload: Buffer): Buffer | null {
     const k = this.keys;
     if (!k || !k.hasKey(kk)) return null;
     if (k.cipher === KmCipher.Gcm) {
-      if (!header) return null;
-      const aad = Buffer.from(header);
+      if (!datagram) return null;
+      const aad = Buffer.from(datagram.subarray(0, 16));
       aad[4] = aad[4]! & ~0x04; // R flag is not authenticated (it changes on retransmission)
       return k.gcmOpen(kk, seq, aad, payload);
     }

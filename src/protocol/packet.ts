@@ -35,8 +35,8 @@ export interface DataPacket {
   timestamp: number;
   dstSocketId: number;
   payload: Buffer;
-  /** The 16 header bytes as received (a view; AES-GCM authenticates them). */
-  header?: Buffer;
+  /** The whole datagram as received (no copy); AES-GCM authenticates its 16 header bytes. */
+  datagram?: Buffer;
 }
 
 export interface ControlPacket {
@@ -83,7 +83,7 @@ export function decodePacket(buf: Buffer): Packet {
     timestamp,
     dstSocketId,
     payload: buf.subarray(HEADER_SIZE),
-    header: buf.subarray(0, HEADER_SIZE),
+    datagram: buf,
   };
 }
 
