@@ -4,7 +4,9 @@ import { join } from 'node:path';
 import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
 import { ServerManager } from '../core/servers.js';
-import { openSqlite } from '../store/db.js';
+import { openStore } from '../store/db.js';
+import { TaskQueue } from '../core/tasks.js';
+import { EventLog } from '../core/events.js';
 import { parseHostPort } from './args.js';
 
 export const SERVE_HELP = `Usage: sluice serve [options]
@@ -66,7 +68,11 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stderr.write(`sluice serve: ${(e as Error).message}\n\n${SERVE_HELP}`);
     return 2;
   }
-  const db = await openSqlite(join(o.dataDir, 'sluice.db'));
+  const store = await openStore(join(o.dataDir, 'sluice.db'));
+  const db = store.db;
+  const events = new EventLog(db);
+  const tasks = new TaskQueue(db);
+  await tasks.recover();
   let secret = (await db.selectFrom('meta').select('value').where('key', '=', 'jwt_secret').executeTakeFirst())?.value;
   if (!secret) {
     secret = randomBytes(32).toString('base64url');
@@ -79,14 +85,14 @@ export async function runServe(argv: string[]): Promise<number> {
     await db.insertInto('users').values({ username: 'admin', password_hash: await hashPassword(password), role: 'admin', created_at: new Date().toISOString() }).execute();
     if (!given) process.stdout.write(`created user "admin" with password: ${password}\n(shown once; set SLUICE_ADMIN_PASSWORD to choose it)\n`);
   }
-  const servers = new ServerManager(db);
+  const servers = new ServerManager(db, events);
   const count = await db.selectFrom('servers').select('id').execute();
   if (count.length === 0) await servers.create({ server_name: 'default', server_port: o.srtPort });
   else await servers.startActive();
   for (const s of await servers.list()) {
     process.stdout.write(`SRT server "${s.server_name}" on UDP ${s.server_port}: ${s.status}${s.error ? ` (${s.error})` : ''}\n`);
   }
-  const app = await buildApp({ db, servers, jwtSecret: secret });
+  const app = await buildApp({ db, servers, tasks, events, jwtSecret: secret });
   try {
     await app.listen({ host: o.httpHost, port: o.httpPort });
   } catch (e) {
@@ -102,7 +108,9 @@ export async function runServe(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve());
   });
   await app.close();
+  await tasks.drain();
   await servers.closeAll(); // SHUTDOWN to every SRT peer
+  await events.flush();
   await db.destroy();
   return 0;
 }

@@ -2,6 +2,8 @@
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, ServersTable } from '../store/db.js';
 import { Server, type ServerConfig } from '../server/server.js';
+import { serverNameCode } from '../server/streamid.js';
+import type { EventLog } from './events.js';
 
 export type ServerRow = Selectable<ServersTable>;
 
@@ -20,6 +22,7 @@ export interface ServerInput {
 
 export interface ServerView extends Omit<ServerRow, 'settings' | 'server_active'> {
   server_active: boolean;
+  server_name_code: string;
   settings: Record<string, unknown>;
   status: 'running' | 'stopped' | 'failed';
   error: string | null;
@@ -41,7 +44,7 @@ export class ServerManager {
   private readonly running = new Map<number, Server>();
   private readonly failures = new Map<number, string>();
 
-  constructor(private readonly db: Kysely<DB>) {}
+  constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog) {}
 
   static toConfig(row: ServerRow): ServerConfig {
     const settings = JSON.parse(row.settings) as Partial<ServerConfig>;
@@ -64,6 +67,7 @@ export class ServerManager {
     return {
       ...row,
       server_active: row.server_active === 1,
+      server_name_code: serverNameCode(row.server_name),
       settings: JSON.parse(row.settings) as Record<string, unknown>,
       status: s ? 'running' : error ? 'failed' : 'stopped',
       error,
@@ -162,6 +166,7 @@ export class ServerManager {
     const row = await this.row(id);
     if (this.running.has(id)) return this.view(row);
     const s = new Server(ServerManager.toConfig(row));
+    this.audit(id, s);
     try {
       await s.start();
       this.running.set(id, s);
@@ -169,9 +174,23 @@ export class ServerManager {
     } catch (e) {
       await s.close().catch(() => undefined);
       this.failures.set(id, (e as Error).message);
+      this.events?.record({ type: 'server.failed', level: 'error', target: `server:${id}`, message: `server "${row.server_name}" cannot start: ${(e as Error).message}` });
     }
     await this.db.updateTable('servers').set({ server_active: 1 }).where('id', '=', id).execute();
     return this.get(id);
+  }
+
+  /** Connections accepted and rejected (with the reason), publish and unpublish go to the audit log. */
+  private audit(id: number, s: Server): void {
+    const ev = this.events;
+    if (!ev) return;
+    const target = `server:${id}`;
+    s.on('accepted', (c) => ev.record({ type: 'connection.accepted', target, message: `${c.role} ${c.peer} accepted for "${c.stream}"`, data: { connection: c.id, peer: c.peer, role: c.role, stream: c.stream, streamId: c.streamId } }));
+    s.on('rejected', (r) => ev.record({ type: 'connection.rejected', level: 'warn', target, message: `${r.peer} rejected (${r.reason}): ${r.message}`, data: { peer: r.peer, reason: r.reason, streamId: r.streamId } }));
+    s.on('closed', (c, reason) => ev.record({ type: 'connection.closed', target, message: `${c.role} ${c.peer} of "${c.stream}" closed: ${reason}`, data: { connection: c.id, peer: c.peer, role: c.role, stream: c.stream, reason } }));
+    s.on('published', (stream, c) => ev.record({ type: 'stream.published', target, message: `"${stream}" published by ${c.peer}`, data: { stream, connection: c.id, peer: c.peer } }));
+    s.on('unpublished', (stream) => ev.record({ type: 'stream.unpublished', target, message: `"${stream}" unpublished`, data: { stream } }));
+    s.on('playerDropped', (c, reason) => ev.record({ type: 'connection.dropped', level: 'warn', target, message: `player ${c.peer} of "${c.stream}" dropped: ${reason}`, data: { connection: c.id, peer: c.peer, stream: c.stream, reason } }));
   }
 
   async stop(id: number): Promise<ServerView> {

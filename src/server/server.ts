@@ -7,7 +7,7 @@ import { SRT_REJX } from '../protocol/reject.js';
 import type { SrtStats } from '../protocol/stats.js';
 import { listen, type SrtServer } from '../transport/api.js';
 import type { SrtSocket } from '../transport/socket.js';
-import { parseStreamId, StreamIdError, type ParsedStreamId, type StreamMode } from './streamid.js';
+import { parseStreamId, serverNameCode, StreamIdError, type ParsedStreamId, type StreamMode } from './streamid.js';
 import { hasRandomAccessPoint } from './tsmux.js';
 
 export interface StreamCredentials {
@@ -291,8 +291,8 @@ export class Server extends EventEmitter<ServerEvents> {
     const c = this.config;
     const sid = parseStreamId(req.streamId, { defaultStream: c.defaultStream });
     if (sid.mode === 'bidirectional') throw new Reject(SRT_REJX.BAD_MODE, 'bidirectional streams are not served');
-    if (sid.serverCode !== undefined && sid.serverCode !== c.name) {
-      throw new Reject(SRT_REJX.NOTFOUND, `no server "${sid.serverCode}" here (this is "${c.name}")`);
+    if (sid.serverCode !== undefined && sid.serverCode !== c.name && sid.serverCode !== serverNameCode(c.name)) {
+      throw new Reject(SRT_REJX.NOTFOUND, `no server "${sid.serverCode}" here (this is "${serverNameCode(c.name)}")`);
     }
     let name = sid.name;
     if (c.app && c.app !== '') {

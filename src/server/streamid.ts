@@ -206,3 +206,11 @@ export function parseStreamId(sid: string, opts: StreamIdOptions = {}): ParsedSt
   if (Object.hasOwn(query, 'token')) out.token = query['token']!;
   return out;
 }
+
+/**
+ * Callaba's `server_name_code`: the server name as it appears in `publisher/{code}/…` stream ids —
+ * lower case, every run of other characters than a–z and 0–9 made one "-" ("Awesome SRT server" → "awesome-srt-server").
+ */
+export function serverNameCode(name: string): string {
+  return name.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '') || 'server';
+}

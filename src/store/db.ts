@@ -1,6 +1,11 @@
-// Persistence: Kysely over better-sqlite3 (embedded default), with versioned migrations.
+// Persistence: Kysely over better-sqlite3 (embedded default) or PostgreSQL (several nodes),
+// with versioned migrations written once for both dialects.
 import Database from 'better-sqlite3';
-import { Kysely, Migrator, SqliteDialect, sql, type Migration, type MigrationProvider, type Generated } from 'kysely';
+import pg from 'pg';
+import {
+  Kysely, Migrator, PostgresDialect, SqliteDialect, sql,
+  type ColumnDefinitionBuilder, type CreateTableBuilder, type Migration, type MigrationProvider, type Generated,
+} from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 
@@ -32,55 +37,182 @@ export interface MetaTable {
   value: string;
 }
 
+/** An API task (Callaba's "API queue"): every mutating call runs as one. */
+export interface TasksTable {
+  id: Generated<number>;
+  kind: string; // e.g. server.create
+  target: string; // resource key the task is serialized on, e.g. server:3
+  status: 'queued' | 'running' | 'done' | 'failed';
+  actor: string | null;
+  params: string | null; // JSON
+  result: string | null; // JSON
+  error: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** Audit log: logins, changes, connections accepted/rejected, publish/unpublish. */
+export interface EventsTable {
+  id: Generated<number>;
+  ts: string; // ISO time
+  type: string; // e.g. auth.login, server.updated, connection.rejected
+  level: 'info' | 'warn' | 'error';
+  actor: string | null;
+  target: string | null; // e.g. server:3, gateway:rx:2
+  message: string;
+  data: string | null; // JSON
+}
+
+/** RX (SRT → UDP) and TX (UDP → SRT) gateways; `config` keeps the RX/TX document's fields. */
+export interface GatewaysTable {
+  id: Generated<number>;
+  kind: 'rx' | 'tx';
+  name: string; // ServiceName
+  config: string; // JSON with the document's field names
+  active: number; // 0/1
+  created_at: string;
+  updated_at: string;
+}
+
 export interface DB {
   users: UsersTable;
   servers: ServersTable;
   meta: MetaTable;
+  tasks: TasksTable;
+  events: EventsTable;
+  gateways: GatewaysTable;
 }
 
-const migrations: Record<string, Migration> = {
-  '0001_initial': {
-    async up(db: Kysely<unknown>): Promise<void> {
-      await db.schema.createTable('meta').addColumn('key', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
-      await db.schema.createTable('users')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
-        .addColumn('username', 'text', (c) => c.notNull().unique())
-        .addColumn('password_hash', 'text', (c) => c.notNull())
-        .addColumn('role', 'text', (c) => c.notNull())
-        .addColumn('created_at', 'text', (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
-        .execute();
-      await db.schema.createTable('servers')
-        .addColumn('id', 'integer', (c) => c.primaryKey().autoIncrement())
-        .addColumn('server_name', 'text', (c) => c.notNull().unique())
-        .addColumn('server_type', 'text', (c) => c.notNull())
-        .addColumn('server_port', 'integer', (c) => c.notNull().unique())
-        .addColumn('server_latency', 'integer', (c) => c.notNull())
-        .addColumn('server_maxbw', 'integer', (c) => c.notNull())
-        .addColumn('server_timeout', 'integer', (c) => c.notNull())
-        .addColumn('server_rcvbuf', 'integer', (c) => c.notNull())
-        .addColumn('server_active', 'integer', (c) => c.notNull())
-        .addColumn('settings', 'text', (c) => c.notNull().defaultTo('{}'))
-        .addColumn('created_at', 'text', (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
-        .addColumn('updated_at', 'text', (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
-        .execute();
+export type Dialect = 'sqlite' | 'postgres';
+
+/** An auto-increment integer primary key in either dialect. */
+function withId<T extends string>(b: CreateTableBuilder<T, never>, dialect: Dialect): CreateTableBuilder<T, 'id'> {
+  return dialect === 'postgres'
+    ? b.addColumn('id', 'serial', (c: ColumnDefinitionBuilder) => c.primaryKey())
+    : b.addColumn('id', 'integer', (c: ColumnDefinitionBuilder) => c.primaryKey().autoIncrement());
+}
+
+function migrations(dialect: Dialect): Record<string, Migration> {
+  return {
+    '0001_initial': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.createTable('meta').addColumn('key', 'text', (c) => c.primaryKey()).addColumn('value', 'text', (c) => c.notNull()).execute();
+        await withId(db.schema.createTable('users'), dialect)
+          .addColumn('username', 'text', (c) => c.notNull().unique())
+          .addColumn('password_hash', 'text', (c) => c.notNull())
+          .addColumn('role', 'text', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
+          .execute();
+        await withId(db.schema.createTable('servers'), dialect)
+          .addColumn('server_name', 'text', (c) => c.notNull().unique())
+          .addColumn('server_type', 'text', (c) => c.notNull())
+          .addColumn('server_port', 'integer', (c) => c.notNull().unique())
+          .addColumn('server_latency', 'integer', (c) => c.notNull())
+          .addColumn('server_maxbw', 'bigint', (c) => c.notNull())
+          .addColumn('server_timeout', 'integer', (c) => c.notNull())
+          .addColumn('server_rcvbuf', 'bigint', (c) => c.notNull())
+          .addColumn('server_active', 'integer', (c) => c.notNull())
+          .addColumn('settings', 'text', (c) => c.notNull().defaultTo('{}'))
+          .addColumn('created_at', 'text', (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
+          .addColumn('updated_at', 'text', (c) => c.notNull().defaultTo(sql`CURRENT_TIMESTAMP`))
+          .execute();
+      },
     },
-  },
-};
+    '0002_tasks_events_gateways': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await withId(db.schema.createTable('tasks'), dialect)
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('target', 'text', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text')
+          .addColumn('params', 'text')
+          .addColumn('result', 'text')
+          .addColumn('error', 'text')
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text')
+          .addColumn('finished_at', 'text')
+          .execute();
+        await db.schema.createIndex('tasks_status').on('tasks').column('status').execute();
+        await withId(db.schema.createTable('events'), dialect)
+          .addColumn('ts', 'text', (c) => c.notNull())
+          .addColumn('type', 'text', (c) => c.notNull())
+          .addColumn('level', 'text', (c) => c.notNull())
+          .addColumn('actor', 'text')
+          .addColumn('target', 'text')
+          .addColumn('message', 'text', (c) => c.notNull())
+          .addColumn('data', 'text')
+          .execute();
+        await db.schema.createIndex('events_ts').on('events').column('ts').execute();
+        await db.schema.createIndex('events_type').on('events').column('type').execute();
+        await withId(db.schema.createTable('gateways'), dialect)
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('config', 'text', (c) => c.notNull())
+          .addColumn('active', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('gateways_kind_name').on('gateways').columns(['kind', 'name']).unique().execute();
+      },
+    },
+  };
+}
 
 class StaticProvider implements MigrationProvider {
+  constructor(private readonly dialect: Dialect) {}
   async getMigrations(): Promise<Record<string, Migration>> {
-    return migrations;
+    return migrations(this.dialect);
   }
 }
 
-/** Opens (creating if needed) the SQLite database at `file` and migrates it to the latest version. */
-export async function openSqlite(file: string): Promise<Kysely<DB>> {
-  if (file !== ':memory:') mkdirSync(dirname(file), { recursive: true });
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: new Database(file) }) });
-  const { error, results } = await new Migrator({ db, provider: new StaticProvider() }).migrateToLatest();
+export interface Store {
+  db: Kysely<DB>;
+  dialect: Dialect;
+  /** Where it is, without credentials (for logs). */
+  location: string;
+}
+
+async function migrate(db: Kysely<DB>, dialect: Dialect): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider: new StaticProvider(dialect) }).migrateToLatest();
   if (error) {
     const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
     throw new Error(`database migration ${failed} failed: ${(error as Error).message}`);
   }
-  return db;
+}
+
+// BIGINT columns come back from pg as strings: they hold values up to 2^31 here, so parse them.
+pg.types.setTypeParser(20, (v: string) => Number(v));
+
+/** Opens (creating if needed) the SQLite database at `file` and migrates it to the latest version. */
+export async function openSqlite(file: string): Promise<Kysely<DB>> {
+  return (await openStore(file)).db;
+}
+
+/**
+ * Opens the store named by `target`: a `postgres://` / `postgresql://` URL, or a SQLite file path
+ * (`:memory:` for a throwaway one). Migrates it to the latest version.
+ */
+export async function openStore(target: string): Promise<Store> {
+  if (/^postgres(ql)?:\/\//.test(target)) {
+    const pool = new pg.Pool({ connectionString: target, max: 10 });
+    const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
+    try {
+      await sql`select 1`.execute(db);
+    } catch (e) {
+      await db.destroy();
+      const u = new URL(target);
+      throw new Error(`cannot connect to PostgreSQL at ${u.host}${u.pathname}: ${(e as Error).message}`);
+    }
+    await migrate(db, 'postgres');
+    const u = new URL(target);
+    return { db, dialect: 'postgres', location: `postgres://${u.host}${u.pathname}` };
+  }
+  if (target !== ':memory:') mkdirSync(dirname(target), { recursive: true });
+  const sqlite = new Database(target);
+  sqlite.pragma('journal_mode = WAL');
+  sqlite.pragma('busy_timeout = 5000');
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  await migrate(db, 'sqlite');
+  return { db, dialect: 'sqlite', location: target };
 }

@@ -7,6 +7,8 @@ import { buildApp } from '../../src/api/app.js';
 import { hashPassword } from '../../src/core/passwords.js';
 import { ServerManager } from '../../src/core/servers.js';
 import { openSqlite } from '../../src/store/db.js';
+import { TaskQueue } from '../../src/core/tasks.js';
+import { EventLog } from '../../src/core/events.js';
 import { dial } from '../../src/transport/api.js';
 import { freePort, tempDir, until } from '../support/peers.js';
 
@@ -18,9 +20,11 @@ async function setup(file = join(tempDir(), 'sluice.db')) {
       { username: 'view', password_hash: await hashPassword('viewer-pass-1'), role: 'viewer', created_at: '' },
     ]).execute();
   }
-  const servers = new ServerManager(db);
+  const events = new EventLog(db);
+  const tasks = new TaskQueue(db);
+  const servers = new ServerManager(db, events);
   await servers.startActive();
-  const app = await buildApp({ db, servers, jwtSecret: 'test-secret-test-secret' });
+  const app = await buildApp({ db, servers, tasks, events, jwtSecret: 'test-secret-test-secret' });
   const login = async (username: string, password: string): Promise<string> => {
     const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);

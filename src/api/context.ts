@@ -1,0 +1,17 @@
+// What the API routes work on: the store and the application services of core/.
+import type { Kysely } from 'kysely';
+import type { DB } from '../store/db.js';
+import type { ServerManager } from '../core/servers.js';
+import type { TaskQueue } from '../core/tasks.js';
+import type { EventLog } from '../core/events.js';
+
+export interface AppContext {
+  db: Kysely<DB>;
+  servers: ServerManager;
+  tasks: TaskQueue;
+  events: EventLog;
+  jwtSecret: string;
+  /** Lifetime of a login token, e.g. "12h". */
+  tokenTtl?: string;
+  logger?: boolean;
+}

@@ -1,0 +1,99 @@
+// Login (JWT) and users with roles.
+import { Type, type Static } from '@sinclair/typebox';
+import { hashPassword, verifyPassword } from '../../core/passwords.js';
+import { ApiError, AsyncQuery, asTask, errors, IdParams, type App, type Guards } from '../common.js';
+import type { AppContext } from '../context.js';
+
+const Login = Type.Object({ username: Type.String({ minLength: 1 }), password: Type.String({ minLength: 1 }) }, { additionalProperties: false });
+const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
+const UserView = Type.Object({ id: Type.Integer(), username: Type.String(), role: RoleSchema, created_at: Type.String() });
+const UserCreate = Type.Object({
+  username: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.@-]+$' }),
+  password: Type.String({ minLength: 8, maxLength: 256 }),
+  role: RoleSchema,
+}, { additionalProperties: false });
+const UserUpdate = Type.Partial(Type.Object({ password: Type.String({ minLength: 8, maxLength: 256 }), role: RoleSchema }), { additionalProperties: false });
+
+/** Failed logins per client address: 5 per minute, then 429. */
+export class LoginLimiter {
+  private readonly failures = new Map<string, { n: number; until: number }>();
+  blocked(ip: string): boolean {
+    const f = this.failures.get(ip);
+    return !!f && f.n >= 5 && f.until > Date.now();
+  }
+  failed(ip: string): void {
+    const cur = this.failures.get(ip);
+    this.failures.set(ip, { n: (cur && cur.until > Date.now() ? cur.n : 0) + 1, until: Date.now() + 60_000 });
+    if (this.failures.size > 10_000) for (const [k, v] of this.failures) if (v.until <= Date.now()) this.failures.delete(k);
+  }
+  ok(ip: string): void {
+    this.failures.delete(ip);
+  }
+}
+
+/** Checks a username/password; records the login or the failure in the audit log. Shared by the compatibility logins. */
+export async function checkLogin(ctx: AppContext, limiter: LoginLimiter, ip: string, username: string, password: string): Promise<{ username: string; role: 'admin' | 'operator' | 'viewer' }> {
+  if (limiter.blocked(ip)) throw new ApiError(429, 'API_ERR_RATE_LIMITED', 'too many failed logins; try again in a minute');
+  const u = await ctx.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+  if (!u || !(await verifyPassword(password, u.password_hash))) {
+    limiter.failed(ip);
+    ctx.events.record({ type: 'auth.failed', level: 'warn', actor: username, message: `failed login for "${username}" from ${ip}`, data: { ip } });
+    throw new ApiError(401, 'API_ERR_BAD_CREDENTIALS', 'wrong username or password');
+  }
+  limiter.ok(ip);
+  ctx.events.record({ type: 'auth.login', actor: u.username, message: `${u.username} logged in from ${ip}`, data: { ip } });
+  return { username: u.username, role: u.role };
+}
+
+export function registerAuthRoutes(app: App, ctx: AppContext, g: Guards, limiter = new LoginLimiter()): void {
+  app.post('/api/v1/auth/login', {
+    schema: { tags: ['auth'], summary: 'Log in: a JWT for the other routes', security: [], body: Login, response: { 200: Type.Object({ token: Type.String(), role: Type.String(), expires_at: Type.String() }), ...errors(400, 401, 429) } },
+  }, async (req) => {
+    const u = await checkLogin(ctx, limiter, req.ip, req.body.username, req.body.password);
+    const token = app.jwt.sign({ sub: u.username, role: u.role });
+    const exp = (app.jwt.decode<{ exp: number }>(token)?.exp ?? 0) * 1000;
+    return { token, role: u.role, expires_at: new Date(exp).toISOString() };
+  });
+  app.get('/api/v1/auth/me', { ...g.read, schema: { tags: ['auth'], summary: 'Who the token belongs to', response: { 200: Type.Object({ username: Type.String(), role: Type.String() }), ...errors(401) } } },
+    async (req) => ({ username: req.user.sub, role: req.user.role }));
+
+  const view = (u: { id: number; username: string; role: 'admin' | 'operator' | 'viewer'; created_at: string }): Static<typeof UserView> => ({ id: u.id, username: u.username, role: u.role, created_at: u.created_at });
+  const find = async (id: number) => {
+    const u = await ctx.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!u) throw new ApiError(404, 'API_ERR_NOT_FOUND', `user ${id} not found`);
+    return u;
+  };
+  const admins = async (): Promise<number> => Number((await ctx.db.selectFrom('users').select((eb) => eb.fn.countAll<number>().as('n')).where('role', '=', 'admin').executeTakeFirstOrThrow()).n);
+
+  app.get('/api/v1/users', { ...g.admin, schema: { tags: ['users'], summary: 'Users and their roles', response: { 200: Type.Array(UserView), ...errors(401, 403) } } },
+    async () => (await ctx.db.selectFrom('users').selectAll().orderBy('id').execute()).map(view));
+  app.post('/api/v1/users', { ...g.admin, schema: { tags: ['users'], summary: 'Create a user', querystring: AsyncQuery, body: UserCreate, response: { 201: UserView, 202: Type.Unknown(), ...errors(400, 401, 403, 409) } } },
+    async (req, reply) => asTask(ctx, req, reply, 'user.create', 'users', async () => {
+      const b = req.body;
+      if (await ctx.db.selectFrom('users').select('id').where('username', '=', b.username).executeTakeFirst()) throw new ApiError(409, 'API_ERR_CONFLICT', `username "${b.username}" is taken`);
+      const r = await ctx.db.insertInto('users').values({ username: b.username, password_hash: await hashPassword(b.password), role: b.role, created_at: new Date().toISOString() }).returning('id').executeTakeFirstOrThrow();
+      return view(await find(r.id));
+    }, 201));
+  app.patch('/api/v1/users/:id', { ...g.read, schema: { tags: ['users'], summary: 'Change a password or role (admins; anyone may change their own password)', params: IdParams, querystring: AsyncQuery, body: UserUpdate, response: { 200: UserView, 202: Type.Unknown(), ...errors(400, 401, 403, 404, 409) } } },
+    async (req, reply) => {
+      const u = await find(req.params.id);
+      const self = u.username === req.user.sub;
+      if (req.user.role !== 'admin' && (!self || req.body.role !== undefined)) throw new ApiError(403, 'API_ERR_FORBIDDEN', 'only an admin may change other users or roles');
+      return asTask(ctx, req, reply, 'user.update', `user:${u.id}`, async () => {
+        if (req.body.role && req.body.role !== 'admin' && u.role === 'admin' && (await admins()) <= 1) throw new ApiError(409, 'API_ERR_LAST_ADMIN', 'the last admin cannot lose the admin role');
+        await ctx.db.updateTable('users').set({
+          ...(req.body.password ? { password_hash: await hashPassword(req.body.password) } : {}),
+          ...(req.body.role ? { role: req.body.role } : {}),
+        }).where('id', '=', u.id).execute();
+        return view(await find(u.id));
+      });
+    });
+  app.delete('/api/v1/users/:id', { ...g.admin, schema: { tags: ['users'], summary: 'Delete a user', params: IdParams, querystring: AsyncQuery, response: { 204: Type.Null(), 202: Type.Unknown(), ...errors(401, 403, 404, 409) } } },
+    async (req, reply) => {
+      const u = await find(req.params.id);
+      return asTask(ctx, req, reply, 'user.delete', `user:${u.id}`, async () => {
+        if (u.role === 'admin' && (await admins()) <= 1) throw new ApiError(409, 'API_ERR_LAST_ADMIN', 'the last admin cannot be deleted');
+        await ctx.db.deleteFrom('users').where('id', '=', u.id).execute();
+      }, 204);
+    });
+}
