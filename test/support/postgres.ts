@@ -38,21 +38,21 @@ export async function startPostgres(): Promise<Postgres> {
   const bin = binDir();
   const dir = mkdtempSync('/tmp/sluice-pg-');
   const asRoot = userInfo().uid === 0;
-  const run = (cmd: string, args: string[]): string[] => (asRoot ? ['runuser', '-u', 'postgres', '--', cmd, ...args] : [cmd, ...args]);
   const user = asRoot ? 'postgres' : userInfo().username;
+  // run as the postgres user directly (not through runuser/su, so that signals reach postgres itself)
+  let ids: { uid?: number; gid?: number } = {};
   if (asRoot) {
     const pw = spawnSync('id', ['-u', 'postgres'], { encoding: 'utf8' });
     const gid = spawnSync('id', ['-g', 'postgres'], { encoding: 'utf8' });
     if (pw.status !== 0) throw new Error('running as root but there is no "postgres" user (apt-get install -y postgresql creates it)');
-    chownSync(dir, Number(pw.stdout.trim()), Number(gid.stdout.trim()));
+    ids = { uid: Number(pw.stdout.trim()), gid: Number(gid.stdout.trim()) };
+    chownSync(dir, ids.uid!, ids.gid!);
   }
   const data = join(dir, 'data');
-  const [icmd, ...iargs] = run(join(bin, 'initdb'), ['-D', data, '-U', user, '--auth=trust', '-E', 'UTF8', '--no-sync']);
-  const init = spawnSync(icmd!, iargs, { encoding: 'utf8' });
+  const init = spawnSync(join(bin, 'initdb'), ['-D', data, '-U', user, '--auth=trust', '-E', 'UTF8', '--no-sync'], { encoding: 'utf8', cwd: dir, ...ids });
   if (init.status !== 0) throw new Error(`initdb failed: ${init.stderr || init.stdout}`);
   const port = await freeTcpPort();
-  const [pcmd, ...pargs] = run(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off']);
-  const proc: ChildProcess = spawn(pcmd!, pargs, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const proc: ChildProcess = spawn(join(bin, 'postgres'), ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off'], { stdio: ['ignore', 'ignore', 'pipe'], cwd: dir, ...ids });
   let log = '';
   proc.stderr?.on('data', (d: Buffer) => { if (log.length < 20_000) log += d.toString(); });
   const killOnExit = (): void => { proc.kill('SIGKILL'); };
