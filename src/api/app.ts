@@ -13,6 +13,8 @@ import { registerAuthRoutes } from './routes/auth.js';
 import { registerServerRoutes } from './routes/servers.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerEventRoutes } from './routes/events.js';
+import { registerCallabaRoutes } from './routes/callaba.js';
+import { registerUtilRoutes } from './routes/utils.js';
 
 export type { AppContext } from './context.js';
 /** Kept for callers of the first version of the API. */
@@ -84,5 +86,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   registerServerRoutes(app, ctx, guards);
   registerTaskRoutes(app, ctx, guards);
   registerEventRoutes(app, ctx, guards);
+  registerCallabaRoutes(app, ctx, guards);
+  registerUtilRoutes(app, ctx, guards);
   return app;
 }

@@ -5,7 +5,7 @@ import { AsyncQuery, asTask, errors, IdParams, type App, type Guards } from '../
 import type { AppContext } from '../context.js';
 
 export const ServerFields = {
-  server_name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+$' }),
+  server_name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+( [A-Za-z0-9_.-]+)*$' }),
   server_type: Type.Optional(Type.String({ maxLength: 32 })),
   server_port: Type.Integer({ minimum: 1, maximum: 65535 }),
   server_latency: Type.Optional(Type.Integer({ minimum: 0, maximum: 65535, description: 'ms' })),
