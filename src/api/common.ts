@@ -70,7 +70,10 @@ export async function asTask<T>(ctx: AppContext, req: FastifyRequest, reply: Fas
   const audited = async (): Promise<T> => {
     try {
       const r = await fn();
-      ctx.events.record({ type: kind, actor, target, message: `${kind} ${target}${actor ? ` by ${actor}` : ''}` });
+      // a creation on a collection ("servers") is audited on the resource it made ("server:7")
+      const made = (r as { id?: unknown } | null)?.id;
+      const on = !target.includes(':') && typeof made === 'number' ? `${target.replace(/s$/, '')}:${made}` : target;
+      ctx.events.record({ type: kind, actor, target: on, message: `${kind} ${on}${actor ? ` by ${actor}` : ''}` });
       return r;
     } catch (e) {
       ctx.events.record({ type: kind, level: 'warn', actor, target, message: `${kind} ${target} failed: ${(e as Error).message}` });
