@@ -13,6 +13,8 @@ import { registerAuthRoutes } from './routes/auth.js';
 import { registerServerRoutes } from './routes/servers.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerEventRoutes } from './routes/events.js';
+import { registerRxTxRoutes } from './routes/rxtx.js';
+import { registerGatewayRoutes } from './routes/gateways.js';
 import { registerCallabaRoutes } from './routes/callaba.js';
 import { registerUtilRoutes } from './routes/utils.js';
 
@@ -86,6 +88,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   registerServerRoutes(app, ctx, guards);
   registerTaskRoutes(app, ctx, guards);
   registerEventRoutes(app, ctx, guards);
+  registerRxTxRoutes(app, ctx, guards);
+  registerGatewayRoutes(app, ctx, guards);
   registerCallabaRoutes(app, ctx, guards);
   registerUtilRoutes(app, ctx, guards);
   return app;

@@ -2,12 +2,15 @@
 import type { Kysely } from 'kysely';
 import type { DB } from '../store/db.js';
 import type { ServerManager } from '../core/servers.js';
+import type { GatewayManager } from '../core/gateways.js';
 import type { TaskQueue } from '../core/tasks.js';
 import type { EventLog } from '../core/events.js';
 
 export interface AppContext {
   db: Kysely<DB>;
   servers: ServerManager;
+  /** RX/TX gateways (SRT ↔ UDP). */
+  gateways: GatewayManager;
   tasks: TaskQueue;
   events: EventLog;
   jwtSecret: string;

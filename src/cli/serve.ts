@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
 import { ServerManager } from '../core/servers.js';
+import { GatewayManager } from '../core/gateways.js';
 import { openStore } from '../store/db.js';
 import { TaskQueue } from '../core/tasks.js';
 import { EventLog } from '../core/events.js';
@@ -92,11 +93,17 @@ export async function runServe(argv: string[]): Promise<number> {
   for (const s of await servers.list()) {
     process.stdout.write(`SRT server "${s.server_name}" on UDP ${s.server_port}: ${s.status}${s.error ? ` (${s.error})` : ''}\n`);
   }
-  const app = await buildApp({ db, servers, tasks, events, jwtSecret: secret });
+  const gateways = new GatewayManager(db, events);
+  await gateways.startActive();
+  for (const g of await gateways.list()) {
+    process.stdout.write(`${g.kind.toUpperCase()} gateway "${g.name}": ${g.status}${g.error ? ` (${g.error})` : ''}\n`);
+  }
+  const app = await buildApp({ db, servers, tasks, events, gateways, jwtSecret: secret });
   try {
     await app.listen({ host: o.httpHost, port: o.httpPort });
   } catch (e) {
     process.stderr.write(`sluice serve: cannot listen on ${o.httpHost}:${o.httpPort}: ${(e as Error).message}\n`);
+    await gateways.closeAll();
     await servers.closeAll();
     await db.destroy();
     return 1;
@@ -109,6 +116,7 @@ export async function runServe(argv: string[]): Promise<number> {
   });
   await app.close();
   await tasks.drain();
+  await gateways.closeAll();
   await servers.closeAll(); // SHUTDOWN to every SRT peer
   await events.flush();
   await db.destroy();

@@ -512,7 +512,8 @@ export class Connection {
       pktCongestionWindow: s.flowWindow,
       pktFlightSize: s.flightSize,
       msRTT: this.srtt / 1000,
-      mbpsBandwidth: (this.peerBandwidth * (this.options.payloadsize + PACKET_OVERHEAD) * 8) / 1e6,
+      // a sender reports the peer's estimate (from ACKs), a pure receiver its own (libsrt does the same)
+      mbpsBandwidth: ((this.peerBandwidth || this.receiver.rate.bandwidth()) * (this.options.payloadsize + PACKET_OVERHEAD) * 8) / 1e6,
       mbpsMaxBW: (s.maxBW * 8) / 1e6,
       mbpsSendRate: (sentBytes * 8) / (intervalMs * 1000),
       mbpsRecvRate: (recvBytes * 8) / (intervalMs * 1000),

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { buildApp } from '../../src/api/app.js';
 import { hashPassword } from '../../src/core/passwords.js';
 import { ServerManager } from '../../src/core/servers.js';
+import { GatewayManager } from '../../src/core/gateways.js';
 import { openSqlite } from '../../src/store/db.js';
 import { TaskQueue } from '../../src/core/tasks.js';
 import { EventLog } from '../../src/core/events.js';
@@ -24,14 +25,16 @@ async function setup(file = join(tempDir(), 'sluice.db')) {
   const tasks = new TaskQueue(db);
   const servers = new ServerManager(db, events);
   await servers.startActive();
-  const app = await buildApp({ db, servers, tasks, events, jwtSecret: 'test-secret-test-secret' });
+  const gateways = new GatewayManager(db, events);
+  await gateways.startActive();
+  const app = await buildApp({ db, servers, tasks, events, gateways, jwtSecret: 'test-secret-test-secret' });
   const login = async (username: string, password: string): Promise<string> => {
     const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
     return (r.json() as { token: string }).token;
   };
-  const close = async (): Promise<void> => { await app.close(); await servers.closeAll(); await db.destroy(); };
-  return { db, servers, app, login, close, file };
+  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await servers.closeAll(); await db.destroy(); };
+  return { db, servers, gateways, app, login, close, file };
 }
 
 test('auth: health and OpenAPI are open; everything else needs a token (Bearer or x-access-token); roles; bad logins', async () => {

@@ -1,0 +1,246 @@
+// Application service: RX/TX gateways stored in the database (the RX/TX document's fields),
+// started and stopped at run time, with their connection state and last-interval statistics.
+import { randomBytes } from 'node:crypto';
+import type { Kysely, Selectable } from 'kysely';
+import { RxGateway, TxGateway, type ConnectedState, type Gateway } from '../gateway/rxtx.js';
+import type { SrtStats } from '../protocol/stats.js';
+import type { DB, GatewaysTable } from '../store/db.js';
+import type { EventLog } from './events.js';
+import {
+  boundPort, checkSupported, documentStats, normalizeConfig, rxSpec, txSpec,
+  type GatewayConfig, type GatewayKind,
+} from './gateway-config.js';
+import { ConflictError, NotFoundError } from './servers.js';
+
+export type GatewayRow = Selectable<GatewaysTable>;
+
+export interface GatewayView {
+  id: number;
+  kind: GatewayKind;
+  name: string;
+  active: boolean;
+  status: 'running' | 'stopped' | 'failed';
+  /** Why it could not start (failed), else null. */
+  error: string | null;
+  /** Id of the running instance (the document's ContainerId); '' when not running. */
+  instance: string;
+  /** 0 disconnected, 1 connected, 2 waiting (listener) or connecting (caller). */
+  connected: ConnectedState;
+  peer: string | null;
+  reconnections: number;
+  /** The last failed connection attempt of a caller (rejection, timeout), while it retries. */
+  linkError: string | null;
+  config: GatewayConfig;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface GatewayStatsView {
+  id: number;
+  kind: GatewayKind;
+  connected: ConnectedState;
+  reconnections: number;
+  intervalMs: number;
+  /** The last complete interval, libsrt names (with the *Total counters of the connection). */
+  srt: SrtStats | null;
+  /** The same in the RX/TX document's names and units. */
+  fields: Record<string, number>;
+}
+
+interface Running {
+  gw: Gateway;
+  instance: string;
+  linkError: string | null;
+}
+
+const KIND_LABEL: Record<GatewayKind, string> = { rx: 'RX', tx: 'TX' };
+export const STATS_INTERVAL_MS = 1000;
+
+export class GatewayManager {
+  private readonly running = new Map<number, Running>();
+  private readonly failures = new Map<number, string>();
+
+  constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog) {}
+
+  private static config(row: GatewayRow): GatewayConfig {
+    return JSON.parse(row.config) as GatewayConfig;
+  }
+
+  private view(row: GatewayRow): GatewayView {
+    const rt = this.running.get(row.id);
+    const error = this.failures.get(row.id) ?? null;
+    return {
+      id: row.id,
+      kind: row.kind,
+      name: row.name,
+      active: row.active === 1,
+      status: rt ? 'running' : error ? 'failed' : 'stopped',
+      error,
+      instance: rt?.instance ?? '',
+      connected: rt ? rt.gw.connected : 0,
+      peer: rt?.gw.link.peer ?? null,
+      reconnections: rt ? rt.gw.reconnections : 0,
+      linkError: rt?.linkError ?? null,
+      config: GatewayManager.config(row),
+      created_at: row.created_at,
+      updated_at: row.updated_at,
+    };
+  }
+
+  private async row(id: number, kind?: GatewayKind): Promise<GatewayRow> {
+    const r = await this.db.selectFrom('gateways').selectAll().where('id', '=', id).executeTakeFirst();
+    if (!r || (kind && r.kind !== kind)) throw new NotFoundError(`${kind ? `${KIND_LABEL[kind]} gateway` : 'gateway'} ${id} not found`);
+    return r;
+  }
+
+  async list(kind?: GatewayKind): Promise<GatewayView[]> {
+    let q = this.db.selectFrom('gateways').selectAll();
+    if (kind) q = q.where('kind', '=', kind);
+    return (await q.orderBy('id').execute()).map((r) => this.view(r));
+  }
+
+  /** `kind`: only a gateway of this kind is found (the RX/TX routes). */
+  async get(id: number, kind?: GatewayKind): Promise<GatewayView> {
+    return this.view(await this.row(id, kind));
+  }
+
+  async stats(id: number, kind?: GatewayKind): Promise<GatewayStatsView> {
+    const v = await this.get(id, kind);
+    const srt = this.running.get(id)?.gw.lastStats ?? null;
+    return {
+      id, kind: v.kind, connected: v.connected, reconnections: v.reconnections, intervalMs: STATS_INTERVAL_MS,
+      srt, fields: documentStats(v.kind, v.config, v.status === 'running', srt),
+    };
+  }
+
+  runtime(id: number): Gateway | undefined {
+    return this.running.get(id)?.gw;
+  }
+
+  /** Same ServiceName within a kind, or the same local SRT port (two sockets cannot bind it). */
+  private async checkConflicts(kind: GatewayKind, cfg: GatewayConfig, exceptId?: number): Promise<void> {
+    const rows = await this.db.selectFrom('gateways').selectAll().execute();
+    const port = boundPort(cfg);
+    for (const r of rows) {
+      if (r.id === exceptId) continue;
+      const label = `${KIND_LABEL[r.kind]} gateway ${r.id} ("${r.name}")`;
+      if (r.kind === kind && r.name === cfg['ServiceName']) throw new ConflictError(`ServiceName "${r.name}" is used by ${label}`);
+      if (port !== null && boundPort(GatewayManager.config(r)) === port) {
+        throw new ConflictError(`ListenPort ${port} is bound by the ${String(GatewayManager.config(r)['Mode'])} of ${label}`);
+      }
+    }
+  }
+
+  /** Validates (400/422/409) and stores a gateway; starts it unless `active` is false. */
+  async create(kind: GatewayKind, input: unknown, active = true): Promise<GatewayView> {
+    const cfg = normalizeConfig(kind, input);
+    checkSupported(kind, cfg);
+    await this.checkConflicts(kind, cfg);
+    const now = new Date().toISOString();
+    const r = await this.db.insertInto('gateways').values({
+      kind, name: cfg['ServiceName'] as string, config: JSON.stringify(cfg), active: active ? 1 : 0, created_at: now, updated_at: now,
+    }).returning('id').executeTakeFirstOrThrow();
+    if (active) await this.start(r.id);
+    return this.get(r.id);
+  }
+
+  /** Merges `input` into the configuration; a running gateway restarts with it. */
+  async update(id: number, input: unknown, opts: { active?: boolean; kind?: GatewayKind } = {}): Promise<{ gateway: GatewayView; restarted: boolean }> {
+    const cur = await this.row(id, opts.kind);
+    const cfg = normalizeConfig(cur.kind, input ?? {}, GatewayManager.config(cur));
+    checkSupported(cur.kind, cfg);
+    await this.checkConflicts(cur.kind, cfg, id);
+    const active = opts.active === undefined ? cur.active : opts.active ? 1 : 0;
+    await this.db.updateTable('gateways').set({
+      name: cfg['ServiceName'] as string, config: JSON.stringify(cfg), active, updated_at: new Date().toISOString(),
+    }).where('id', '=', id).execute();
+    const wasRunning = this.running.has(id);
+    await this.stopRuntime(id);
+    if (active === 1) await this.start(id);
+    return { gateway: await this.get(id), restarted: wasRunning && active === 1 };
+  }
+
+  async remove(id: number, kind?: GatewayKind): Promise<void> {
+    await this.row(id, kind);
+    await this.stopRuntime(id);
+    await this.db.deleteFrom('gateways').where('id', '=', id).execute();
+    this.failures.delete(id);
+  }
+
+  /** Starts a gateway; a port that cannot be bound (or a setting that cannot run) marks it failed. */
+  async start(id: number, kind?: GatewayKind): Promise<GatewayView> {
+    const row = await this.row(id, kind);
+    await this.db.updateTable('gateways').set({ active: 1 }).where('id', '=', id).execute();
+    if (this.running.has(id)) return this.get(id);
+    const target = `gateway:${row.kind}:${id}`;
+    let gw: Gateway | null = null;
+    try {
+      const cfg = GatewayManager.config(row);
+      checkSupported(row.kind, cfg);
+      gw = row.kind === 'rx' ? new RxGateway(rxSpec(cfg)) : new TxGateway(txSpec(cfg));
+      const rt: Running = { gw, instance: randomBytes(5).toString('hex'), linkError: null };
+      this.watch(id, row, rt);
+      await gw.start();
+      this.running.set(id, rt);
+      this.failures.delete(id);
+    } catch (e) {
+      await gw?.close().catch(() => undefined);
+      const msg = (e as Error).message;
+      this.failures.set(id, msg);
+      this.events?.record({ type: 'gateway.failed', level: 'error', target, message: `${KIND_LABEL[row.kind]} gateway "${row.name}" cannot start: ${msg}` });
+    }
+    return this.get(id);
+  }
+
+  /** Connections, disconnections and run-time failures go to the audit log. */
+  private watch(id: number, row: GatewayRow, rt: Running): void {
+    const target = `gateway:${row.kind}:${id}`;
+    const label = `${KIND_LABEL[row.kind]} gateway "${row.name}"`;
+    const gw = rt.gw;
+    gw.on('attemptFailed', (e) => { rt.linkError = e.message; });
+    gw.on('connected', (peer) => {
+      rt.linkError = null;
+      this.events?.record({ type: 'gateway.connected', target, message: `${label} connected to ${peer}`, data: { peer, instance: rt.instance, reconnections: gw.reconnections } });
+    });
+    gw.on('disconnected', (reason) => {
+      this.events?.record({ type: 'gateway.disconnected', level: 'warn', target, message: `${label} disconnected: ${reason}`, data: { reason, instance: rt.instance } });
+    });
+    gw.on('error', (e) => {
+      if (this.running.get(id) !== rt) return;
+      this.running.delete(id);
+      this.failures.set(id, e.message);
+      void gw.close();
+      this.events?.record({ type: 'gateway.failed', level: 'error', target, message: `${label} failed: ${e.message}` });
+    });
+  }
+
+  async stop(id: number, kind?: GatewayKind): Promise<GatewayView> {
+    await this.row(id, kind);
+    await this.stopRuntime(id);
+    await this.db.updateTable('gateways').set({ active: 0 }).where('id', '=', id).execute();
+    return this.get(id);
+  }
+
+  async restart(id: number, kind?: GatewayKind): Promise<GatewayView> {
+    await this.row(id, kind);
+    await this.stopRuntime(id);
+    return this.start(id);
+  }
+
+  private async stopRuntime(id: number): Promise<void> {
+    const rt = this.running.get(id);
+    this.running.delete(id);
+    this.failures.delete(id);
+    await rt?.gw.close();
+  }
+
+  /** Starts every gateway marked active (on boot); failures are recorded, the others carry on. */
+  async startActive(): Promise<void> {
+    const rows = await this.db.selectFrom('gateways').select('id').where('active', '=', 1).orderBy('id').execute();
+    for (const r of rows) await this.start(r.id);
+  }
+
+  async closeAll(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((id) => this.stopRuntime(id)));
+  }
+}
