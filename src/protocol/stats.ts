@@ -57,12 +57,17 @@ export interface InstantStats {
 
 export type SrtStats = InstantStats & Counters & { [K in CounterName as `${K}Total`]: number };
 
+const TOTAL_NAMES = COUNTERS.map((k) => `${k}Total`);
+
 export function buildStats(total: Counters, since: Counters, instant: InstantStats): SrtStats {
-  const out = { ...instant } as SrtStats;
-  const rec = out as unknown as Record<string, number>;
-  for (const k of COUNTERS) {
-    rec[`${k}Total`] = total[k];
+  // Same keys in the same order every time (one hidden class); key names computed once: a
+  // server's statistics route builds this for every connection.
+  const rec: Record<string, number> = {};
+  for (const k in instant) rec[k] = instant[k as keyof InstantStats] as number;
+  for (let i = 0; i < COUNTERS.length; i++) {
+    const k = COUNTERS[i]!;
+    rec[TOTAL_NAMES[i]!] = total[k];
     rec[k] = total[k] - since[k];
   }
-  return out;
+  return rec as unknown as SrtStats;
 }
