@@ -15,6 +15,8 @@ import { registerTaskRoutes } from './routes/tasks.js';
 import { registerEventRoutes } from './routes/events.js';
 import { registerRxTxRoutes } from './routes/rxtx.js';
 import { registerGatewayRoutes } from './routes/gateways.js';
+import { registerMetricsRoutes } from './routes/metrics.js';
+import { registerStatsRoutes } from './routes/stats.js';
 import { registerCallabaRoutes } from './routes/callaba.js';
 import { registerUtilRoutes } from './routes/utils.js';
 
@@ -90,6 +92,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   registerEventRoutes(app, ctx, guards);
   registerRxTxRoutes(app, ctx, guards);
   registerGatewayRoutes(app, ctx, guards);
+  registerMetricsRoutes(app, ctx, guards);
+  registerStatsRoutes(app, ctx, guards);
   registerCallabaRoutes(app, ctx, guards);
   registerUtilRoutes(app, ctx, guards);
   return app;

@@ -5,6 +5,7 @@ import type { ServerManager } from '../core/servers.js';
 import type { GatewayManager } from '../core/gateways.js';
 import type { TaskQueue } from '../core/tasks.js';
 import type { EventLog } from '../core/events.js';
+import type { StatsHistory } from '../core/history.js';
 
 export interface AppContext {
   db: Kysely<DB>;
@@ -13,6 +14,10 @@ export interface AppContext {
   gateways: GatewayManager;
   tasks: TaskQueue;
   events: EventLog;
+  /** Per-second statistics of streams and connections (the last hour). */
+  history: StatsHistory;
+  /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken?: string;
   jwtSecret: string;
   /** Lifetime of a login token, e.g. "12h". */
   tokenTtl?: string;

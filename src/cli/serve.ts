@@ -8,6 +8,7 @@ import { GatewayManager } from '../core/gateways.js';
 import { openStore } from '../store/db.js';
 import { TaskQueue } from '../core/tasks.js';
 import { EventLog } from '../core/events.js';
+import { StatsHistory } from '../core/history.js';
 import { parseHostPort } from './args.js';
 
 export const SERVE_HELP = `Usage: sluice serve [options]
@@ -98,11 +99,15 @@ export async function runServe(argv: string[]): Promise<number> {
   for (const g of await gateways.list()) {
     process.stdout.write(`${g.kind.toUpperCase()} gateway "${g.name}": ${g.status}${g.error ? ` (${g.error})` : ''}\n`);
   }
-  const app = await buildApp({ db, servers, tasks, events, gateways, jwtSecret: secret });
+  const history = new StatsHistory(servers); // one sample per second of every stream and connection
+  history.start();
+  const metricsToken = process.env['SLUICE_METRICS_TOKEN'] || undefined;
+  const app = await buildApp({ db, servers, tasks, events, history, metricsToken, gateways, jwtSecret: secret });
   try {
     await app.listen({ host: o.httpHost, port: o.httpPort });
   } catch (e) {
     process.stderr.write(`sluice serve: cannot listen on ${o.httpHost}:${o.httpPort}: ${(e as Error).message}\n`);
+    history.stop();
     await gateways.closeAll();
     await servers.closeAll();
     await db.destroy();
@@ -115,6 +120,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve());
   });
   await app.close();
+  history.stop();
   await tasks.drain();
   await gateways.closeAll();
   await servers.closeAll(); // SHUTDOWN to every SRT peer

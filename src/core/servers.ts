@@ -95,6 +95,11 @@ export class ServerManager {
     return this.running.get(id);
   }
 
+  /** The running servers by id (statistics sampling and metrics read them without the store). */
+  runtimes(): [number, Server][] {
+    return [...this.running];
+  }
+
   private async checkConflicts(input: ServerInput, exceptId?: number): Promise<void> {
     const rows = await this.db.selectFrom('servers').select(['id', 'server_name', 'server_port']).execute();
     for (const r of rows) {

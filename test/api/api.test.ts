@@ -10,6 +10,7 @@ import { GatewayManager } from '../../src/core/gateways.js';
 import { openSqlite } from '../../src/store/db.js';
 import { TaskQueue } from '../../src/core/tasks.js';
 import { EventLog } from '../../src/core/events.js';
+import { StatsHistory } from '../../src/core/history.js';
 import { dial } from '../../src/transport/api.js';
 import { freePort, tempDir, until } from '../support/peers.js';
 
@@ -27,7 +28,7 @@ async function setup(file = join(tempDir(), 'sluice.db')) {
   await servers.startActive();
   const gateways = new GatewayManager(db, events);
   await gateways.startActive();
-  const app = await buildApp({ db, servers, tasks, events, gateways, jwtSecret: 'test-secret-test-secret' });
+  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, jwtSecret: 'test-secret-test-secret' });
   const login = async (username: string, password: string): Promise<string> => {
     const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
