@@ -21,5 +21,5 @@ export interface AppContext {
   jwtSecret: string;
   /** Lifetime of a login token, e.g. "12h". */
   tokenTtl?: string;
-  logger?: boolean;
+  logger?: boolean | { level: string };
 }

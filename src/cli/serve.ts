@@ -9,7 +9,7 @@ import { openStore } from '../store/db.js';
 import { TaskQueue } from '../core/tasks.js';
 import { EventLog } from '../core/events.js';
 import { StatsHistory } from '../core/history.js';
-import { parseHostPort } from './args.js';
+import { resolveServeConfig, serveOptionsHelp, type ServeConfig } from './config.js';
 
 export const SERVE_HELP = `Usage: sluice serve [options]
 
@@ -17,44 +17,20 @@ Runs Sluice: the REST API (/api/v1, OpenAPI at /openapi.json, Swagger UI at /doc
 servers stored in the database. A fresh data directory gets an "admin" user and an SRT server
 named "default" on the SRT port.
 
-Options (each also from the environment):
-  --data-dir DIR       SLUICE_DATA_DIR      where the SQLite database lives (default ./data)
-  --http-addr H:P      SLUICE_HTTP_ADDR     REST API address (default 0.0.0.0:8080)
-  --srt-port N         SLUICE_SRT_PORT      port of the "default" SRT server on first start (default 9000)
-                       SLUICE_ADMIN_PASSWORD  the admin password on first start (else generated and printed once)
+Each option comes from the command line, else its SLUICE_* variable, else the JSON config file
+(--config FILE or SLUICE_CONFIG; keys in camelCase, e.g. {"httpAddr": "127.0.0.1:8080"}), else its default.
+
+Options:                  Environment
+  --config FILE           SLUICE_CONFIG           JSON file with any of the options below
+${serveOptionsHelp()}
   -h, --help
 `;
 
-export interface ServeOptions {
-  dataDir: string;
-  httpHost: string;
-  httpPort: number;
-  srtPort: number;
-}
+export type ServeOptions = ServeConfig;
 
-class UsageError extends Error {}
-
+/** Kept for callers of the first version: the resolved options, or 'help'. */
 export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeOptions | 'help' {
-  let dataDir = env['SLUICE_DATA_DIR'] ?? './data';
-  let http = env['SLUICE_HTTP_ADDR'] ?? '0.0.0.0:8080';
-  let srt = env['SLUICE_SRT_PORT'] ?? '9000';
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    if (a === '-h' || a === '--help') return 'help';
-    else if (a === '--data-dir') dataDir = val();
-    else if (a === '--http-addr') http = val();
-    else if (a === '--srt-port') srt = val();
-    else throw new UsageError(`unknown option ${a}`);
-  }
-  const hp = parseHostPort(http);
-  if (!hp) throw new UsageError(`http-addr: "${http}" is not HOST:PORT (port 0..65535)`);
-  if (!/^\d+$/.test(srt) || Number(srt) < 1 || Number(srt) > 65535) throw new UsageError(`srt-port: "${srt}" is not a port from 1 to 65535`);
-  return { dataDir, httpHost: hp.host, httpPort: hp.port, srtPort: Number(srt) };
+  return resolveServeConfig(argv, env);
 }
 
 export async function runServe(argv: string[]): Promise<number> {
@@ -70,7 +46,13 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stderr.write(`sluice serve: ${(e as Error).message}\n\n${SERVE_HELP}`);
     return 2;
   }
-  const store = await openStore(join(o.dataDir, 'sluice.db'));
+  let store;
+  try {
+    store = await openStore(o.database ?? join(o.dataDir, 'sluice.db'));
+  } catch (e) {
+    process.stderr.write(`sluice serve: ${(e as Error).message}\n`);
+    return 1;
+  }
   const db = store.db;
   const events = new EventLog(db);
   const tasks = new TaskQueue(db);
@@ -82,8 +64,8 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   const users = await db.selectFrom('users').select('id').execute();
   if (users.length === 0) {
-    const given = process.env['SLUICE_ADMIN_PASSWORD'];
-    const password = given && given !== '' ? given : randomBytes(12).toString('base64url');
+    const given = o.adminPassword;
+    const password = given ?? randomBytes(12).toString('base64url');
     await db.insertInto('users').values({ username: 'admin', password_hash: await hashPassword(password), role: 'admin', created_at: new Date().toISOString() }).execute();
     if (!given) process.stdout.write(`created user "admin" with password: ${password}\n(shown once; set SLUICE_ADMIN_PASSWORD to choose it)\n`);
   }
@@ -101,8 +83,8 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   const history = new StatsHistory(servers); // one sample per second of every stream and connection
   history.start();
-  const metricsToken = process.env['SLUICE_METRICS_TOKEN'] || undefined;
-  const app = await buildApp({ db, servers, tasks, events, history, metricsToken, gateways, jwtSecret: secret });
+  const metricsToken = o.metricsToken ?? undefined;
+  const app = await buildApp({ db, servers, tasks, events, history, metricsToken, gateways, jwtSecret: secret, tokenTtl: o.tokenTtl, logger: o.logLevel === 'silent' ? false : { level: o.logLevel } });
   try {
     await app.listen({ host: o.httpHost, port: o.httpPort });
   } catch (e) {

@@ -7,6 +7,7 @@ import { SRT_REJX } from '../protocol/reject.js';
 import type { SrtStats } from '../protocol/stats.js';
 import { listen, type SrtServer } from '../transport/api.js';
 import type { SrtSocket } from '../transport/socket.js';
+import { LocalEndpoint } from './local.js';
 import { parseStreamId, serverNameCode, StreamIdError, type ParsedStreamId, type StreamMode } from './streamid.js';
 import { hasRandomAccessPoint } from './tsmux.js';
 
@@ -91,7 +92,10 @@ export interface ServerConnection {
   streamId: string;
   peer: string;
   user?: string;
-  socket: SrtSocket;
+  /** The SRT socket, or a LocalEndpoint for routes, recorders and previews (peer = its label). */
+  socket: SrtSocket | LocalEndpoint;
+  /** True for local endpoints (not an SRT peer). */
+  local?: boolean;
   connectedAt: number;
   /** Player waiting for a random-access point. */
   waitingForKeyframe: boolean;
@@ -498,7 +502,7 @@ export class Server extends EventEmitter<ServerEvents> {
       }
       const s = p.socket;
       if (s.destroyed) continue;
-      if (s.writableLength > limit) {
+      if ((s instanceof LocalEndpoint ? s.queuedBytes() : s.writableLength) > limit) {
         this.dropPlayer(p, `queue over ${this.config.playerQueue} messages`);
         continue;
       }
@@ -543,6 +547,52 @@ export class Server extends EventEmitter<ServerEvents> {
     for (const p of st.players) p.socket.end();
     st.players.clear();
     this.emit('unpublished', st.name);
+  }
+
+  // ------------------------------------------------------------------ local endpoints
+
+  /**
+   * Publishes into `stream` from inside Sluice (a pull route, UDP ingest): write MPEG-TS messages
+   * to the returned endpoint; `close()` unpublishes. Throws ConflictError-like Error
+   * (`code: 'STREAM_BUSY'`) when the stream already has a publisher.
+   */
+  publishLocal(stream: string, label: string): LocalEndpoint {
+    const name = normalise(stream);
+    const st = this.streams.get(name);
+    if ((st && st.publisher) || [...this.pending.values()].some((p) => p.name === name && p.mode === 'publish')) {
+      throw Object.assign(new Error(`stream "${name}" is already published`), { code: 'STREAM_BUSY' });
+    }
+    return this.addLocal(name, 'publisher', label);
+  }
+
+  /**
+   * Reads `stream` from inside Sluice (push route, UDP output, recorder, preview): the returned
+   * endpoint is a readable of MPEG-TS messages. If the stream is not published yet it waits for it
+   * (`waitForPublisher`, default true) — the endpoint stays attached across publisher restarts.
+   * A reader that falls `queue` messages behind is dropped like a slow SRT player.
+   */
+  playLocal(stream: string, label: string, o: { startAtKeyframe?: boolean; queue?: number } = {}): LocalEndpoint {
+    const name = normalise(stream);
+    this.streamFor(name);
+    return this.addLocal(name, 'player', label, o.startAtKeyframe, o.queue);
+  }
+
+  private addLocal(name: string, role: ConnectionRole, label: string, startAtKeyframe?: boolean, queue?: number): LocalEndpoint {
+    const ep = new LocalEndpoint(label, queue, role === 'publisher' ? 'publisher' : 'player');
+    const conn: ServerConnection = {
+      id: this.nextId++, role, stream: name, streamId: label, peer: label, socket: ep, local: true,
+      connectedAt: Date.now(), waitingForKeyframe: role === 'player' && (startAtKeyframe ?? this.config.startAtKeyframe === true),
+    };
+    this.conns.set(conn.id, conn);
+    ep.on('error', () => undefined);
+    ep.once('closed', (reason: string) => this.onClosed(conn, reason));
+    ep.on('close', () => this.onClosed(conn, ep.closeReason ?? 'closed'));
+    this.emit('accepted', conn);
+    if (role === 'publisher') this.attachPublisher(conn);
+    else {
+      this.streamFor(name).players.add(conn);
+    }
+    return ep;
   }
 
   // ------------------------------------------------------------------ management
@@ -592,6 +642,7 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async close(): Promise<void> {
     for (const st of this.streams.values()) if (st.graceTimer) clearTimeout(st.graceTimer);
+    for (const c of [...this.conns.values()]) if (c.socket instanceof LocalEndpoint) c.socket.close('server stopped');
     this.streams.clear();
     await Promise.all([this.srt?.close(), ...this.portListeners.map((l) => l.close())]);
     this.portListeners.length = 0;
