@@ -3,6 +3,7 @@
 import { runTransmit, TRANSMIT_HELP } from './transmit.js';
 import { runSrtServer, SRT_SERVER_HELP } from './srt-server.js';
 import { runServe, SERVE_HELP } from './serve.js';
+import { runOpenApi } from './openapi.js';
 
 const HELP = `Usage: sluice <command> [options]
 
@@ -10,6 +11,7 @@ Commands:
   transmit <src> <dst>   Move a live stream between srt://, udp://, file:// and stdio.
   serve                  Run Sluice: REST API, persistence, SRT servers (npm start).
   srt-server             Run an SRT server (publishers and players routed by stream id).
+  openapi                Print the REST API's OpenAPI 3 document.
   help [command]         Show help.
   version                Print the version.
 
@@ -25,6 +27,8 @@ async function main(argv: string[]): Promise<number> {
       return runSrtServer(rest);
     case 'serve':
       return runServe(rest);
+    case 'openapi':
+      return runOpenApi(rest);
     case 'version':
     case '--version':
       process.stdout.write('sluice 0.1.0\n');
