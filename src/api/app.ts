@@ -9,7 +9,7 @@ import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ConflictError, NotFoundError } from '../core/servers.js';
 import { ApiError, type App, type Guards, type Role } from './common.js';
 import type { AppContext } from './context.js';
-import { registerAuthRoutes } from './routes/auth.js';
+import { LoginLimiter, registerAuthRoutes } from './routes/auth.js';
 import { registerServerRoutes } from './routes/servers.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerEventRoutes } from './routes/events.js';
@@ -86,15 +86,17 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   app.get('/healthz', { schema: { security: [], response: { 200: Type.Object({ status: Type.String(), uptime: Type.Number() }) } } }, async () => ({ status: 'ok', uptime: process.uptime() }));
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
-  registerAuthRoutes(app, ctx, guards);
+  // one failed-login budget per client for every login route (native, RX/TX, Callaba)
+  const logins = new LoginLimiter();
+  registerAuthRoutes(app, ctx, guards, logins);
   registerServerRoutes(app, ctx, guards);
   registerTaskRoutes(app, ctx, guards);
   registerEventRoutes(app, ctx, guards);
-  registerRxTxRoutes(app, ctx, guards);
+  registerRxTxRoutes(app, ctx, guards, logins);
   registerGatewayRoutes(app, ctx, guards);
   registerMetricsRoutes(app, ctx, guards);
   registerStatsRoutes(app, ctx, guards);
-  registerCallabaRoutes(app, ctx, guards);
+  registerCallabaRoutes(app, ctx, guards, logins);
   registerUtilRoutes(app, ctx, guards);
   return app;
 }

@@ -48,7 +48,7 @@ export interface HistoryOptions {
   capacity?: number;
   /** A series is dropped this long after its stream/connection was last seen; reads return nothing older (default 1 h). */
   retentionMs?: number;
-  /** Most series kept (default 20,000). */
+  /** Most series kept (default 4,000: a full hour of a connection is ~130 KB, so at most ~0.5 GB). */
   maxSeries?: number;
   /** Slots a new series starts with; doubled up to `capacity` (default 64). */
   initialCapacity?: number;
@@ -219,7 +219,7 @@ export class StatsHistory {
     this.intervalMs = opts.intervalMs ?? 1000;
     this.capacity = opts.capacity ?? 3600;
     this.retentionMs = opts.retentionMs ?? 3_600_000;
-    this.maxSeries = opts.maxSeries ?? 20_000;
+    this.maxSeries = opts.maxSeries ?? 4_000;
     this.initialCapacity = opts.initialCapacity ?? 64;
     this.clock = opts.now ?? Date.now;
     if (!(this.intervalMs > 0) || !(this.capacity >= 1) || !(this.maxSeries >= 1)) throw new RangeError('history: intervalMs, capacity and maxSeries must be positive');

@@ -59,6 +59,10 @@ test('auth: health and OpenAPI are open; everything else needs a token (Bearer o
     for (let i = 0; i < 5; i++) await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: 'wrong' } });
     const limited = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: 'admin-pass-1' } });
     assert.equal(limited.statusCode, 429, 'login rate limiting');
+    for (const url of ['/v1/login', '/auth/login']) {
+      const other = await t.app.inject({ method: 'POST', url, payload: { username: 'admin', password: 'admin-pass-1' } });
+      assert.equal(other.statusCode, 429, `${url} shares the failed-login budget`);
+    }
   } finally {
     await t.close();
   }
