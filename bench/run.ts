@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { serverBench } from './server-bench.js';
 import { apiBench } from './api-bench.js';
+import { gatewayBench } from './gateway-bench.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const CLI = here('../src/cli/main.js');
@@ -144,10 +145,10 @@ async function main(): Promise<void> {
     ['sluice', 'sluice', 16], ['slt', 'slt', 16], ['sluice', 'sluice', 32], ['slt', 'slt', 32],
   ];
   const only = process.env['BENCH_PAIRS'];
-  const part = process.env['BENCH_ONLY']; // 'transport' | 'server' | 'api' | undefined (all)
+  const part = process.env['BENCH_ONLY']; // 'transport' | 'server' | 'api' | 'gateway' | undefined (all)
   const results: PairResult[] = [];
   let port = 24000 + Math.floor(Math.random() * 1000);
-  for (const [s, r, keyLen] of part === 'server' || part === 'api' ? [] : pairs) {
+  for (const [s, r, keyLen] of part !== undefined && part !== 'transport' ? [] : pairs) {
     const label = `${s} -> ${r}${keyLen ? ` AES-${keyLen * 8}` : ''}`;
     if (only && !only.split(',').some((o) => label.includes(o))) continue;
     const runs: RunResult[] = [];
@@ -180,6 +181,7 @@ async function main(): Promise<void> {
   ];
   if (part === undefined || part === 'server') lines.push('', ...(await serverBench()));
   if (part === undefined || part === 'api') lines.push('', ...(await apiBench()));
+  if (part === undefined || part === 'gateway') lines.push('', ...(await gatewayBench()));
   const summary = { date: new Date().toISOString(), cpus: os.cpus().length, node: process.version, seconds: SECONDS, command: cmd, results };
   process.stdout.write(`${lines.join('\n')}\n`);
   writeFileSync('bench-results.json', `${JSON.stringify(summary, null, 2)}\n`);

@@ -1,0 +1,101 @@
+// Gateway benchmarks (issue 6): UDP → TX gateway → SRT → RX gateway → UDP, lossless throughput of
+// one gateway pair and of 20 pairs at once, CPU per gateway; the same chain with srt-live-transmit
+// in both places, in the same run.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+const SECONDS = Number(process.env['BENCH_GW_SECONDS'] ?? 5);
+
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
+  return (Number(x[11]) + Number(x[12])) / 100;
+}
+
+function waitOut(p: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms = 20_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}: ${buf}`)), ms);
+    p[stream]!.on('data', (d: Buffer) => {
+      buf += d.toString();
+      const m = re.exec(buf);
+      if (m) { clearTimeout(t); resolve(buf); }
+    });
+  });
+}
+
+interface Scenario { tool: 'sluice' | 'srt-live-transmit'; n: number; mbps: number; lossless: boolean; sent: number; received: number; txCpuPct: number; rxCpuPct: number }
+
+async function scenario(tool: Scenario['tool'], n: number, mbps: number, base: number): Promise<Scenario> {
+  const udpIn = Array.from({ length: n }, (_, i) => base + i);
+  const srt = Array.from({ length: n }, (_, i) => base + 100 + i);
+  const udpOut = Array.from({ length: n }, (_, i) => base + 200 + i);
+  const procs: ChildProcess[] = [];
+  const counter = spawn(process.execPath, [here('./countmulti.js'), udpOut.join(',')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let countText = '';
+  counter.stderr!.on('data', (d: Buffer) => { countText += d.toString(); });
+  await waitOut(counter, 'stderr', /ready/).catch(() => undefined);
+  let rx: ChildProcess[], tx: ChildProcess[];
+  if (tool === 'sluice') {
+    const rxSpecs = srt.map((p, i) => ({ kind: 'rx', config: { ServiceName: `rx${i}`, Mode: 'listener', ListenPort: p, UdpOut: `127.0.0.1:${udpOut[i]}`, Latency: 120 } }));
+    const txSpecs = srt.map((p, i) => ({ kind: 'tx', config: { ServiceName: `tx${i}`, Mode: 'caller', RxIp: '127.0.0.1', ListenPort: p, UdpIn: `127.0.0.1:${udpIn[i]}`, Latency: 120 } }));
+    rx = [spawn(process.execPath, [here('./gateway-proc.js'), JSON.stringify(rxSpecs)], { stdio: ['ignore', 'pipe', 'inherit'] })];
+    await waitOut(rx[0]!, 'stdout', /ready/);
+    tx = [spawn(process.execPath, [here('./gateway-proc.js'), JSON.stringify(txSpecs)], { stdio: ['ignore', 'pipe', 'inherit'] })];
+    await waitOut(tx[0]!, 'stdout', /ready/);
+  } else {
+    rx = srt.map((p, i) => spawn('srt-live-transmit', ['-q', `srt://:${p}?mode=listener&latency=120`, `udp://127.0.0.1:${udpOut[i]}`], { stdio: 'ignore' }));
+    await sleep(300);
+    tx = srt.map((p, i) => spawn('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn[i]}?rcvbuf=4194304`, `srt://127.0.0.1:${p}?mode=caller&latency=120`], { stdio: 'ignore' }));
+  }
+  procs.push(counter, ...rx, ...tx);
+  await sleep(1500); // callers connected
+  const cpu0 = [...tx, ...rx].map((p) => cpuSeconds(p.pid!));
+  const gen = spawn(process.execPath, [here('./udpgen.js'), String(mbps), String(SECONDS), udpIn.join(',')], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let genText = '';
+  gen.stderr!.on('data', (d: Buffer) => { genText += d.toString(); });
+  await new Promise((r) => gen.on('exit', r));
+  const cpu1 = [...tx, ...rx].map((p) => cpuSeconds(p.pid!));
+  await sleep(500);
+  const counted = new Promise((r) => counter.on('exit', r));
+  counter.kill('SIGTERM');
+  await counted;
+  for (const p of [...tx, ...rx]) p.kill('SIGTERM'); // Sluice gateways report input they had to drop
+  await sleep(300);
+  for (const p of procs) p.kill('SIGKILL');
+  const sent = (JSON.parse(genText.trim().split('\n').pop()!) as { sent: number }).sent;
+  const per = JSON.parse(countText.trim().split('\n').pop()!) as { received: number; missing: number; outOfOrder: number }[];
+  const received = per.reduce((a, s) => a + s.received, 0);
+  const lossless = per.every((s) => s.received === sent && s.missing === 0 && s.outOfOrder === 0);
+  const cpuOf = (from: number, to: number): number => cpu1.slice(from, to).reduce((a, c, i) => a + c - cpu0[from + i]!, 0);
+  const txCpu = cpuOf(0, tx.length), rxCpu = cpuOf(tx.length, tx.length + rx.length);
+  return { tool, n, mbps, lossless, sent: sent * n, received, txCpuPct: (txCpu / SECONDS / n) * 100, rxCpuPct: (rxCpu / SECONDS / n) * 100 };
+}
+
+export async function gatewayBench(): Promise<string[]> {
+  const runs: Scenario[] = [];
+  let base = 30000 + Math.floor(Math.random() * 500) * 10;
+  const plan: [number, number][] = (process.env['BENCH_GW_PLAN'] ?? '1x100,1x300,1x400,20x10').split(',').map((x) => x.split('x').map(Number) as [number, number]);
+  for (const [n, mbps] of plan) {
+    for (const tool of ['sluice', 'srt-live-transmit'] as const) {
+      const r = await scenario(tool, n, mbps, base);
+      base += 400;
+      runs.push(r);
+      process.stderr.write(`gateways ${tool} ${n}x${mbps} Mbit/s: ${r.received}/${r.sent} ${r.lossless ? 'lossless' : 'LOSS'} cpu/gateway tx ${r.txCpuPct.toFixed(1)}% rx ${r.rxCpuPct.toFixed(1)}%\n`);
+    }
+  }
+  return [
+    `Gateways: UDP → TX gateway (caller) → SRT → RX gateway (listener) → UDP on loopback, ${SECONDS} s per run, numbered 1316-byte datagrams checked for loss and order. CPU is per gateway, % of one core (Sluice: all gateways of a kind in one process; srt-live-transmit: one process per gateway).`,
+    '',
+    '| gateways × rate | tool | delivered | lossless | CPU per TX gateway | CPU per RX gateway |',
+    '| --- | --- | --- | --- | --- | --- |',
+    ...runs.map((r) => `| ${r.n} × ${r.mbps} Mbit/s | ${r.tool} | ${r.received}/${r.sent} | ${r.lossless ? 'yes' : 'NO'} | ${r.txCpuPct.toFixed(1)} % | ${r.rxCpuPct.toFixed(1)} % |`),
+  ];
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  gatewayBench().then((l) => process.stdout.write(`${l.join('\n')}\n`), (e: unknown) => { process.stderr.write(`gateway bench: ${(e as Error).message}\n`); process.exit(1); });
+}

@@ -1,0 +1,18 @@
+// Gateways in one process, configured with the RX/TX document's fields (as the API stores them).
+// Usage: node gateway-proc.js '<json array of {kind, config}>'. Prints "ready" once started.
+import { normalizeConfig, rxSpec, txSpec, type GatewayKind } from '../src/core/gateway-config.js';
+import { RxGateway, TxGateway } from '../src/gateway/rxtx.js';
+
+const specs = JSON.parse(process.argv[2]!) as { kind: GatewayKind; config: Record<string, unknown> }[];
+const gws = specs.map(({ kind, config }) => {
+  const cfg = normalizeConfig(kind, config);
+  return kind === 'rx' ? new RxGateway(rxSpec(cfg)) : new TxGateway(txSpec(cfg));
+});
+for (const g of gws) g.on('error', (e: Error) => process.stderr.write(`gateway: ${e.message}\n`));
+await Promise.all(gws.map((g) => g.start()));
+process.stdout.write('ready\n');
+process.on('SIGTERM', () => {
+  const dropped = gws.reduce((n, g) => n + (g instanceof TxGateway ? g.droppedInput : 0), 0);
+  process.stderr.write(`${JSON.stringify({ droppedInput: dropped })}\n`);
+  process.exit(0);
+});
