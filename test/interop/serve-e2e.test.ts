@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { dial } from '../../src/transport/api.js';
 import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, type Peer } from '../support/peers.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -121,7 +122,14 @@ test('sluice serve end to end: API over HTTP, ffmpeg → server → srt-live-tra
     peers.push(ff2);
     const again = await poll(streamsNow, (s) => s.some((x) => x.name === 'live/again'));
     assert.ok(again.some((x) => x.name === 'live/again'));
+    // SIGTERM: every SRT peer gets a SHUTDOWN (a Sluice player sees the peer close, not a timeout)
+    const watcher = await dial({ host: '127.0.0.1', port, streamid: 'live/again' });
+    watcher.on('data', () => undefined);
+    watcher.on('error', () => undefined);
     assert.equal(await serve.kill('SIGTERM'), 0, 'graceful exit on SIGTERM');
+    await poll(async () => watcher.closeReason, (r) => r !== null, 3000);
+    assert.equal(watcher.closeReason, 'peer', 'the player got SHUTDOWN from the server');
+    watcher.destroy();
   } finally {
     sink.close();
     for (const p of peers) await p.kill('SIGKILL');
