@@ -19,6 +19,7 @@ import { registerMetricsRoutes } from './routes/metrics.js';
 import { registerStatsRoutes } from './routes/stats.js';
 import { registerCallabaRoutes } from './routes/callaba.js';
 import { registerUtilRoutes } from './routes/utils.js';
+import { registerRouteRoutes } from './routes/routes.js';
 
 export type { AppContext } from './context.js';
 /** Kept for callers of the first version of the API. */
@@ -98,5 +99,6 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   registerStatsRoutes(app, ctx, guards);
   registerCallabaRoutes(app, ctx, guards, logins);
   registerUtilRoutes(app, ctx, guards);
+  registerRouteRoutes(app, ctx, guards);
   return app;
 }

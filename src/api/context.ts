@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { DB } from '../store/db.js';
 import type { ServerManager } from '../core/servers.js';
 import type { GatewayManager } from '../core/gateways.js';
+import type { RouteManager } from '../core/routes.js';
 import type { TaskQueue } from '../core/tasks.js';
 import type { EventLog } from '../core/events.js';
 import type { StatsHistory } from '../core/history.js';
@@ -12,6 +13,8 @@ export interface AppContext {
   servers: ServerManager;
   /** RX/TX gateways (SRT ↔ UDP). */
   gateways: GatewayManager;
+  /** Re-streaming routes of the servers (pull, push, UDP in/out, recording) and recordings. */
+  routes: RouteManager;
   tasks: TaskQueue;
   events: EventLog;
   /** Per-second statistics of streams and connections (the last hour). */

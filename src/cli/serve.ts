@@ -5,6 +5,7 @@ import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
 import { ServerManager } from '../core/servers.js';
 import { GatewayManager } from '../core/gateways.js';
+import { RouteManager } from '../core/routes.js';
 import { openStore } from '../store/db.js';
 import { TaskQueue } from '../core/tasks.js';
 import { EventLog } from '../core/events.js';
@@ -76,6 +77,9 @@ export async function runServe(argv: string[]): Promise<number> {
   for (const s of await servers.list()) {
     process.stdout.write(`SRT server "${s.server_name}" on UDP ${s.server_port}: ${s.status}${s.error ? ` (${s.error})` : ''}\n`);
   }
+  // routes follow their servers from here on; recordings go under <dataDir>/recordings/
+  const routes = new RouteManager(db, servers, events, o.dataDir);
+  await routes.startActive();
   const gateways = new GatewayManager(db, events);
   await gateways.startActive();
   for (const g of await gateways.list()) {
@@ -84,13 +88,14 @@ export async function runServe(argv: string[]): Promise<number> {
   const history = new StatsHistory(servers); // one sample per second of every stream and connection
   history.start();
   const metricsToken = o.metricsToken ?? undefined;
-  const app = await buildApp({ db, servers, tasks, events, history, metricsToken, gateways, jwtSecret: secret, tokenTtl: o.tokenTtl, logger: o.logLevel === 'silent' ? false : { level: o.logLevel } });
+  const app = await buildApp({ db, servers, tasks, events, history, metricsToken, gateways, routes, jwtSecret: secret, tokenTtl: o.tokenTtl, logger: o.logLevel === 'silent' ? false : { level: o.logLevel } });
   try {
     await app.listen({ host: o.httpHost, port: o.httpPort });
   } catch (e) {
     process.stderr.write(`sluice serve: cannot listen on ${o.httpHost}:${o.httpPort}: ${(e as Error).message}\n`);
     history.stop();
     await gateways.closeAll();
+    await routes.closeAll();
     await servers.closeAll();
     await db.destroy();
     return 1;
@@ -105,6 +110,7 @@ export async function runServe(argv: string[]): Promise<number> {
   history.stop();
   await tasks.drain();
   await gateways.closeAll();
+  await routes.closeAll(); // recordings' last files are closed and stored
   await servers.closeAll(); // SHUTDOWN to every SRT peer
   await events.flush();
   await db.destroy();

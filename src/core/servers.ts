@@ -40,9 +40,19 @@ export class NotFoundError extends Error {
 const SETTINGS_KEYS = new Set(['app', 'defaultStream', 'accessMode', 'whitelist', 'passphrase', 'streams', 'users', 'token', 'authHook',
   'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'publishPorts', 'host']);
 
+/** Children of a server (routes, recordings) follow it through these (core/routes.ts); hooks must not throw. */
+export interface ServerLifecycle {
+  started?(id: number, server: Server): Promise<void>;
+  /** Before the server closes: local endpoints end cleanly while it still runs. */
+  stopping?(id: number, server: Server): Promise<void>;
+  /** After it stopped, before its row is deleted. */
+  removing?(id: number): Promise<void>;
+}
+
 export class ServerManager {
   private readonly running = new Map<number, Server>();
   private readonly failures = new Map<number, string>();
+  private readonly lifecycle: ServerLifecycle[] = [];
 
   constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog) {}
 
@@ -89,6 +99,10 @@ export class ServerManager {
     const r = await this.db.selectFrom('servers').selectAll().where('id', '=', id).executeTakeFirst();
     if (!r) throw new NotFoundError(`server ${id} not found`);
     return r;
+  }
+
+  onLifecycle(h: ServerLifecycle): void {
+    this.lifecycle.push(h);
   }
 
   runtime(id: number): Server | undefined {
@@ -162,6 +176,7 @@ export class ServerManager {
   async remove(id: number): Promise<void> {
     await this.row(id);
     await this.stopRuntime(id);
+    for (const h of this.lifecycle) await h.removing?.(id);
     await this.db.deleteFrom('servers').where('id', '=', id).execute();
     this.failures.delete(id);
   }
@@ -182,6 +197,7 @@ export class ServerManager {
       this.events?.record({ type: 'server.failed', level: 'error', target: `server:${id}`, message: `server "${row.server_name}" cannot start: ${(e as Error).message}` });
     }
     await this.db.updateTable('servers').set({ server_active: 1 }).where('id', '=', id).execute();
+    if (this.running.get(id) === s) for (const h of this.lifecycle) await h.started?.(id, s);
     return this.get(id);
   }
 
@@ -209,6 +225,7 @@ export class ServerManager {
     const s = this.running.get(id);
     this.running.delete(id);
     this.failures.delete(id);
+    if (s) for (const h of this.lifecycle) await h.stopping?.(id, s);
     await s?.close();
   }
 

@@ -75,6 +75,32 @@ export interface GatewaysTable {
   updated_at: string;
 }
 
+/** Re-streaming routes of a server: pull, push, UDP in/out, recording; `config` depends on `kind`. */
+export interface RoutesTable {
+  id: Generated<number>;
+  server_id: number;
+  kind: 'pull' | 'push' | 'udp-in' | 'udp-out' | 'record';
+  name: string;
+  stream: string;
+  config: string; // JSON
+  active: number; // 0/1
+  created_at: string;
+  updated_at: string;
+}
+
+/** One MPEG-TS file written by a record route. `route_id` is null once its route is deleted. */
+export interface RecordingsTable {
+  id: Generated<number>;
+  route_id: number | null;
+  server_id: number;
+  stream: string;
+  path: string;
+  started_at: string;
+  ended_at: string | null;
+  bytes: number;
+  status: 'recording' | 'complete' | 'interrupted';
+}
+
 export interface DB {
   users: UsersTable;
   servers: ServersTable;
@@ -82,6 +108,8 @@ export interface DB {
   tasks: TasksTable;
   events: EventsTable;
   gateways: GatewaysTable;
+  routes: RoutesTable;
+  recordings: RecordingsTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -154,6 +182,33 @@ function migrations(dialect: Dialect): Record<string, Migration> {
           .addColumn('updated_at', 'text', (c) => c.notNull())
           .execute();
         await db.schema.createIndex('gateways_kind_name').on('gateways').columns(['kind', 'name']).unique().execute();
+      },
+    },
+    '0003_routes': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await withId(db.schema.createTable('routes'), dialect)
+          .addColumn('server_id', 'integer', (c) => c.notNull())
+          .addColumn('kind', 'text', (c) => c.notNull())
+          .addColumn('name', 'text', (c) => c.notNull())
+          .addColumn('stream', 'text', (c) => c.notNull())
+          .addColumn('config', 'text', (c) => c.notNull())
+          .addColumn('active', 'integer', (c) => c.notNull())
+          .addColumn('created_at', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('routes_server_name').on('routes').columns(['server_id', 'name']).unique().execute();
+        await withId(db.schema.createTable('recordings'), dialect)
+          .addColumn('route_id', 'integer')
+          .addColumn('server_id', 'integer', (c) => c.notNull())
+          .addColumn('stream', 'text', (c) => c.notNull())
+          .addColumn('path', 'text', (c) => c.notNull().unique())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('ended_at', 'text')
+          .addColumn('bytes', 'bigint', (c) => c.notNull())
+          .addColumn('status', 'text', (c) => c.notNull())
+          .execute();
+        await db.schema.createIndex('recordings_server_stream').on('recordings').columns(['server_id', 'stream', 'started_at']).execute();
+        await db.schema.createIndex('recordings_route').on('recordings').column('route_id').execute();
       },
     },
   };

@@ -7,6 +7,7 @@ import { buildApp } from '../../src/api/app.js';
 import { hashPassword } from '../../src/core/passwords.js';
 import { ServerManager } from '../../src/core/servers.js';
 import { GatewayManager } from '../../src/core/gateways.js';
+import { RouteManager } from '../../src/core/routes.js';
 import { openSqlite } from '../../src/store/db.js';
 import { TaskQueue } from '../../src/core/tasks.js';
 import { EventLog } from '../../src/core/events.js';
@@ -28,13 +29,14 @@ async function setup(file = join(tempDir(), 'sluice.db')) {
   await servers.startActive();
   const gateways = new GatewayManager(db, events);
   await gateways.startActive();
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, jwtSecret: 'test-secret-test-secret' });
+  const routes = new RouteManager(db, servers, events, tempDir());
+  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
   const login = async (username: string, password: string): Promise<string> => {
     const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
     return (r.json() as { token: string }).token;
   };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await servers.closeAll(); await db.destroy(); };
+  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await servers.closeAll(); await db.destroy(); };
   return { db, servers, gateways, app, login, close, file };
 }
 

@@ -13,6 +13,7 @@ import { TaskQueue } from '../../src/core/tasks.js';
 import { EventLog } from '../../src/core/events.js';
 import { StatsHistory } from '../../src/core/history.js';
 import { GatewayManager } from '../../src/core/gateways.js';
+import { RouteManager } from '../../src/core/routes.js';
 import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, until } from '../support/peers.js';
@@ -31,7 +32,8 @@ async function setup(file = join(tempDir(), 'sluice.db')) {
   await servers.startActive();
   const gateways = new GatewayManager(db, events);
   await gateways.startActive();
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, jwtSecret: 'test-secret-test-secret' });
+  const routes = new RouteManager(db, servers, events, tempDir());
+  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
   /** Callaba login: POST /auth/login answers the token to send as x-access-token. */
   const login = async (username: string, password: string): Promise<{ 'x-access-token': string }> => {
     const r = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } });
@@ -41,7 +43,7 @@ async function setup(file = join(tempDir(), 'sluice.db')) {
     assert.equal(b['x-access-token'], b.token);
     return { 'x-access-token': b.token };
   };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await servers.closeAll(); await db.destroy(); };
+  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await servers.closeAll(); await db.destroy(); };
   return { db, servers, tasks, app, login, close };
 }
 

@@ -7,6 +7,7 @@ import { buildApp, type AppContext } from '../../src/api/app.js';
 import { hashPassword } from '../../src/core/passwords.js';
 import { ServerManager } from '../../src/core/servers.js';
 import { GatewayManager } from '../../src/core/gateways.js';
+import { RouteManager } from '../../src/core/routes.js';
 import { openSqlite } from '../../src/store/db.js';
 import { TaskQueue } from '../../src/core/tasks.js';
 import { EventLog } from '../../src/core/events.js';
@@ -27,15 +28,16 @@ async function setup(file = join(tempDir(), 'sluice.db')) {
   await servers.startActive();
   const gateways = new GatewayManager(db, events);
   await gateways.startActive();
+  const routes = new RouteManager(db, servers, events, tempDir());
   const history = new StatsHistory(servers); // not started: the test samples by hand
-  const ctx: AppContext = { db, servers, tasks, events, history, gateways, jwtSecret: 'test-secret-test-secret' };
+  const ctx: AppContext = { db, servers, tasks, events, history, gateways, routes, jwtSecret: 'test-secret-test-secret' };
   const app = await buildApp(ctx);
   const login = async (username: string, password: string): Promise<string> => {
     const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
     return (r.json() as { token: string }).token;
   };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await servers.closeAll(); await db.destroy(); };
+  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await servers.closeAll(); await db.destroy(); };
   return { ctx, db, servers, history, app, login, close };
 }
 

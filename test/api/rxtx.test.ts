@@ -6,6 +6,7 @@ import { buildApp } from '../../src/api/app.js';
 import { hashPassword } from '../../src/core/passwords.js';
 import { ServerManager } from '../../src/core/servers.js';
 import { GatewayManager } from '../../src/core/gateways.js';
+import { RouteManager } from '../../src/core/routes.js';
 import { openSqlite } from '../../src/store/db.js';
 import { TaskQueue } from '../../src/core/tasks.js';
 import { EventLog } from '../../src/core/events.js';
@@ -23,13 +24,14 @@ async function setup() {
   const tasks = new TaskQueue(db);
   const servers = new ServerManager(db, events);
   const gateways = new GatewayManager(db, events);
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, jwtSecret: 'test-secret-test-secret' });
+  const routes = new RouteManager(db, servers, events, tempDir());
+  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
   const login = async (username: string, password: string): Promise<string> => {
     const r = await app.inject({ method: 'POST', url: '/v1/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
     return (r.json() as { jwt: string }).jwt;
   };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await tasks.drain(); await events.flush(); await db.destroy(); };
+  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await tasks.drain(); await events.flush(); await db.destroy(); };
   return { app, gateways, events, login, close };
 }
 

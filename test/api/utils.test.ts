@@ -11,6 +11,7 @@ import { TaskQueue } from '../../src/core/tasks.js';
 import { EventLog } from '../../src/core/events.js';
 import { StatsHistory } from '../../src/core/history.js';
 import { GatewayManager } from '../../src/core/gateways.js';
+import { RouteManager } from '../../src/core/routes.js';
 import { diagnose, type ConnectionSnapshot, type ServerSnapshot } from '../../src/core/diagnostics.js';
 import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
@@ -26,13 +27,14 @@ async function setup() {
   const tasks = new TaskQueue(db);
   const servers = new ServerManager(db, events);
   const gateways = new GatewayManager(db, events);
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, jwtSecret: 'test-secret-test-secret' });
+  const routes = new RouteManager(db, servers, events, tempDir());
+  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
   const login = async (username: string, password: string): Promise<{ 'x-access-token': string }> => {
     const r = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
     return { 'x-access-token': (r.json() as { token: string }).token };
   };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await servers.closeAll(); await db.destroy(); };
+  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await servers.closeAll(); await db.destroy(); };
   return { db, servers, app, login, close };
 }
 

@@ -30,13 +30,21 @@ for (const b of backends) {
       await s.db.destroy();
       s = await openStore(target);
       const applied = await s.db.selectFrom('kysely_migration' as never).select('name' as never).execute() as unknown as { name: string }[];
-      assert.deepEqual(applied.map((r) => r.name).sort(), ['0001_initial', '0002_tasks_events_gateways']);
+      assert.deepEqual(applied.map((r) => r.name).sort(), ['0001_initial', '0002_tasks_events_gateways', '0003_routes']);
       assert.equal((await s.db.selectFrom('users').selectAll().execute()).length, 1);
       await assert.rejects(s.db.insertInto('users').values({ username: 'ann', password_hash: 'y', role: 'viewer', created_at: '' }).execute(), 'usernames are unique');
       const now = new Date().toISOString();
       await s.db.insertInto('gateways').values({ kind: 'rx', name: 'a', config: '{}', active: 0, created_at: now, updated_at: now }).execute();
       await s.db.insertInto('gateways').values({ kind: 'tx', name: 'a', config: '{}', active: 0, created_at: now, updated_at: now }).execute();
       await assert.rejects(s.db.insertInto('gateways').values({ kind: 'rx', name: 'a', config: '{}', active: 0, created_at: now, updated_at: now }).execute(), 'one name per kind');
+      const route = { server_id: 1, kind: 'record' as const, name: 'r', stream: 'cam', config: '{}', active: 1, created_at: now, updated_at: now };
+      await s.db.insertInto('routes').values(route).execute();
+      await s.db.insertInto('routes').values({ ...route, server_id: 2 }).execute();
+      await assert.rejects(s.db.insertInto('routes').values(route).execute(), 'one route name per server');
+      const rec = { route_id: null, server_id: 1, stream: 'cam', path: '/r/1.ts', started_at: now, ended_at: null, bytes: 5_000_000_000, status: 'recording' as const };
+      await s.db.insertInto('recordings').values(rec).execute();
+      assert.equal((await s.db.selectFrom('recordings').select('bytes').executeTakeFirstOrThrow()).bytes, 5_000_000_000, 'recording sizes beyond 2^32 come back as numbers');
+      await assert.rejects(s.db.insertInto('recordings').values(rec).execute(), 'one row per file');
       await s.db.destroy();
     });
 

@@ -43,7 +43,7 @@ export function registerServerRoutes(app: App, ctx: AppContext, g: Guards): void
       await ctx.servers.get(req.params.id);
       return asTask(ctx, req, reply, 'server.update', `server:${req.params.id}`, () => ctx.servers.update(req.params.id, req.body as Static<typeof ServerUpdate>));
     });
-  app.delete('/api/v1/servers/:id', { ...g.write, schema: { tags, summary: 'Stop and remove a server with its children', params: IdParams, querystring: AsyncQuery, response: { 204: Type.Null(), 202: Type.Unknown(), ...errors(401, 403, 404) } } },
+  app.delete('/api/v1/servers/:id', { ...g.write, schema: { tags, summary: 'Stop and remove a server with its children: its routes, its recordings and their files are deleted', params: IdParams, querystring: AsyncQuery, response: { 204: Type.Null(), 202: Type.Unknown(), ...errors(401, 403, 404) } } },
     async (req, reply) => {
       await ctx.servers.get(req.params.id);
       return asTask(ctx, req, reply, 'server.delete', `server:${req.params.id}`, () => ctx.servers.remove(req.params.id), 204);
