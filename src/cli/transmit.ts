@@ -16,13 +16,15 @@ export const TRANSMIT_HELP = `Usage: sluice transmit [options] <source> <destina
 Moves a live stream between SRT, UDP, files and stdio, like srt-live-transmit.
 
 Endpoints:
-  srt://host:port?key=value&...   SRT caller (host given) or listener (srt://:port or mode=listener).
+  srt://host:port?key=value&...   SRT caller (host given), listener (srt://:port or mode=listener) or
+                                  rendezvous (mode=rendezvous, or a host and adapter=): both peers
+                                  bind the port they target unless port= names the local one.
                                   Query keys as srt-live-transmit: mode, latency (ms), rcvlatency,
                                   peerlatency, streamid, maxbw, inputbw, oheadbw, conntimeo,
                                   peeridletimeo, payloadsize, mss, fc, rcvbuf, sndbuf, tlpktdrop,
                                   nakreport, passphrase, pbkeylen, kmrefreshrate, kmpreannounce,
                                   enforcedencryption, transtype, congestion, messageapi, linger,
-                                  adapter (local address).
+                                  adapter (local address), port (local port), bind=host:port.
   udp://host:port?ttl=&adapter=&source=&rcvbuf=&sndbuf=
                                   UDP unicast or multicast (224.0.0.0/4, ff00::/8). As a source
                                   it binds host:port (joins the group, on 'adapter', optionally
@@ -44,6 +46,7 @@ URL, rejected connection, port in use) exit 1 with a message naming the cause.
 Examples:
   sluice transmit udp://127.0.0.1:5000 'srt://example.net:9000?streamid=publish:live/a&latency=200'
   sluice transmit srt://:9000 udp://239.1.1.1:1234?ttl=4
+  sluice transmit 'srt://203.0.113.7:9000?mode=rendezvous&passphrase=secret-words' udp://127.0.0.1:5000
   ffmpeg -re -i in.ts -f mpegts - | sluice transmit - srt://127.0.0.1:9000
 `;
 
@@ -105,10 +108,11 @@ function log(args: Args, msg: string): void {
 
 async function openSrt(url: string, args: Args, role: 'source' | 'destination'): Promise<Opened<SrtSocket>> {
   const ep = parseSrtUrl(url);
-  if (ep.mode === 'rendezvous') throw new UsageError('rendezvous mode is not supported yet');
-  if (ep.mode === 'caller') {
-    const s = await dial({ ...ep.options, host: ep.host, port: ep.port, localAddress: ep.adapter, localPort: ep.localPort });
-    log(args, `SRT ${role} connected to ${ep.host}:${ep.port}`);
+  if (ep.mode === 'caller' || ep.mode === 'rendezvous') {
+    const s = await dial({ ...ep.options, host: ep.host, port: ep.port, localAddress: ep.adapter, localPort: ep.localPort, mode: ep.mode });
+    log(args, ep.mode === 'caller'
+      ? `SRT ${role} connected to ${ep.host}:${ep.port}`
+      : `SRT ${role} connected in rendezvous with ${ep.host}:${ep.port} (local port ${ep.localPort ?? ep.port})`);
     return { stream: s, srt: s, close: async () => { s.destroy(); } };
   }
   const server = await listen({ ...ep.options, host: ep.host || ep.adapter, port: ep.port });

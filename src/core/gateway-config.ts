@@ -26,7 +26,7 @@ export class GatewayConfigError extends RangeError {
   }
 }
 
-/** A valid setting this version cannot run (FEC, bonding, rendezvous, file mode): HTTP 422. */
+/** A valid setting this version cannot run (FEC, bonding, file mode): HTTP 422. */
 export class UnsupportedError extends Error {
   readonly code = 'API_ERR_UNSUPPORTED';
   readonly statusCode = 422;

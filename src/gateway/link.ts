@@ -1,5 +1,6 @@
 // One SRT connection kept up for a gateway: a caller that redials by itself with exponential
-// backoff, or a listener that serves one peer at a time and takes the next one when it leaves.
+// backoff, a listener that serves one peer at a time and takes the next one when it leaves, or a
+// rendezvous peer that retries like a caller (from the same local port every time).
 import { EventEmitter } from 'node:events';
 import type { SrtOptions } from '../protocol/options.js';
 import { SRT_REJX } from '../protocol/reject.js';
@@ -10,21 +11,23 @@ import type { SrtMode } from '../transport/url.js';
 
 export type LinkMode = SrtMode;
 
-/**
- * Modes the link can run. Rendezvous is plumbed through validation, storage and the API but
- * needs the SRT core to support it: then add it here and implement `rendezvousLoop`.
- */
-export const SUPPORTED_LINK_MODES: ReadonlySet<LinkMode> = new Set<LinkMode>(['caller', 'listener']);
+/** Modes the link can run: all three SRT connection modes. */
+export const SUPPORTED_LINK_MODES: ReadonlySet<LinkMode> = new Set<LinkMode>(['caller', 'listener', 'rendezvous']);
 
-/** connecting: a caller dialing or waiting to redial; waiting: a listener with no peer. */
+/** connecting: a caller or rendezvous dialing or waiting to redial; waiting: a listener with no peer. */
 export type LinkState = 'idle' | 'connecting' | 'waiting' | 'connected' | 'closed';
 
 export interface LinkConfig {
   mode: LinkMode;
   /** caller/rendezvous: the peer's address; listener: the local address to bind ('' = all). */
   host: string;
-  /** caller: the peer's port; listener and rendezvous: the local port. */
+  /**
+   * caller: the peer's port; listener: the local port; rendezvous: the port of both sides (the
+   * RX/TX document: "En Rendezvous, tanto RX como TX tienen que poner el mismo ListenPort").
+   */
   port: number;
+  /** rendezvous only: a local port different from `port` (srt-live-transmit's `port=` key). */
+  localPort?: number;
   options: Partial<SrtOptions>;
   /** Redial delays of a caller: first, then doubled up to max (ms). */
   backoff?: { initialMs: number; maxMs: number };
@@ -33,7 +36,7 @@ export interface LinkConfig {
 export interface LinkEvents {
   connected: [socket: SrtSocket];
   disconnected: [reason: string];
-  /** A caller's dial failed (timeout, rejection); it tries again after `retryMs`. */
+  /** A caller's or rendezvous' attempt failed (timeout, rejection); it tries again after `retryMs`. */
   attemptFailed: [error: Error, retryMs: number];
 }
 
@@ -46,6 +49,9 @@ export class SrtLink extends EventEmitter<LinkEvents> {
   connections = 0;
   private server: SrtServer | null = null;
   private wake: (() => void) | null = null;
+  /** The attempt in progress (a rendezvous holds its port for up to 10 × conntimeo). */
+  private attempt: AbortController | null = null;
+  private dialing: Promise<SrtSocket> | null = null;
 
   constructor(readonly cfg: LinkConfig) {
     super();
@@ -60,7 +66,7 @@ export class SrtLink extends EventEmitter<LinkEvents> {
     return this.socket ? `${this.socket.remoteAddress}:${this.socket.remotePort}` : null;
   }
 
-  /** A listener binds here (and throws if it cannot); a caller starts dialing in the background. */
+  /** A listener binds here (and throws if it cannot); a caller or rendezvous starts dialing in the background. */
   async open(): Promise<void> {
     if (!SUPPORTED_LINK_MODES.has(this.cfg.mode)) {
       throw new SrtError('SRT_EINVPARAM', `${this.cfg.mode} mode is not supported yet`);
@@ -96,7 +102,12 @@ export class SrtLink extends EventEmitter<LinkEvents> {
       this.state = 'connecting';
       let s: SrtSocket;
       try {
-        s = await dial({ ...this.cfg.options, host: this.cfg.host, port: this.cfg.port });
+        this.attempt = new AbortController();
+        const signal = this.attempt.signal;
+        this.dialing = dial(this.cfg.mode === 'rendezvous'
+          ? { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, mode: 'rendezvous', localPort: this.cfg.localPort ?? this.cfg.port, signal }
+          : { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, signal });
+        s = await this.dialing;
       } catch (e) {
         if (this.isClosed()) return;
         this.emit('attemptFailed', e as Error, delay);
@@ -154,6 +165,9 @@ export class SrtLink extends EventEmitter<LinkEvents> {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.wake?.();
+    this.attempt?.abort();
+    // an aborted attempt releases its local port before it settles
+    await this.dialing?.catch(() => undefined);
     this.socket?.close();
     await this.server?.close();
     this.server = null;

@@ -42,6 +42,48 @@ function noRandom(): Buffer {
   throw new Error('encryption needs a source of random bytes (config.random)');
 }
 
+/** The initiator's conclusion extensions in libsrt's order: HSREQ, SID (if set), KMREQ (if keys). */
+export function initiatorExtensions(o: SrtOptions, kmreq: Buffer | null): { extensions: HsExtension[]; flags: number } {
+  const extensions: HsExtension[] = [{ type: HsExtType.HsReq, data: encodeHsReq(buildHsReq(o)) }];
+  let flags: number = HsExtFlag.HsReq;
+  if (o.streamid !== '') {
+    extensions.push({ type: HsExtType.Sid, data: encodeHsString(o.streamid) });
+    flags |= HsExtFlag.Config;
+  }
+  if (kmreq) {
+    extensions.push({ type: HsExtType.KmReq, data: kmreq });
+    flags |= HsExtFlag.KmReq;
+  }
+  return { extensions, flags };
+}
+
+/**
+ * The initiator's keying once the peer answered (caller, rendezvous initiator): `keys`/`kmreq` are
+ * what we announced in KMREQ, `kmrsp` the peer's answer. Returns the keying of both directions, or
+ * the SRT_REJ_* reason to fail with (enforced encryption).
+ */
+export function initiatorKeying(
+  o: SrtOptions, random: RandomBytes | undefined, keys: KeySet | null, kmreq: Buffer | null, kmrsp: HsExtension | undefined,
+): { tx: TxKeying | null; rx: RxKeying | null } | number {
+  if (keys && kmreq) {
+    const kc = keyingConfig(o, random, keys.cipher);
+    if (kmrsp && kmrsp.data.equals(kmreq)) {
+      return { tx: new TxKeying(kc, keys), rx: new RxKeying(o.passphrase, cloneKeys(keys), KmState.Secured) };
+    }
+    const state = kmrsp ? decodeKmState(kmrsp.data) : KmState.NoSecret;
+    if (o.enforcedencryption) {
+      return state === KmState.BadSecret ? SRT_REJ.BADSECRET : state === KmState.BadCryptoMode ? SRT_REJ.CRYPTO : SRT_REJ.UNSECURE;
+    }
+    // not enforced (libsrt): connect anyway; we still encrypt, the peer counts what it cannot
+    // decrypt, and the KM states say why
+    const tx = new TxKeying(kc, keys);
+    tx.state = state;
+    return { tx, rx: new RxKeying(o.passphrase, null, state) };
+  }
+  if (kmrsp && o.enforcedencryption) return SRT_REJ.UNSECURE;
+  return { tx: null, rx: null };
+}
+
 export type CallerState = 'induction' | 'conclusion' | 'connected' | 'failed';
 
 export class CallerHandshake {
@@ -120,30 +162,12 @@ export class CallerHandshake {
     const o = this.cfg.options;
     const n = negotiateAsInitiator(o, rsp);
     // encryption: the listener echoes our KM when it could unwrap it
-    let tx: TxKeying | null = null;
-    let rx: RxKeying | null = null;
-    const kmrsp = findExtension(hs, HsExtType.KmRsp);
-    if (this.kmreq) {
-      const kc = keyingConfig(o, this.cfg.random, this.keys!.cipher);
-      if (kmrsp && kmrsp.data.equals(this.kmreq)) {
-        tx = new TxKeying(kc, this.keys!);
-        rx = new RxKeying(o.passphrase, cloneKeys(this.keys!), KmState.Secured);
-      } else {
-        const state = kmrsp ? decodeKmState(kmrsp.data) : KmState.NoSecret;
-        if (o.enforcedencryption) {
-          this.fail(state === KmState.BadSecret ? SRT_REJ.BADSECRET : state === KmState.BadCryptoMode ? SRT_REJ.CRYPTO : SRT_REJ.UNSECURE);
-          return;
-        }
-        // not enforced (libsrt): connect anyway; we still encrypt, the peer counts what it cannot
-        // decrypt, and the KM states say why
-        tx = new TxKeying(kc, this.keys!);
-        tx.state = state;
-        rx = new RxKeying(o.passphrase, null, state);
-      }
-    } else if (kmrsp && o.enforcedencryption) {
-      this.fail(SRT_REJ.UNSECURE);
+    const k = initiatorKeying(o, this.cfg.random, this.keys, this.kmreq, findExtension(hs, HsExtType.KmRsp));
+    if (typeof k === 'number') {
+      this.fail(k);
       return;
     }
+    const { tx, rx } = k;
     this.state = 'connected';
     this.connection = new Connection({
       options: o,
@@ -175,12 +199,6 @@ export class CallerHandshake {
 
   private buildConclusion(cookie: number): Handshake {
     const o = this.cfg.options;
-    const exts: HsExtension[] = [{ type: HsExtType.HsReq, data: encodeHsReq(buildHsReq(o)) }];
-    let flags = HsExtFlag.HsReq;
-    if (o.streamid !== '') {
-      exts.push({ type: HsExtType.Sid, data: encodeHsString(o.streamid) });
-      flags |= HsExtFlag.Config;
-    }
     let encryption = 0;
     if (o.passphrase !== '') {
       // the caller generates the stream's keys and sends them wrapped (KMREQ, last extension)
@@ -189,10 +207,9 @@ export class CallerHandshake {
         this.keys = k.keys;
         this.kmreq = k.km;
       }
-      exts.push({ type: HsExtType.KmReq, data: this.kmreq });
-      flags |= HsExtFlag.KmReq;
       encryption = this.keys!.keyLen / 8;
     }
+    const { extensions, flags } = initiatorExtensions(o, this.kmreq);
     return {
       ...this.request,
       version: 5,
@@ -200,7 +217,7 @@ export class CallerHandshake {
       extension: flags,
       type: HsType.Conclusion,
       cookie,
-      extensions: exts,
+      extensions,
     };
   }
 

@@ -12,3 +12,4 @@ export * from './connection.js';
 export * from './negotiate.js';
 export * from './caller.js';
 export * from './listener.js';
+export * from './rendezvous.js';

@@ -66,6 +66,35 @@ export interface ListenerConfig {
   random?: RandomBytes;
 }
 
+/**
+ * The responder's keying (listener, rendezvous responder): unwrap the initiator's KMREQ with our
+ * passphrase; on success its keys serve both directions and the KMRSP echoes it. Returns the
+ * keying and the KMRSP contents (null: none), or the SRT_REJ_* reason (enforced encryption).
+ */
+export function responderKeying(
+  o: SrtOptions, random: RandomBytes | undefined, kmreq: HsExtension | undefined,
+): { tx: TxKeying | null; rx: RxKeying | null; kmrsp: Buffer | null } | number {
+  if (!kmreq && o.passphrase === '') return { tx: null, rx: null, kmrsp: null };
+  if (kmreq && o.passphrase !== '') {
+    const r = openKm(o.passphrase, kmreq.data);
+    const modeOk = r.ok && (o.cryptomode === 0 || (o.cryptomode === 2) === (r.km.cipher === KmCipher.Gcm));
+    if (r.ok && modeOk) {
+      const keys = keysFromKm(r.km, r.keys);
+      return {
+        rx: new RxKeying(o.passphrase, keys, KmState.Secured),
+        tx: new TxKeying(keyingConfig(o, random, keys.cipher), cloneKeys(keys)),
+        kmrsp: kmreq.data,
+      };
+    }
+    const state = r.ok ? KmState.BadCryptoMode : r.state;
+    if (o.enforcedencryption) return state === KmState.BadCryptoMode ? SRT_REJ.CRYPTO : SRT_REJ.BADSECRET;
+    return { tx: null, rx: new RxKeying(o.passphrase, null, state), kmrsp: encodeKmState(state) };
+  }
+  if (o.enforcedencryption) return SRT_REJ.UNSECURE; // a passphrase on one side only
+  if (kmreq) return { tx: null, rx: new RxKeying('', null, KmState.NoSecret), kmrsp: encodeKmState(KmState.NoSecret) };
+  return { tx: null, rx: new RxKeying(o.passphrase, null, KmState.Unsecured), kmrsp: null };
+}
+
 export class ListenerCore {
   readonly options: SrtOptions;
   private readonly secret: Buffer;
@@ -222,29 +251,10 @@ export class ListenerCore {
     let tx: TxKeying | null = null;
     let rx: RxKeying | null = null;
     let kmrsp: Buffer | null = null;
-    const kmreq = findExtension(hs, HsExtType.KmReq);
-    if (reason === undefined && (kmreq || o.passphrase !== '')) {
-      if (kmreq && o.passphrase !== '') {
-        const r = openKm(o.passphrase, kmreq.data);
-        const modeOk = r.ok && (o.cryptomode === 0 || (o.cryptomode === 2) === (r.km.cipher === KmCipher.Gcm));
-        if (r.ok && modeOk) {
-          const keys = keysFromKm(r.km, r.keys);
-          rx = new RxKeying(o.passphrase, keys, KmState.Secured);
-          tx = new TxKeying(keyingConfig(o, this.random, keys.cipher), cloneKeys(keys));
-          kmrsp = kmreq.data;
-        } else {
-          const state = r.ok ? KmState.BadCryptoMode : r.state;
-          if (o.enforcedencryption) reason = state === KmState.BadCryptoMode ? SRT_REJ.CRYPTO : SRT_REJ.BADSECRET;
-          else { rx = new RxKeying(o.passphrase, null, state); kmrsp = encodeKmState(state); }
-        }
-      } else if (o.enforcedencryption) {
-        reason = SRT_REJ.UNSECURE; // a passphrase on one side only
-      } else if (kmreq) {
-        rx = new RxKeying('', null, KmState.NoSecret);
-        kmrsp = encodeKmState(KmState.NoSecret);
-      } else {
-        rx = new RxKeying(o.passphrase, null, KmState.Unsecured);
-      }
+    if (reason === undefined) {
+      const kr = responderKeying(o, this.random, findExtension(hs, HsExtType.KmReq));
+      if (typeof kr === 'number') reason = kr;
+      else ({ tx, rx, kmrsp } = kr);
     }
     if (reason !== undefined) {
       if (!isValidRejectReason(reason)) reason = SRT_REJ.UNKNOWN;

@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { lookup } from 'node:dns/promises';
 import type { ConnectRequest } from '../protocol/listener.js';
 import { resolveOptions, type SrtOptions } from '../protocol/options.js';
+import { SRT_REJ } from '../protocol/reject.js';
 import { SrtError, SrtRejectedError } from './errors.js';
 import { Multiplexer, type AcceptHook, type ConnEntry } from './mux.js';
 import type { SrtSocket } from './socket.js';
@@ -78,37 +79,73 @@ export interface DialOptions extends Partial<SrtOptions> {
   port: number;
   /** Local address/port to bind (optional). */
   localAddress?: string;
+  /**
+   * Local port. A caller binds an ephemeral port by default; a rendezvous binds `port` itself, as
+   * srt-live-transmit does (both peers use the same port number unless told otherwise).
+   */
   localPort?: number;
+  /** 'caller' (default) or 'rendezvous' (HSv5: both peers connect to each other). */
+  mode?: 'caller' | 'rendezvous';
+  /** Aborting gives up the attempt at once and releases the local port (rejects with SRT_REJ_CLOSE). */
+  signal?: AbortSignal;
+  /**
+   * Rendezvous only: our cookie (non-zero), which decides the roles against the peer's; random by
+   * default. Tests use it to pick INITIATOR or RESPONDER against a libsrt peer, whose cookie is
+   * predictable (MD5 over "host:port:minute" of its target).
+   */
+  cookie?: number;
 }
 
-/** Connects as a caller. Accepts an srt:// URL or options. Rejects with SrtRejectedError(reason). */
+/**
+ * Connects as a caller, or as a rendezvous peer with `mode: 'rendezvous'` (or `?mode=rendezvous`
+ * in a URL). Accepts an srt:// URL or options. Rejects with SrtRejectedError(reason).
+ */
 export async function dial(target: string | DialOptions): Promise<SrtSocket> {
   let o: DialOptions;
   if (typeof target === 'string') {
     const u = parseSrtUrl(target);
-    if (u.mode !== 'caller') throw new SrtError('SRT_EINVPARAM', `dial() needs caller mode, the URL asks for ${u.mode}`);
-    o = { ...u.options, host: u.host, port: u.port, localAddress: u.adapter, localPort: u.localPort };
+    if (u.mode === 'listener') throw new SrtError('SRT_EINVPARAM', 'dial() needs caller or rendezvous mode, the URL asks for listener');
+    o = { ...u.options, host: u.host, port: u.port, localAddress: u.adapter, localPort: u.localPort, mode: u.mode };
   } else {
     o = target;
   }
-  const { host, port, localAddress, localPort, ...srt } = o;
+  const { host, port, localAddress, localPort, mode, signal, cookie, ...srt } = o;
+  const rendezvous = mode === 'rendezvous';
   const options = resolveOptions(srt);
   const address = isIP(host) ? host : (await lookup(host)).address;
   const mux = new Multiplexer(family(address));
+  const bindPort = localPort ?? (rendezvous ? port : 0);
   try {
-    await mux.bind(localPort ?? 0, localAddress ?? (family(address) === 'udp6' ? '::' : '0.0.0.0'));
+    await mux.bind(bindPort, localAddress || (family(address) === 'udp6' ? '::' : '0.0.0.0'));
   } catch (e) {
     await mux.close().catch(() => undefined);
-    throw new SrtError('SRT_EBINDCONFLICT', `cannot bind the local socket: ${(e as Error).message}`);
+    throw new SrtError('SRT_EBINDCONFLICT', `cannot bind the local socket${bindPort ? ` to port ${bindPort}` : ''}: ${(e as Error).message}`);
   }
+  const onAbort = (): void => { void mux.close(); };
+  signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    if (signal?.aborted) throw SRT_REJ.CLOSE;
     await mux.connectPeer(address, port);
-    const socket = await mux.connect(address, port, options);
+    const socket = await (rendezvous ? mux.rendezvous(address, port, options, cookie) : mux.connect(address, port, options));
     mux.on('connectionClosed', (_e: ConnEntry) => { void mux.close(); });
     return socket;
   } catch (reason) {
     await mux.close();
     if (typeof reason === 'number') throw new SrtRejectedError(reason);
     throw reason;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
   }
+}
+
+export type RendezvousOptions = Omit<DialOptions, 'mode'>;
+
+/** HSv5 rendezvous with the peer at host:port, from localPort (default: port). */
+export async function rendezvous(target: string | RendezvousOptions): Promise<SrtSocket> {
+  if (typeof target === 'string') {
+    const u = parseSrtUrl(target);
+    if (u.mode === 'listener') throw new SrtError('SRT_EINVPARAM', 'rendezvous() needs a peer host');
+    return dial({ ...u.options, host: u.host, port: u.port, localAddress: u.adapter, localPort: u.localPort, mode: 'rendezvous' });
+  }
+  return dial({ ...target, mode: 'rendezvous' });
 }

@@ -13,3 +13,8 @@ export function randomSocketId(): number {
 export function randomIsn(): number {
   return randomInt(0, 0x7fffffff);
 }
+
+/** A rendezvous cookie: 32 random bits, never 0 (libsrt bakes an MD5 of the peer address and the minute). */
+export function randomCookie(): number {
+  return randomInt(1, 0x100000000) | 0;
+}

@@ -1,4 +1,4 @@
-export { listen, dial, SrtServer, type ListenOptions, type DialOptions } from './api.js';
+export { listen, dial, rendezvous, SrtServer, type ListenOptions, type DialOptions, type RendezvousOptions } from './api.js';
 export { SrtSocket } from './socket.js';
 export { SrtError, SrtRejectedError } from './errors.js';
 export { parseSrtUrl, type SrtEndpoint, type SrtMode } from './url.js';

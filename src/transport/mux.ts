@@ -7,10 +7,11 @@ import { CallerHandshake } from '../protocol/caller.js';
 import type { Connection } from '../protocol/connection.js';
 import { ParseError } from '../protocol/errors.js';
 import { ListenerCore, type AcceptDecision, type ConnectRequest } from '../protocol/listener.js';
+import { RendezvousCore } from '../protocol/rendezvous.js';
 import type { SrtOptions } from '../protocol/options.js';
-import { checkControl, CtrlType, decodePacket, type Packet } from '../protocol/packet.js';
+import { checkControl, CtrlType, decodePacket, type ControlPacket, type Packet } from '../protocol/packet.js';
 import { SRT_REJ } from '../protocol/reject.js';
-import { nowUs, randomIsn, randomSocketId } from './clock.js';
+import { nowUs, randomCookie, randomIsn, randomSocketId } from './clock.js';
 import { DeadlineHeap } from './heap.js';
 import { SrtSocket } from './socket.js';
 
@@ -30,6 +31,8 @@ export class ConnEntry implements Scheduled {
   heapTime = Infinity;
   closed = false;
   paused = false;
+  /** A rendezvous connection keeps its core: it answers the peer's repeated handshakes with AGREEMENT. */
+  rdv: RendezvousCore | null = null;
   constructor(readonly mux: Multiplexer, readonly conn: Connection, readonly socket: SrtSocket, readonly address: string, readonly port: number) {}
   onTimeout(now: number): void {
     this.conn.handleTimeout(now);
@@ -37,17 +40,29 @@ export class ConnEntry implements Scheduled {
   }
 }
 
+/** A handshake in progress: a caller's, or a rendezvous (which also takes data packets: "pinning in"). */
+interface Connector {
+  readonly state: string;
+  readonly connection: Connection | null;
+  readonly rejectReason: number;
+  handlePacket(now: number, p: Packet): void;
+  handleTimeout(now: number): void;
+  pollTransmit(): Buffer | null;
+  nextDeadline(): number;
+}
+
 class CallerEntry implements Scheduled {
   heapTime = Infinity;
   closed = false;
   constructor(
     readonly mux: Multiplexer,
-    readonly hs: CallerHandshake,
+    readonly hs: Connector,
     readonly address: string,
     readonly port: number,
     readonly options: SrtOptions,
     readonly resolve: (s: SrtSocket) => void,
     readonly reject: (reason: number) => void,
+    readonly rdv: RendezvousCore | null = null,
   ) {}
   onTimeout(now: number): void {
     this.hs.handleTimeout(now);
@@ -166,12 +181,13 @@ export class Multiplexer extends EventEmitter {
           this.counters.datagramsInvalid++;
           return;
         }
+        if (e.rdv && p.kind === 'control' && p.type === CtrlType.Handshake) this.answerRendezvous(e, now, p);
         e.conn.handlePacket(now, p);
         this.service(e, now);
         return;
       }
       const c = this.callers.get(dst);
-      if (c && p.kind === 'control' && address === c.address && port === c.port) {
+      if (c && (p.kind === 'control' || c.rdv) && address === c.address && port === c.port) {
         this.feedCaller(c, now, p);
         return;
       }
@@ -183,7 +199,7 @@ export class Multiplexer extends EventEmitter {
         this.onListenerHandshake(now, address, port, p);
         return;
       }
-      // libsrt <= 1.3.0 answers callers with destination 0
+      // libsrt <= 1.3.0 answers callers with destination 0; a rendezvous peer waves to 0 until it knows our id
       for (const c of this.callers.values()) {
         if (c.address === address && c.port === port) {
           this.feedCaller(c, now, p);
@@ -195,7 +211,7 @@ export class Multiplexer extends EventEmitter {
   }
 
   private feedCaller(c: CallerEntry, now: number, p: Packet): void {
-    if (p.kind !== 'control') return;
+    if (p.kind !== 'control' && !c.rdv) return;
     try {
       c.hs.handlePacket(now, p);
     } catch (e) {
@@ -204,6 +220,18 @@ export class Multiplexer extends EventEmitter {
       return;
     }
     this.serviceCaller(c, now);
+  }
+
+  /** A handshake for an established rendezvous connection (the peer missed our AGREEMENT). */
+  private answerRendezvous(e: ConnEntry, now: number, p: ControlPacket): void {
+    try {
+      e.rdv!.handlePacket(now, p);
+    } catch (err) {
+      if (!(err instanceof ParseError)) throw err;
+      return; // the connection counts it as invalid
+    }
+    let d: Buffer | null;
+    while ((d = e.rdv!.pollTransmit()) !== null) this.sendTo(d, e.port, e.address);
   }
 
   private onListenerHandshake(now: number, address: string, port: number, p: Packet & { kind: 'control' }): void {
@@ -284,6 +312,23 @@ export class Multiplexer extends EventEmitter {
     });
   }
 
+  /**
+   * Rendezvous (HSv5): waves to the peer from this socket until the handshake completes; the
+   * socket should be bound to the port the peer targets.
+   */
+  rendezvous(address: string, port: number, options: SrtOptions, cookie = randomCookie()): Promise<SrtSocket> {
+    return new Promise((resolve, reject) => {
+      const now = nowUs();
+      const id = this.allocateSocketId();
+      const hs = new RendezvousCore({
+        options, localSocketId: id, isn: randomIsn(), cookie, peerAddress: address, peerPort: port, now, random: randomBytes,
+      });
+      const c = new CallerEntry(this, hs, address, port, options, resolve, (reason) => reject(reason), hs);
+      this.callers.set(id, c);
+      this.serviceCaller(c, now);
+    });
+  }
+
   serviceCaller(c: CallerEntry, now: number): void {
     let d: Buffer | null;
     while ((d = c.hs.pollTransmit()) !== null) this.sendTo(d, c.port, c.address);
@@ -291,6 +336,7 @@ export class Multiplexer extends EventEmitter {
       this.callers.delete(c.hs.connection!.localSocketId);
       c.closed = true;
       const e = this.adopt(c.hs.connection!, c.address, c.port);
+      e.rdv = c.rdv;
       c.resolve(e.socket);
       this.service(e, now);
       return;
@@ -410,9 +456,15 @@ export class Multiplexer extends EventEmitter {
     this.service(e, now);
   }
 
-  /** Closes every connection (SHUTDOWN to each peer) and the UDP socket. */
-  async close(): Promise<void> {
-    if (this.closing) return;
+  private closed: Promise<void> | null = null;
+
+  /** Closes every connection (SHUTDOWN to each peer) and the UDP socket; every call resolves once it is closed. */
+  close(): Promise<void> {
+    this.closed ??= this.shutdown();
+    return this.closed;
+  }
+
+  private async shutdown(): Promise<void> {
     this.closing = true;
     for (const e of [...this.conns.values()]) this.closeConnection(e);
     for (const c of [...this.callers.values()]) {

@@ -44,8 +44,21 @@ export function parseSrtUrl(text: string): SrtEndpoint {
         else if (v === 'server') mode = 'listener';
         else if (v === 'caller' || v === 'listener' || v === 'rendezvous') mode = v;
         else throw new OptionError('mode', `"${value}" is not one of caller, listener, rendezvous`);
-      } else if (key === 'adapter' || key === 'bind') {
+      } else if (key === 'adapter') {
         adapter = value;
+      } else if (key === 'bind') {
+        // srt-live-transmit: bind=host:port sets adapter (if a host is given) and port; a bare
+        // host is taken as the adapter
+        const b = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(value);
+        if (b) {
+          const h = b[1] ?? b[2] ?? '';
+          if (h !== '') adapter = h;
+          const p = Number(b[3]);
+          if (p < 1 || p > 65535) throw new OptionError('bind', `port "${b[3]}" is not from 1 to 65535`);
+          localPort = p;
+        } else {
+          adapter = value;
+        }
       } else if (key === 'port') {
         const p = Number(value);
         if (!Number.isInteger(p) || p < 1 || p > 65535) throw new OptionError('port', `"${value}" is not from 1 to 65535`);
@@ -59,7 +72,10 @@ export function parseSrtUrl(text: string): SrtEndpoint {
   if (typeof options['streamid'] === 'string' && (options['streamid'] as string).startsWith('%23')) {
     options['streamid'] = `#${(options['streamid'] as string).slice(3)}`;
   }
-  if (!mode) mode = host === '' ? 'listener' : adapter !== undefined && localPort !== undefined ? 'rendezvous' : 'caller';
+  // srt-live-transmit's default mode (SrtInterpretMode): no host → listener; a host and an
+  // adapter → rendezvous; a host alone → caller
+  if (!mode) mode = host === '' ? 'listener' : adapter !== undefined && adapter !== '' ? 'rendezvous' : 'caller';
+  if (mode === 'rendezvous' && host === '') throw new OptionError('url', 'rendezvous mode needs the peer\'s host');
   if (mode === 'caller' && host === '') throw new OptionError('url', 'caller mode needs a host');
   return { mode, host, port, adapter, localPort, options: options as Partial<SrtOptions> };
 }

@@ -185,7 +185,7 @@ test('TX: the document\'s body with numeric strings → numbers in responses, Pa
   }
 });
 
-test('validation: 400 names every bad field; required fields per kind and mode; 422 for FEC, bonding, rendezvous and file mode; 404 unknown ids', async () => {
+test('validation: 400 names every bad field; required fields per kind and mode; 422 for FEC, bonding and file mode; 404 unknown ids', async () => {
   const t = await setup();
   try {
     const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
@@ -219,7 +219,6 @@ test('validation: 400 names every bad field; required fields per kind and mode; 
       [{ FEC: 1 }, /FEC: FEC \(packet filter\) is not supported yet/],
       [{ PacketFilter: '1' }, /FEC: FEC \(packet filter\) is not supported yet/],
       [{ GroupConnect: 1 }, /GroupConnect: bonding .* not supported yet/],
-      [{ Mode: 'Rendezvous' }, /Mode: rendezvous is not supported yet/],
       [{ Congestion: 'file' }, /Congestion: file mode is not supported/],
       [{ TransType: 'FILE' }, /TransType: file mode is not supported/],
     ];
@@ -319,9 +318,15 @@ test('native /api/v1/gateways: create with kind + config, list by kind, PATCH me
     const v = await t.app.inject({ method: 'PATCH', url: `/api/v1/gateways/${g.id}`, headers: auth, payload: { config: { Latency: 'slow', UdpIn: 'x' } } });
     assert.equal(v.statusCode, 400);
     assert.deepEqual((v.json() as { errors: { field: string }[] }).errors.map((e) => e.field), ['UdpIn', 'Latency']);
-    const u = await t.app.inject({ method: 'POST', url: '/api/v1/gateways', headers: auth, payload: { kind: 'rx', config: { ServiceName: 'r', Mode: 'rendezvous', TxIp: '127.0.0.1', ListenPort: 7002, UdpOut: '127.0.0.1:7003' } } });
-    assert.equal(u.statusCode, 422);
-    assert.match((u.json() as { message: string }).message, /rendezvous is not supported yet/);
+    // rendezvous runs (both sides on the same ListenPort): it waves to its peer, Connected 2 until the peer answers
+    const rdvPort = await freePort();
+    const u = await t.app.inject({ method: 'POST', url: '/api/v1/gateways', headers: auth, payload: { kind: 'rx', config: { ServiceName: 'r', Mode: 'Rendezvous', TxIp: '127.0.0.2', ListenPort: rdvPort, UdpOut: '127.0.0.1:7003' } } });
+    assert.equal(u.statusCode, 201, u.body);
+    const uj = u.json() as { status: string; connected: number; config: Doc };
+    assert.deepEqual([uj.status, uj.connected, uj.config['Mode'], uj.config['ListenPort']], ['running', 2, 'rendezvous', rdvPort]);
+    // its ListenPort is taken like a listener's
+    const clash = await t.app.inject({ method: 'POST', url: '/api/v1/gateways', headers: auth, payload: { kind: 'tx', config: { ServiceName: 'clash', Mode: 'listener', ListenPort: rdvPort, UdpIn: '127.0.0.1:7004' } } });
+    assert.equal(clash.statusCode, 409, clash.body);
     assert.equal((await t.app.inject({ method: 'POST', url: `/api/v1/gateways/${g.id}/stop`, headers: auth })).json().status, 'stopped');
     assert.equal((await t.app.inject({ method: 'DELETE', url: `/api/v1/gateways/${g.id}`, headers: auth })).statusCode, 204);
     assert.equal((await t.app.inject({ url: `/api/v1/gateways/${g.id}`, headers: auth })).statusCode, 404);

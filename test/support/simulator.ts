@@ -15,6 +15,7 @@ import { ListenerCore } from '../../src/protocol/listener.js';
 import { resolveOptions, type SrtOptions } from '../../src/protocol/options.js';
 import { checkControl, CtrlType, decodePacket, type ControlPacket, type Packet } from '../../src/protocol/packet.js';
 import { decodeHandshake, HsType } from '../../src/protocol/handshake.js';
+import { RendezvousCore } from '../../src/protocol/rendezvous.js';
 
 // ------------------------------------------------------------------ PRNG
 
@@ -343,7 +344,7 @@ export abstract class Endpoint {
   link!: Link; // outgoing
   peer!: Endpoint;
 
-  constructor(readonly name: 'caller' | 'listener', readonly sim: Simulator, readonly seed: number) {}
+  constructor(readonly name: 'caller' | 'listener' | 'a' | 'b', readonly sim: Simulator, readonly seed: number) {}
 
   /** The peer's latency-adjusted play time of a message this side receives. */
   playTime(peerSentAt: number): number {
@@ -795,6 +796,175 @@ export function simulatePair(opts: PairOptions): Pair {
 
   // before the connection: bounded by conntimeo (+ margins); afterwards by the stream + drain
   pair.outcome = sim.run(Infinity, maxEvents, () => stop() || sim.now > hardEnd);
+  if (sim.now > hardEnd) pair.outcome = 'time';
+  return pair;
+}
+
+// ------------------------------------------------------------------ rendezvous
+
+export const RDV_A_ADDR = '10.0.1.1';
+export const RDV_B_ADDR = '10.0.1.2';
+export const RDV_PORT = 5000;
+
+/** One rendezvous peer, driven like mux.ts drives a RendezvousCore and then its Connection. */
+export class RendezvousEndpoint extends Endpoint {
+  core!: RendezvousCore;
+  socketId = 0;
+  /** The peer core's clock origin (its start time). */
+  peerStart = NaN;
+  startedAt = NaN;
+  /** Every state the core went through, in order (starting with 'waving'). */
+  readonly states: string[] = [];
+
+  start(options: SrtOptions, socketId: number, isn: number, cookie: number, peerAddress: string): void {
+    this.socketId = socketId;
+    this.startedAt = this.sim.now;
+    const keyRng = Rng.derive(isn, `${this.name}-keys`);
+    this.core = new RendezvousCore({
+      options, localSocketId: socketId, isn, cookie, peerAddress, peerPort: RDV_PORT, now: this.localNow(), random: (n) => keyRng.bytes(n),
+    });
+    this.serviceCore();
+  }
+
+  /** mux.ts `serviceCaller` for a rendezvous connector. */
+  private serviceCore(): void {
+    if (this.states[this.states.length - 1] !== this.core.state) this.states.push(this.core.state);
+    let d: Buffer | null;
+    while ((d = this.core.pollTransmit()) !== null) this.transmit(d);
+    if (this.core.state === 'connected' && !this.conn) {
+      this.conn = this.core.connection!;
+      this.connectedAt = this.sim.now;
+      this.tsbpdOffset = this.conn.params.tsbpdBase - this.peerStart;
+      this.timerAt = Infinity;
+      this.service();
+      return;
+    }
+    if (this.core.state === 'failed') {
+      this.timerAt = Infinity;
+      return;
+    }
+    if (!this.conn) this.schedule(this.core.nextDeadline());
+  }
+
+  protected override onTimeout(now: number): void {
+    if (this.conn) {
+      super.onTimeout(now);
+      return;
+    }
+    if (!this.core) return;
+    this.core.handleTimeout(now);
+    this.serviceCore();
+  }
+
+  protected override onPacket(now: number, p: Packet): void {
+    if (!this.core || (p.dstSocketId !== 0 && p.dstSocketId !== this.socketId)) {
+      this.unroutable++; // not bound yet, or for another socket
+      return;
+    }
+    if (this.conn) {
+      if (p.kind === 'control' && p.type === CtrlType.Handshake) {
+        // the connected core answers repeated handshakes with AGREEMENT (mux.ts does the same)
+        this.core.handlePacket(now, p);
+        let d: Buffer | null;
+        while ((d = this.core.pollTransmit()) !== null) this.transmit(d);
+        if (p.dstSocketId === 0) return;
+      }
+      this.feedConnection(now, p);
+      return;
+    }
+    try {
+      this.core.handlePacket(now, p);
+    } catch (e) {
+      if (!(e instanceof ParseError)) throw e;
+      this.unroutable++;
+      return;
+    }
+    this.serviceCore();
+  }
+}
+
+export interface RendezvousPairOptions {
+  seed: number;
+  a?: Partial<SrtOptions>;
+  b?: Partial<SrtOptions>;
+  /** a → b. */
+  ab?: LinkConfig;
+  /** b → a. */
+  ba?: LinkConfig;
+  /** Cookies (default: random from the seed). */
+  cookieA?: number;
+  cookieB?: number;
+  /** B starts this much later, µs (its port is closed until then: what A sends is lost). */
+  bDelayUs?: number;
+  sender?: 'a' | 'b' | 'both';
+  messages?: number;
+  rate?: number;
+  drainUs?: number;
+  /** Hard bound on simulated time from the start, µs. */
+  maxTimeUs?: number;
+  startTime?: number;
+}
+
+export interface RendezvousPair {
+  readonly seed: number;
+  readonly sim: Simulator;
+  readonly a: RendezvousEndpoint;
+  readonly b: RendezvousEndpoint;
+  readonly ab: Link;
+  readonly ba: Link;
+  connectedAt: number;
+  outcome: 'time' | 'idle' | 'stopped';
+}
+
+/** Two RendezvousCores over two simulated links; optionally a message stream once both are connected. */
+export function simulateRendezvous(opts: RendezvousPairOptions): RendezvousPair {
+  const seed = opts.seed >>> 0;
+  const start = opts.startTime ?? 1_000_000_000;
+  const sim = new Simulator(start);
+  const ids = Rng.derive(seed, 'rdv-ids');
+  const aOpts = resolveOptions(opts.a ?? {});
+  const bOpts = resolveOptions(opts.b ?? {});
+  const a = new RendezvousEndpoint('a', sim, seed);
+  const b = new RendezvousEndpoint('b', sim, seed);
+  const ab = new Link(sim, Rng.derive(seed, 'ab'), opts.ab ?? {}, (d) => b.receive(d));
+  const ba = new Link(sim, Rng.derive(seed, 'ba'), opts.ba ?? {}, (d) => a.receive(d));
+  a.link = ab;
+  b.link = ba;
+  a.peer = b;
+  b.peer = a;
+  a.clockOrigin = b.clockOrigin = start;
+  const pair: RendezvousPair = { seed, sim, a, b, ab, ba, connectedAt: NaN, outcome: 'idle' };
+  const cookie = (): number => ids.int(1, 0xffffffff) | 0;
+  const cookieA = opts.cookieA ?? cookie();
+  const cookieB = opts.cookieB ?? cookie();
+  const idA = ids.int(1, 0x3fffffff), idB = ids.int(1, 0x3fffffff);
+  const isnA = ids.int(0, 0x7fffffff), isnB = ids.int(0, 0x7fffffff);
+  const bDelay = opts.bDelayUs ?? 0;
+  a.start(aOpts, idA, isnA, cookieA, RDV_B_ADDR);
+  a.peerStart = start + bDelay;
+  b.peerStart = start;
+  sim.at(start + bDelay, () => b.start(bOpts, idB, isnB, cookieB, RDV_A_ADDR));
+
+  const messages = opts.messages ?? 0;
+  const rate = opts.rate ?? 1000;
+  const senders = opts.sender === 'both' ? [a, b] : opts.sender === 'b' ? [b] : [a];
+  const latencyUs = Math.max(aOpts.rcvlatency, aOpts.peerlatency, bOpts.rcvlatency, bOpts.peerlatency) * 1000;
+  const drain = opts.drainUs ?? latencyUs + 1_000_000;
+  const connectLimit = Math.max(aOpts.conntimeo, bOpts.conntimeo) * 1000 * 10 + bDelay + 1_000_000;
+  let hardEnd = start + (opts.maxTimeUs ?? connectLimit + (messages / rate) * 1e6 + drain);
+  let started = false;
+  const stop = (): boolean => {
+    if (!started && a.conn && b.conn) {
+      started = true;
+      pair.connectedAt = sim.now;
+      const period = 1e6 / rate;
+      for (let i = 0; i < messages; i++) sim.at(sim.now + Math.round(i * period), () => { for (const s of senders) s.send(i, DEFAULT_PAYLOAD); });
+      const end = sim.now + Math.round(messages * period) + drain;
+      hardEnd = Math.min(hardEnd, end);
+    }
+    return false;
+  };
+  pair.outcome = sim.run(Infinity, 2_000_000, () => stop() || sim.now > hardEnd);
   if (sim.now > hardEnd) pair.outcome = 'time';
   return pair;
 }

@@ -264,6 +264,21 @@ describe('parseSrtUrl', () => {
     throwsOption(() => parseSrtUrl('srt://h:9000?port=65536'), 'port');
   });
 
+  test('rendezvous as srt-live-transmit reads it: a host and an adapter; bind=host:port; port= is the local port', () => {
+    const a = parseSrtUrl('srt://10.0.0.2:9000?adapter=10.0.0.1');
+    assert.deepEqual([a.mode, a.adapter, a.localPort], ['rendezvous', '10.0.0.1', undefined], 'no port=: the local port defaults to 9000 when dialing');
+    const b = parseSrtUrl('srt://10.0.0.2:9000?bind=10.0.0.1:9100');
+    assert.deepEqual([b.mode, b.adapter, b.localPort], ['rendezvous', '10.0.0.1', 9100]);
+    const c = parseSrtUrl('srt://10.0.0.2:9000?bind=:9100');
+    assert.deepEqual([c.mode, c.adapter, c.localPort], ['caller', undefined, 9100], 'bind without a host only fixes the source port');
+    const d = parseSrtUrl('srt://[2001:db8::2]:9000?bind=[2001:db8::1]:9000');
+    assert.deepEqual([d.mode, d.host, d.adapter, d.localPort], ['rendezvous', '2001:db8::2', '2001:db8::1', 9000]);
+    assert.equal(parseSrtUrl('srt://10.0.0.2:9000?port=9001').mode, 'caller', 'port= alone: a caller with a fixed source port');
+    assert.equal(parseSrtUrl('srt://10.0.0.2:9000?mode=rendezvous&port=9001').localPort, 9001);
+    throwsOption(() => parseSrtUrl('srt://:9000?mode=rendezvous'), 'url', /needs the peer/);
+    throwsOption(() => parseSrtUrl('srt://h:9000?bind=1.2.3.4:0'), 'bind');
+  });
+
   test('transport-only keys (blocking, timeout) are accepted and not options', () => {
     const e = parseSrtUrl('srt://h:1?blocking=true&timeout=1000&latency=50');
     assert.deepEqual(e.options, { latency: 50 });
