@@ -2,7 +2,7 @@ import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'data/', 'test-artifacts/'] },
+  { ignores: ['dist/', 'node_modules/', 'data/', 'test-artifacts/', 'web/src/api-types.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {
@@ -31,5 +31,10 @@ export default tseslint.config(
   {
     files: ['src/gateway/**/*.ts', 'src/server/**/*.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: ['../core/*', '../api/*', '../store/*', '../cli/*'] }] },
+  },
+  {
+    // the dashboard runs in the browser and knows Sluice only through the REST API (api-types.ts)
+    files: ['web/src/**/*.{ts,tsx}'],
+    rules: { 'no-restricted-imports': ['error', { patterns: ['node:*', '**/src/*/**', '../../src/**'] }] },
   },
 );

@@ -20,6 +20,8 @@ import { registerStatsRoutes } from './routes/stats.js';
 import { registerCallabaRoutes } from './routes/callaba.js';
 import { registerUtilRoutes } from './routes/utils.js';
 import { registerRouteRoutes } from './routes/routes.js';
+import { registerPreviewRoutes } from './routes/preview.js';
+import { registerWeb } from './web.js';
 
 export type { AppContext } from './context.js';
 /** Kept for callers of the first version of the API. */
@@ -63,7 +65,8 @@ export async function buildApp(ctx: AppContext): Promise<App> {
       : status === 401 ? 'API_ERR_UNAUTHORIZED' : status === 404 ? 'API_ERR_NOT_FOUND' : status === 415 ? 'API_ERR_UNSUPPORTED_MEDIA_TYPE' : status === 400 ? 'API_ERR_BAD_REQUEST' : status === 413 ? 'API_ERR_TOO_LARGE' : 'API_ERR_INTERNAL';
     return reply.code(status).send({ code, message: err.message });
   });
-  app.setNotFoundHandler((req, reply) => reply.code(404).send({ code: 'API_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` }));
+  const dashboard = await registerWeb(app); // the web console at / (dist/web)
+  app.setNotFoundHandler((req, reply) => (dashboard.fallback(req, reply) ? reply : reply.code(404).send({ code: 'API_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` })));
 
   // Authorization: Bearer … or x-access-token: … (Callaba's header)
   const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
@@ -100,5 +103,6 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   registerCallabaRoutes(app, ctx, guards, logins);
   registerUtilRoutes(app, ctx, guards);
   registerRouteRoutes(app, ctx, guards);
+  await registerPreviewRoutes(app, ctx);
   return app;
 }

@@ -26,7 +26,7 @@ test('every protected operation documents 401, every operation documents a succe
   for (const [path, ops] of Object.entries(doc.paths)) {
     for (const [method, op] of Object.entries(ops)) {
       const codes = Object.keys(op.responses ?? {});
-      if (!codes.some((c) => /^2\d\d$/.test(c))) problems.push(`${method.toUpperCase()} ${path}: no 2xx response`);
+      if (!codes.some((c) => /^(2\d\d|101)$/.test(c))) problems.push(`${method.toUpperCase()} ${path}: no 2xx response`);
       const open = Array.isArray(op.security) && op.security.length === 0;
       if (!open && path !== '/metrics' && !codes.includes('401')) problems.push(`${method.toUpperCase()} ${path}: protected but no 401 documented`);
     }
