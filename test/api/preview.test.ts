@@ -5,9 +5,14 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Fastify from 'fastify';
+import jwt from '@fastify/jwt';
+import { setImmediate as tick } from 'node:timers/promises';
 import WebSocket from 'ws';
 import { buildApp } from '../../src/api/app.js';
 import { registerWeb } from '../../src/api/web.js';
+import { PreviewClose, registerPreviewRoutes } from '../../src/api/routes/preview.js';
+import { Server } from '../../src/server/server.js';
+import type { AppContext } from '../../src/api/context.js';
 import type { App } from '../../src/api/common.js';
 import { hashPassword } from '../../src/core/passwords.js';
 import { ServerManager } from '../../src/core/servers.js';
@@ -171,4 +176,41 @@ test('dashboard files: index.html uncached, hashed assets cached, browser naviga
   assert.equal(r.statusCode, 503);
   assert.match(r.body, /npm run build:web/);
   await bare.close();
+});
+
+test('preview WebSocket: a viewer that stops reading is dropped (4408) once its socket holds more than the limit', async () => {
+  const server = new Server({ name: 'slow', port: await freePort() });
+  await server.start();
+  const app = Fastify() as unknown as App;
+  await app.register(jwt, { secret: 'test-secret-test-secret' });
+  const ctx = { servers: { get: async () => ({}), runtime: () => server } } as unknown as AppContext;
+  await registerPreviewRoutes(app, ctx, 256 * 1024);
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  const feed = server.publishLocal('live/slow', 'feed');
+  const dropped: string[] = [];
+  server.on('closed', (c, reason) => { if (c.peer.startsWith('preview:')) dropped.push(reason); });
+  try {
+    const token = app.jwt.sign({ sub: 'ops', role: 'viewer' });
+    const viewer = open(`ws://127.0.0.1:${port}/api/v1/servers/1/streams/preview?stream=live/slow`, ['sluice.preview', `bearer.${token}`]);
+    await viewer.opened;
+    await until(() => server.stats()[0]!.players.length === 1);
+    (viewer.ws as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause(); // stops reading: the kernel buffers fill, then the server's queue
+    const msg = tsMessage(0, true);
+    for (let i = 0; i < 400 && dropped.length === 0; i++) {
+      for (let j = 0; j < 100; j++) feed.write(msg);
+      await tick();
+    }
+    assert.equal(dropped.length, 1, 'the slow viewer is dropped');
+    assert.equal(dropped[0], 'viewer too slow: over 256 KiB queued');
+    assert.equal(server.stats()[0]!.players.length, 0, 'and removed from the stream');
+    (viewer.ws as unknown as { _socket: { resume(): void } })._socket.resume();
+    assert.equal((await viewer.closed).code, PreviewClose.TOO_SLOW);
+    assert.ok(viewer.got.length > 100, `it got data before (${viewer.got.length} messages)`);
+  } finally {
+    feed.close();
+    await app.close();
+    await server.close();
+  }
 });

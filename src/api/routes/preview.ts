@@ -106,7 +106,7 @@ export async function registerPreviewRoutes(app: App, ctx: AppContext, maxBuffer
     ep.on('data', (msg: Buffer) => {
       if (!open) return;
       if (socket.bufferedAmount > maxBuffered) {
-        finish(PreviewClose.TOO_SLOW, `viewer too slow: over ${Math.round(maxBuffered / 1048576)} MiB queued`);
+        finish(PreviewClose.TOO_SLOW, `viewer too slow: over ${maxBuffered >= 1048576 ? `${Math.round(maxBuffered / 1048576)} MiB` : `${Math.round(maxBuffered / 1024)} KiB`} queued`);
         return;
       }
       socket.send(msg, { binary: true });
