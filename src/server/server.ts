@@ -9,7 +9,7 @@ import { listen, type SrtServer } from '../transport/api.js';
 import type { SrtSocket } from '../transport/socket.js';
 import { LocalEndpoint } from './local.js';
 import { parseStreamId, serverNameCode, StreamIdError, type ParsedStreamId, type StreamMode } from './streamid.js';
-import { hasRandomAccessPoint } from './tsmux.js';
+import { PsiCache } from './tsmux.js';
 
 export interface StreamCredentials {
   /** Passphrase a publisher of this stream must use. */
@@ -111,6 +111,8 @@ interface StreamState {
   createdAt: number;
   messages: number;
   bytes: number;
+  /** PAT/PMT of the stream: which PIDs are video, and the tables a late-joining player needs first. */
+  psi: PsiCache;
 }
 
 export interface RejectInfo {
@@ -442,7 +444,7 @@ export class Server extends EventEmitter<ServerEvents> {
   private streamFor(name: string): StreamState {
     let st = this.streams.get(name);
     if (!st) {
-      st = { name, publisher: null, backup: null, players: new Set(), graceTimer: null, createdAt: Date.now(), messages: 0, bytes: 0 };
+      st = { name, publisher: null, backup: null, players: new Set(), graceTimer: null, createdAt: Date.now(), messages: 0, bytes: 0, psi: new PsiCache() };
       this.streams.set(name, st);
     }
     return st;
@@ -495,10 +497,19 @@ export class Server extends EventEmitter<ServerEvents> {
     st.messages++;
     st.bytes += msg.length;
     const limit = (this.config.playerQueue ?? 4096) * 1456;
+    st.psi.observe(msg);
+    let keyframe = -2; // not looked for yet
     for (const p of st.players) {
+      let out = msg;
+      let header: Buffer | null = null;
       if (p.waitingForKeyframe) {
-        if (!hasRandomAccessPoint(msg)) continue;
+        // start at a video keyframe (muxers also mark audio frames), with the PAT/PMT in front
+        if (keyframe === -2) keyframe = st.psi.keyframeOffset(msg);
+        if (keyframe < 0) continue;
         p.waitingForKeyframe = false;
+        const h = st.psi.header();
+        if (h.length > 0) header = h; // its own message: with the keyframe it could exceed one SRT packet
+        out = msg.subarray(keyframe);
       }
       const s = p.socket;
       if (s.destroyed) continue;
@@ -506,7 +517,8 @@ export class Server extends EventEmitter<ServerEvents> {
         this.dropPlayer(p, `queue over ${this.config.playerQueue} messages`);
         continue;
       }
-      s.write(msg); // the same Buffer for every player: no per-player copy here
+      if (header) s.write(header);
+      s.write(out); // the same Buffer for every player: no per-player copy here
     }
   }
 

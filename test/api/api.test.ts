@@ -159,3 +159,23 @@ test('streams and connections of a running server; DELETE kicks a connection', a
     await t.close();
   }
 });
+
+test('any user changes their own password; the wrong current password is a field error', async () => {
+  const t = await setup();
+  try {
+    const token = await t.login('view', 'viewer-pass-1');
+    const auth = { authorization: `Bearer ${token}` };
+    const wrong = await t.app.inject({ method: 'POST', url: '/api/v1/auth/password', headers: auth, payload: { current_password: 'nope', new_password: 'viewer-pass-2' } });
+    assert.equal(wrong.statusCode, 400);
+    assert.deepEqual((wrong.json() as { errors: { field: string }[] }).errors.map((e) => e.field), ['current_password']);
+    const short = await t.app.inject({ method: 'POST', url: '/api/v1/auth/password', headers: auth, payload: { current_password: 'viewer-pass-1', new_password: 'short' } });
+    assert.equal(short.statusCode, 400);
+    const ok = await t.app.inject({ method: 'POST', url: '/api/v1/auth/password', headers: auth, payload: { current_password: 'viewer-pass-1', new_password: 'viewer-pass-2' } });
+    assert.equal(ok.statusCode, 204);
+    await t.login('view', 'viewer-pass-2');
+    const old = await t.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'view', password: 'viewer-pass-1' } });
+    assert.equal(old.statusCode, 401);
+  } finally {
+    await t.close();
+  }
+});

@@ -57,6 +57,23 @@ export function registerAuthRoutes(app: App, ctx: AppContext, g: Guards, limiter
   app.get('/api/v1/auth/me', { ...g.read, schema: { tags: ['auth'], summary: 'Who the token belongs to', response: { 200: Type.Object({ username: Type.String(), role: Type.String() }), ...errors(401) } } },
     async (req) => ({ username: req.user.sub, role: req.user.role }));
 
+  app.post('/api/v1/auth/password', {
+    ...g.read,
+    schema: {
+      tags: ['auth'], summary: 'Change your own password (any role)',
+      body: Type.Object({ current_password: Type.String({ minLength: 1 }), new_password: Type.String({ minLength: 8, maxLength: 256 }) }, { additionalProperties: false }),
+      response: { 204: Type.Null(), ...errors(400, 401) },
+    },
+  }, async (req, reply) => {
+    const u = await ctx.db.selectFrom('users').selectAll().where('username', '=', req.user.sub).executeTakeFirst();
+    if (!u || !(await verifyPassword(req.body.current_password, u.password_hash))) {
+      throw new ApiError(400, 'API_ERR_VALIDATION', 'current_password: wrong password', [{ field: 'current_password', message: 'wrong password' }]);
+    }
+    await ctx.db.updateTable('users').set({ password_hash: await hashPassword(req.body.new_password) }).where('id', '=', u.id).execute();
+    ctx.events.record({ type: 'user.password', actor: u.username, target: `user:${u.id}`, message: `${u.username} changed their password` });
+    return reply.code(204).send(null);
+  });
+
   const view = (u: { id: number; username: string; role: 'admin' | 'operator' | 'viewer'; created_at: string }): Static<typeof UserView> => ({ id: u.id, username: u.username, role: u.role, created_at: u.created_at });
   const find = async (id: number) => {
     const u = await ctx.db.selectFrom('users').selectAll().where('id', '=', id).executeTakeFirst();

@@ -1,4 +1,4 @@
-// Users and roles (admins): create, change role or password, delete.
+// Users and roles (admins): create, change role or password, delete; everyone: their own password.
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, ApiError, type Answer } from '../api';
@@ -15,7 +15,16 @@ export function Users(): JSX.Element {
   const list = usePoll((signal) => (isAdmin ? api.get('/api/v1/users', { signal }) : Promise.resolve([] as User[])), 0, [isAdmin]);
   const [editing, setEditing] = useState<User | 'new' | null>(null);
   const [confirmEl, ask] = useConfirm();
-  if (!isAdmin) return <section><h1>Users</h1><Empty>Only admins manage users.</Empty></section>;
+  if (!isAdmin) {
+    return (
+      <section aria-labelledby="users-title">
+        <h1 id="users-title">Users</h1>
+        <Empty>Only admins manage users.</Empty>
+        <h2>Your password</h2>
+        <OwnPasswordForm onDone={(note) => toast(note)} />
+      </section>
+    );
+  }
   const setRole = async (u: User, role: Role): Promise<void> => {
     try {
       await api.patch('/api/v1/users/{id}', { params: { id: u.id }, body: { role } });
@@ -120,6 +129,39 @@ function UserForm({ user, onDone }: { user: User | null; onDone: (note: string) 
       )}
       {other.length > 0 && <ul class="note note-error" role="alert">{other.map((o) => <li key={o}>{o}</li>)}</ul>}
       <div class="actions"><button type="submit" class="btn btn-primary">{user ? 'Set password' : 'Create user'}</button></div>
+    </form>
+  );
+}
+
+/** Any role: change the password of the logged-in user (asks for the current one). */
+function OwnPasswordForm({ onDone }: { onDone: (note: string) => void }): JSX.Element {
+  const [current, setCurrent] = useState('');
+  const [next, setNext] = useState('');
+  const [errs, setErrs] = useState<Record<string, string>>({});
+  const [other, setOther] = useState<string[]>([]);
+  const submit = async (e: Event): Promise<void> => {
+    e.preventDefault();
+    setErrs({});
+    setOther([]);
+    try {
+      await api.post('/api/v1/auth/password', { body: { current_password: current, new_password: next } });
+      setCurrent('');
+      setNext('');
+      onDone('your password was changed');
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 400) {
+        const fe = fieldErrors(err, ['current_password', 'new_password']);
+        setErrs(fe.fields);
+        setOther(fe.other);
+      } else setOther([(err as Error).message]);
+    }
+  };
+  return (
+    <form class="form" onSubmit={(e) => void submit(e)} noValidate>
+      <TextInput label="Current password" name="current_password" type="password" value={current} onValue={setCurrent} error={errs['current_password']} autoComplete="current-password" />
+      <TextInput label="New password" name="new_password" type="password" value={next} onValue={setNext} error={errs['new_password']} autoComplete="new-password" hint="at least 8 characters" />
+      {other.length > 0 && <ul class="note note-error" role="alert">{other.map((o) => <li key={o}>{o}</li>)}</ul>}
+      <div class="actions"><button type="submit" class="btn btn-primary">Change password</button></div>
     </form>
   );
 }
