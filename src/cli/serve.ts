@@ -3,13 +3,8 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
-import { ServerManager } from '../core/servers.js';
-import { GatewayManager } from '../core/gateways.js';
-import { RouteManager } from '../core/routes.js';
+import { ControlPlane } from '../core/control-plane.js';
 import { openStore } from '../store/db.js';
-import { TaskQueue } from '../core/tasks.js';
-import { EventLog } from '../core/events.js';
-import { StatsHistory } from '../core/history.js';
 import { resolveServeConfig, serveOptionsHelp, type ServeConfig } from './config.js';
 
 export const SERVE_HELP = `Usage: sluice serve [options]
@@ -55,9 +50,7 @@ export async function runServe(argv: string[]): Promise<number> {
     return 1;
   }
   const db = store.db;
-  const events = new EventLog(db);
-  const tasks = new TaskQueue(db);
-  await tasks.recover();
+  const cp = new ControlPlane(db, { dataDir: o.dataDir });
   let secret = (await db.selectFrom('meta').select('value').where('key', '=', 'jwt_secret').executeTakeFirst())?.value;
   if (!secret) {
     secret = randomBytes(32).toString('base64url');
@@ -70,33 +63,22 @@ export async function runServe(argv: string[]): Promise<number> {
     await db.insertInto('users').values({ username: 'admin', password_hash: await hashPassword(password), role: 'admin', created_at: new Date().toISOString() }).execute();
     if (!given) process.stdout.write(`created user "admin" with password: ${password}\n(shown once; set SLUICE_ADMIN_PASSWORD to choose it)\n`);
   }
-  const servers = new ServerManager(db, events);
-  const count = await db.selectFrom('servers').select('id').execute();
-  if (count.length === 0) await servers.create({ server_name: 'default', server_port: o.srtPort });
-  else await servers.startActive();
+  await cp.start();
+  const { servers, gateways } = cp;
+  if ((await db.selectFrom('servers').select('id').execute()).length === 0) await servers.create({ server_name: 'default', server_port: o.srtPort });
   for (const s of await servers.list()) {
     process.stdout.write(`SRT server "${s.server_name}" on UDP ${s.server_port}: ${s.status}${s.error ? ` (${s.error})` : ''}\n`);
   }
-  // routes follow their servers from here on; recordings go under <dataDir>/recordings/
-  const routes = new RouteManager(db, servers, events, o.dataDir);
-  await routes.startActive();
-  const gateways = new GatewayManager(db, events);
-  await gateways.startActive();
   for (const g of await gateways.list()) {
     process.stdout.write(`${g.kind.toUpperCase()} gateway "${g.name}": ${g.status}${g.error ? ` (${g.error})` : ''}\n`);
   }
-  const history = new StatsHistory(servers); // one sample per second of every stream and connection
-  history.start();
   const metricsToken = o.metricsToken ?? undefined;
-  const app = await buildApp({ db, servers, tasks, events, history, metricsToken, gateways, routes, jwtSecret: secret, tokenTtl: o.tokenTtl, logger: o.logLevel === 'silent' ? false : { level: o.logLevel } });
+  const app = await buildApp({ ...cp, metricsToken, jwtSecret: secret, tokenTtl: o.tokenTtl, logger: o.logLevel === 'silent' ? false : { level: o.logLevel } });
   try {
     await app.listen({ host: o.httpHost, port: o.httpPort });
   } catch (e) {
     process.stderr.write(`sluice serve: cannot listen on ${o.httpHost}:${o.httpPort}: ${(e as Error).message}\n`);
-    history.stop();
-    await gateways.closeAll();
-    await routes.closeAll();
-    await servers.closeAll();
+    await cp.close();
     await db.destroy();
     return 1;
   }
@@ -107,12 +89,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.once('SIGTERM', () => resolve());
   });
   await app.close();
-  history.stop();
-  await tasks.drain();
-  await gateways.closeAll();
-  await routes.closeAll(); // recordings' last files are closed and stored
-  await servers.closeAll(); // SHUTDOWN to every SRT peer
-  await events.flush();
+  await cp.close(); // tasks finish, recordings' last files are stored, SHUTDOWN to every SRT peer
   await db.destroy();
   return 0;
 }

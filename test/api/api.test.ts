@@ -1,43 +1,15 @@
 // REST API on a real SQLite file, through fastify's inject (no HTTP socket needed).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { dirname } from 'node:path';
 import dgram from 'node:dgram';
-import { join } from 'node:path';
-import { buildApp } from '../../src/api/app.js';
-import { hashPassword } from '../../src/core/passwords.js';
-import { ServerManager } from '../../src/core/servers.js';
-import { GatewayManager } from '../../src/core/gateways.js';
-import { RouteManager } from '../../src/core/routes.js';
-import { openSqlite } from '../../src/store/db.js';
-import { TaskQueue } from '../../src/core/tasks.js';
-import { EventLog } from '../../src/core/events.js';
-import { StatsHistory } from '../../src/core/history.js';
 import { dial } from '../../src/transport/api.js';
-import { freePort, tempDir, until } from '../support/peers.js';
+import { apiHarness } from '../support/api.js';
+import { freePort, until } from '../support/peers.js';
 
-async function setup(file = join(tempDir(), 'sluice.db')) {
-  const db = await openSqlite(file);
-  if (!(await db.selectFrom('users').select('id').executeTakeFirst())) {
-    await db.insertInto('users').values([
-      { username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' },
-      { username: 'view', password_hash: await hashPassword('viewer-pass-1'), role: 'viewer', created_at: '' },
-    ]).execute();
-  }
-  const events = new EventLog(db);
-  const tasks = new TaskQueue(db);
-  const servers = new ServerManager(db, events);
-  await servers.startActive();
-  const gateways = new GatewayManager(db, events);
-  await gateways.startActive();
-  const routes = new RouteManager(db, servers, events, tempDir());
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
-  const login = async (username: string, password: string): Promise<string> => {
-    const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
-    assert.equal(r.statusCode, 200, r.body);
-    return (r.json() as { token: string }).token;
-  };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await servers.closeAll(); await db.destroy(); };
-  return { db, servers, gateways, app, login, close, file };
+async function setup(file?: string) {
+  const h = await apiHarness(file ? { dir: dirname(file) } : {});
+  return { db: h.db, servers: h.servers, gateways: h.gateways, app: h.app, login: h.login, close: h.close, file: h.file };
 }
 
 test('auth: health and OpenAPI are open; everything else needs a token (Bearer or x-access-token); roles; bad logins', async () => {

@@ -4,47 +4,23 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { buildApp } from '../../src/api/app.js';
-import { hashPassword } from '../../src/core/passwords.js';
-import { ServerManager } from '../../src/core/servers.js';
-import { openSqlite } from '../../src/store/db.js';
-import { TaskQueue } from '../../src/core/tasks.js';
-import { EventLog } from '../../src/core/events.js';
-import { StatsHistory } from '../../src/core/history.js';
-import { GatewayManager } from '../../src/core/gateways.js';
-import { RouteManager } from '../../src/core/routes.js';
 import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
-import { freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, until } from '../support/peers.js';
+import { apiHarness } from '../support/api.js';
+import { freePort, makeMessages, requireTool, sleep, spawnPeer, testMedia, udpCollect, until } from '../support/peers.js';
 
-async function setup(file = join(tempDir(), 'sluice.db')) {
-  const db = await openSqlite(file);
-  if (!(await db.selectFrom('users').select('id').executeTakeFirst())) {
-    await db.insertInto('users').values([
-      { username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' },
-      { username: 'view', password_hash: await hashPassword('viewer-pass-1'), role: 'viewer', created_at: '' },
-    ]).execute();
-  }
-  const events = new EventLog(db);
-  const tasks = new TaskQueue(db);
-  const servers = new ServerManager(db, events);
-  await servers.startActive();
-  const gateways = new GatewayManager(db, events);
-  await gateways.startActive();
-  const routes = new RouteManager(db, servers, events, tempDir());
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
+async function setup() {
+  const h = await apiHarness();
   /** Callaba login: POST /auth/login answers the token to send as x-access-token. */
   const login = async (username: string, password: string): Promise<{ 'x-access-token': string }> => {
-    const r = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } });
+    const r = await h.app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
     const b = r.json() as { token: string; 'x-access-token': string; success: boolean };
     assert.equal(b.success, true);
     assert.equal(b['x-access-token'], b.token);
     return { 'x-access-token': b.token };
   };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await servers.closeAll(); await db.destroy(); };
-  return { db, servers, tasks, app, login, close };
+  return { db: h.db, servers: h.servers, tasks: h.tasks, app: h.app, login, close: h.close };
 }
 
 interface CallabaServer {

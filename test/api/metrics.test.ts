@@ -2,43 +2,14 @@
 // file through fastify's inject.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { buildApp, type AppContext } from '../../src/api/app.js';
-import { hashPassword } from '../../src/core/passwords.js';
-import { ServerManager } from '../../src/core/servers.js';
-import { GatewayManager } from '../../src/core/gateways.js';
-import { RouteManager } from '../../src/core/routes.js';
-import { openSqlite } from '../../src/store/db.js';
-import { TaskQueue } from '../../src/core/tasks.js';
-import { EventLog } from '../../src/core/events.js';
-import { StatsHistory } from '../../src/core/history.js';
+import { buildApp } from '../../src/api/app.js';
 import { dial } from '../../src/transport/api.js';
-import { freePort, makeMessages, sleep, tempDir, until } from '../support/peers.js';
+import { apiHarness } from '../support/api.js';
+import { freePort, makeMessages, sleep, until } from '../support/peers.js';
 
-async function setup(file = join(tempDir(), 'sluice.db')) {
-  const db = await openSqlite(file);
-  if (!(await db.selectFrom('users').select('id').executeTakeFirst())) {
-    await db.insertInto('users').values([
-      { username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' },
-    ]).execute();
-  }
-  const events = new EventLog(db);
-  const tasks = new TaskQueue(db);
-  const servers = new ServerManager(db, events);
-  await servers.startActive();
-  const gateways = new GatewayManager(db, events);
-  await gateways.startActive();
-  const routes = new RouteManager(db, servers, events, tempDir());
-  const history = new StatsHistory(servers); // not started: the test samples by hand
-  const ctx: AppContext = { db, servers, tasks, events, history, gateways, routes, jwtSecret: 'test-secret-test-secret' };
-  const app = await buildApp(ctx);
-  const login = async (username: string, password: string): Promise<string> => {
-    const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
-    assert.equal(r.statusCode, 200, r.body);
-    return (r.json() as { token: string }).token;
-  };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await servers.closeAll(); await db.destroy(); };
-  return { ctx, db, servers, history, app, login, close };
+async function setup() {
+  const h = await apiHarness(); // history not started: the test samples by hand
+  return { ctx: h.ctx, db: h.db, servers: h.servers, history: h.history, app: h.app, login: h.login, close: h.close };
 }
 
 interface Sample { name: string; labels: Record<string, string>; value: number }

@@ -8,21 +8,13 @@ import Fastify from 'fastify';
 import jwt from '@fastify/jwt';
 import { setImmediate as tick } from 'node:timers/promises';
 import WebSocket from 'ws';
-import { buildApp } from '../../src/api/app.js';
 import { registerWeb } from '../../src/api/web.js';
 import { PreviewClose, registerPreviewRoutes } from '../../src/api/routes/preview.js';
 import { Server } from '../../src/server/server.js';
 import type { AppContext } from '../../src/api/context.js';
 import type { App } from '../../src/api/common.js';
-import { hashPassword } from '../../src/core/passwords.js';
-import { ServerManager } from '../../src/core/servers.js';
-import { GatewayManager } from '../../src/core/gateways.js';
-import { RouteManager } from '../../src/core/routes.js';
-import { openSqlite } from '../../src/store/db.js';
-import { TaskQueue } from '../../src/core/tasks.js';
-import { EventLog } from '../../src/core/events.js';
-import { StatsHistory } from '../../src/core/history.js';
 import { dial } from '../../src/transport/api.js';
+import { apiHarness } from '../support/api.js';
 import { freePort, tempDir, until } from '../support/peers.js';
 
 /** A 1316-byte message of 7 TS packets; `key` sets random_access_indicator on the first. */
@@ -56,13 +48,8 @@ function open(url: string, protocols?: string[]): { ws: WebSocket; got: Buffer[]
 }
 
 test('preview WebSocket: token as subprotocol or query, refusals as close codes, MPEG-TS from a keyframe, a player that can be kicked', async () => {
-  const db = await openSqlite(join(tempDir(), 'sluice.db'));
-  await db.insertInto('users').values({ username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' }).execute();
-  const events = new EventLog(db);
-  const servers = new ServerManager(db, events);
-  const gateways = new GatewayManager(db, events);
-  const routes = new RouteManager(db, servers, events, tempDir());
-  const app = await buildApp({ db, servers, tasks: new TaskQueue(db), events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
+  const h = await apiHarness();
+  const { app, servers } = h;
   const srtPort = await freePort();
   const srv = await servers.create({ server_name: 'pv', server_port: srtPort });
   await app.listen({ host: '127.0.0.1', port: 0 });
@@ -132,10 +119,7 @@ test('preview WebSocket: token as subprotocol or query, refusals as close codes,
     assert.equal(end.reason, 'server stopped');
   } finally {
     pub.destroy();
-    await app.close();
-    await routes.closeAll();
-    await servers.closeAll();
-    await db.destroy();
+    await h.close();
   }
 });
 

@@ -5,41 +5,19 @@ import assert from 'node:assert/strict';
 import dgram from 'node:dgram';
 import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildApp } from '../../src/api/app.js';
-import { EventLog } from '../../src/core/events.js';
-import { GatewayManager } from '../../src/core/gateways.js';
-import { StatsHistory } from '../../src/core/history.js';
-import { hashPassword } from '../../src/core/passwords.js';
-import { RouteManager, type RecordingView, type RouteView } from '../../src/core/routes.js';
-import { ServerManager } from '../../src/core/servers.js';
-import { TaskQueue } from '../../src/core/tasks.js';
-import { openSqlite } from '../../src/store/db.js';
+import { type RecordingView, type RouteView } from '../../src/core/routes.js';
 import { dial } from '../../src/transport/api.js';
+import { apiHarness } from '../support/api.js';
 import { freePort, makeMessages, tempDir, udpCollect } from '../support/peers.js';
 
 async function setup(dir = tempDir()) {
-  const db = await openSqlite(join(dir, 'sluice.db'));
-  if (!(await db.selectFrom('users').select('id').executeTakeFirst())) {
-    await db.insertInto('users').values([
-      { username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' },
-      { username: 'view', password_hash: await hashPassword('viewer-pass-1'), role: 'viewer', created_at: '' },
-    ]).execute();
-  }
-  const events = new EventLog(db);
-  const tasks = new TaskQueue(db);
-  const servers = new ServerManager(db, events);
-  await servers.startActive();
-  const routes = new RouteManager(db, servers, events, dir);
-  await routes.startActive();
-  const gateways = new GatewayManager(db, events);
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
+  const h = await apiHarness({ dir });
   const token = async (username: string, password: string): Promise<Record<string, string>> => {
-    const r = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
+    const r = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username, password } });
     return { authorization: `Bearer ${(r.json() as { token: string }).token}` };
   };
   const headers = await token('admin', 'admin-pass-1');
-  const close = async (): Promise<void> => { await app.close(); await routes.closeAll(); await servers.closeAll(); await tasks.drain(); await events.flush(); await db.destroy(); };
-  return { dir, db, events, servers, routes, app, headers, token, close };
+  return { dir, db: h.db, events: h.events, servers: h.servers, routes: h.routes, app: h.app, headers, token, close: h.close };
 }
 
 interface ErrorBody { code: string; message: string; errors?: { field: string; message: string }[] }

@@ -1,38 +1,18 @@
 // The RX/TX document's routes (/v1/…) and the native /api/v1/gateways, through fastify's inject.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { buildApp } from '../../src/api/app.js';
-import { hashPassword } from '../../src/core/passwords.js';
-import { ServerManager } from '../../src/core/servers.js';
-import { GatewayManager } from '../../src/core/gateways.js';
-import { RouteManager } from '../../src/core/routes.js';
-import { openSqlite } from '../../src/store/db.js';
-import { TaskQueue } from '../../src/core/tasks.js';
-import { EventLog } from '../../src/core/events.js';
-import { StatsHistory } from '../../src/core/history.js';
 import { dial } from '../../src/transport/api.js';
-import { freePort, makeMessages, sleep, tempDir, udpCollect, until } from '../support/peers.js';
+import { apiHarness } from '../support/api.js';
+import { freePort, makeMessages, sleep, udpCollect, until } from '../support/peers.js';
 
 async function setup() {
-  const db = await openSqlite(join(tempDir(), 'sluice.db'));
-  await db.insertInto('users').values([
-    { username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' },
-    { username: 'view', password_hash: await hashPassword('viewer-pass-1'), role: 'viewer', created_at: '' },
-  ]).execute();
-  const events = new EventLog(db);
-  const tasks = new TaskQueue(db);
-  const servers = new ServerManager(db, events);
-  const gateways = new GatewayManager(db, events);
-  const routes = new RouteManager(db, servers, events, tempDir());
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
+  const h = await apiHarness();
   const login = async (username: string, password: string): Promise<string> => {
-    const r = await app.inject({ method: 'POST', url: '/v1/login', payload: { username, password } });
+    const r = await h.app.inject({ method: 'POST', url: '/v1/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
     return (r.json() as { jwt: string }).jwt;
   };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await tasks.drain(); await events.flush(); await db.destroy(); };
-  return { app, gateways, events, login, close };
+  return { app: h.app, gateways: h.gateways, events: h.events, login, close: h.close };
 }
 
 type Doc = Record<string, unknown>;

@@ -2,40 +2,20 @@
 // routes, on a real SQLite store through fastify's inject; the diagnostics function on its own.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { join } from 'node:path';
-import { buildApp } from '../../src/api/app.js';
-import { hashPassword } from '../../src/core/passwords.js';
-import { ServerManager } from '../../src/core/servers.js';
-import { openSqlite } from '../../src/store/db.js';
-import { TaskQueue } from '../../src/core/tasks.js';
-import { EventLog } from '../../src/core/events.js';
-import { StatsHistory } from '../../src/core/history.js';
-import { GatewayManager } from '../../src/core/gateways.js';
-import { RouteManager } from '../../src/core/routes.js';
 import { diagnose, type ConnectionSnapshot, type ServerSnapshot } from '../../src/core/diagnostics.js';
 import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
-import { freePort, sleep, tempDir, until } from '../support/peers.js';
+import { apiHarness } from '../support/api.js';
+import { freePort, sleep, until } from '../support/peers.js';
 
 async function setup() {
-  const db = await openSqlite(join(tempDir(), 'sluice.db'));
-  await db.insertInto('users').values([
-    { username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' },
-    { username: 'view', password_hash: await hashPassword('viewer-pass-1'), role: 'viewer', created_at: '' },
-  ]).execute();
-  const events = new EventLog(db);
-  const tasks = new TaskQueue(db);
-  const servers = new ServerManager(db, events);
-  const gateways = new GatewayManager(db, events);
-  const routes = new RouteManager(db, servers, events, tempDir());
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
+  const h = await apiHarness();
   const login = async (username: string, password: string): Promise<{ 'x-access-token': string }> => {
-    const r = await app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } });
+    const r = await h.app.inject({ method: 'POST', url: '/auth/login', payload: { username, password } });
     assert.equal(r.statusCode, 200, r.body);
     return { 'x-access-token': (r.json() as { token: string }).token };
   };
-  const close = async (): Promise<void> => { await app.close(); await gateways.closeAll(); await routes.closeAll(); await servers.closeAll(); await db.destroy(); };
-  return { db, servers, app, login, close };
+  return { db: h.db, servers: h.servers, app: h.app, login, close: h.close };
 }
 
 interface Speed { rtt_ms: number; latency: number; upload_bps: number; upload: number; recommended_maxbw: number; loss_percent: number; retransmitted: number; packets_sent: number; bitrate_requested: number; target: { local: boolean; port: number } }

@@ -6,41 +6,23 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildApp } from '../../src/api/app.js';
-import { EventLog } from '../../src/core/events.js';
-import { GatewayManager } from '../../src/core/gateways.js';
-import { StatsHistory } from '../../src/core/history.js';
-import { hashPassword } from '../../src/core/passwords.js';
-import { RouteManager, type RecordingView, type RouteView } from '../../src/core/routes.js';
-import { ServerManager } from '../../src/core/servers.js';
-import { TaskQueue } from '../../src/core/tasks.js';
-import { openSqlite } from '../../src/store/db.js';
+import { type RecordingView, type RouteView } from '../../src/core/routes.js';
 import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
+import { apiHarness } from '../support/api.js';
 import {
-  diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced, until, type Peer,
+  diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, testMedia, udpCollect, udpSendPaced, until, type Peer,
 } from '../support/peers.js';
 
 async function setup() {
-  const dir = tempDir();
-  const db = await openSqlite(join(dir, 'sluice.db'));
-  await db.insertInto('users').values({ username: 'admin', password_hash: await hashPassword('admin-pass-1'), role: 'admin', created_at: '' }).execute();
-  const events = new EventLog(db);
-  const tasks = new TaskQueue(db);
-  const servers = new ServerManager(db, events);
-  const routes = new RouteManager(db, servers, events, dir, { limits: { minSegmentSeconds: 1 } });
-  const gateways = new GatewayManager(db, events);
-  const app = await buildApp({ db, servers, tasks, events, history: new StatsHistory(servers), gateways, routes, jwtSecret: 'test-secret-test-secret' });
-  const login = await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: 'admin-pass-1' } });
+  const h = await apiHarness({ routeLimits: { minSegmentSeconds: 1 } });
+  const login = await h.app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: { username: 'admin', password: 'admin-pass-1' } });
   const headers = { authorization: `Bearer ${(login.json() as { token: string }).token}` };
   const port = await freePort();
-  const server = await servers.create({ server_name: 'main', server_port: port });
+  const server = await h.servers.create({ server_name: 'main', server_port: port });
   assert.equal(server.status, 'running');
-  const eventTypes = async (target: string): Promise<string[]> => (await events.list({ target, limit: 1000 })).items.map((e) => e.type);
-  return {
-    dir, db, events, servers, routes, app, headers, port, serverId: server.id, eventTypes,
-    close: async (): Promise<void> => { await app.close(); await routes.closeAll(); await servers.closeAll(); await tasks.drain(); await events.flush(); await db.destroy(); },
-  };
+  const eventTypes = async (target: string): Promise<string[]> => (await h.events.list({ target, limit: 1000 })).items.map((e) => e.type);
+  return { dir: h.dir, db: h.db, events: h.events, servers: h.servers, routes: h.routes, app: h.app, headers, port, serverId: server.id, eventTypes, close: h.close };
 }
 
 type Setup = Awaited<ReturnType<typeof setup>>;
