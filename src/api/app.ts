@@ -46,10 +46,12 @@ export async function buildApp(ctx: AppContext): Promise<App> {
 
   app.setErrorHandler((err: Error & { validation?: { instancePath: string; message?: string; params?: Record<string, unknown> }[]; statusCode?: number; code?: string }, _req, reply) => {
     if (err.validation) {
-      const errors = err.validation.map((v) => ({
-        field: (v.instancePath.replace(/^\//, '').replace(/\//g, '.') || String(v.params?.['missingProperty'] ?? v.params?.['additionalProperty'] ?? '')),
-        message: v.message ?? 'invalid',
-      }));
+      const errors = err.validation.map((v) => {
+        // a missing or unknown property is named with its full path (settings.bogus)
+        const path = v.instancePath.replace(/^\//, '').replace(/\//g, '.');
+        const prop = v.params?.['missingProperty'] ?? v.params?.['additionalProperty'];
+        return { field: prop === undefined ? path : path ? `${path}.${String(prop)}` : String(prop), message: v.message ?? 'invalid' };
+      });
       return reply.code(400).send({ code: 'API_ERR_VALIDATION', message: `invalid request: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`, errors });
     }
     if (err instanceof ApiError) return reply.code(err.statusCode).send({ code: err.code, message: err.message, ...(err.errors ? { errors: err.errors } : {}) });

@@ -151,3 +151,21 @@ test('any user changes their own password; the wrong current password is a field
     await t.close();
   }
 });
+
+test('server settings are typed: every bad setting is named with its path', async () => {
+  const t = await setup();
+  try {
+    const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
+    const r = await t.app.inject({
+      method: 'POST', url: '/api/v1/servers', headers: auth,
+      payload: { server_name: 'typed', server_port: await freePort(), settings: { maxConnections: 0, passphrase: 'short', accessMode: 'open', bogus: 1, streams: { cam: { publishPassphrase: 'x' } }, authHook: { url: 'ftp://x' } } },
+    });
+    assert.equal(r.statusCode, 400, r.body);
+    const fields = [...new Set((r.json() as { errors: { field: string }[] }).errors.map((e) => e.field))].sort();
+    assert.deepEqual(fields, ['settings.accessMode', 'settings.authHook.url', 'settings.bogus', 'settings.maxConnections', 'settings.passphrase', 'settings.streams.cam.publishPassphrase']);
+    const ok = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'typed', server_port: await freePort(), settings: { maxConnections: 10, accessMode: 'whitelist', whitelist: ['live/a'], startAtKeyframe: true } } });
+    assert.equal(ok.statusCode, 201, ok.body);
+  } finally {
+    await t.close();
+  }
+});

@@ -723,7 +723,60 @@ export interface paths {
                             server_rcvbuf?: number;
                             server_active: boolean;
                             settings?: {
-                                [key: string]: unknown;
+                                /** @description bind address (default all interfaces) */
+                                host?: string;
+                                /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                                app?: string;
+                                /** @description stream of encoders that send no stream id (they publish to it) */
+                                defaultStream?: string;
+                                accessMode?: "accept-all" | "whitelist";
+                                /** @description streams allowed in whitelist mode */
+                                whitelist?: string[];
+                                /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                passphrase?: string;
+                                /** @description per-stream publish and read passphrases */
+                                streams?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        publishPassphrase?: string;
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        readPassphrase?: string;
+                                    };
+                                };
+                                /** @description users selected by u= (or :user:pass) with their rights */
+                                users?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        passphrase?: string;
+                                        password?: string;
+                                        publish?: boolean;
+                                        read?: boolean;
+                                    };
+                                };
+                                /** @description callers must send ?token= equal to it (gosrt) */
+                                token?: string;
+                                authHook?: {
+                                    url: string;
+                                    timeoutMs?: number;
+                                    onFailure?: "allow" | "deny";
+                                };
+                                maxConnections?: number;
+                                maxPerStream?: number;
+                                maxPerPeer?: number;
+                                /** @description how long players wait for a publisher to come back */
+                                publisherGraceMs?: number;
+                                /** @description messages a player may fall behind before it is dropped */
+                                playerQueue?: number;
+                                /** @description new players start at the next video keyframe, PAT/PMT first */
+                                startAtKeyframe?: boolean;
+                                /** @description Flussonic-style publish ports with a configuration backend */
+                                publishPorts?: {
+                                    first: number;
+                                    last: number;
+                                    configBackend: string;
+                                    timeoutMs?: number;
+                                    refreshMs?: number;
+                                };
                             };
                             /** @description the {code} of publisher/{code}/… and receiver/{code}/… stream ids */
                             server_name_code: string;
@@ -782,7 +835,60 @@ export interface paths {
                         server_rcvbuf?: number;
                         server_active?: boolean;
                         settings?: {
-                            [key: string]: unknown;
+                            /** @description bind address (default all interfaces) */
+                            host?: string;
+                            /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                            app?: string;
+                            /** @description stream of encoders that send no stream id (they publish to it) */
+                            defaultStream?: string;
+                            accessMode?: "accept-all" | "whitelist";
+                            /** @description streams allowed in whitelist mode */
+                            whitelist?: string[];
+                            /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                            passphrase?: string;
+                            /** @description per-stream publish and read passphrases */
+                            streams?: {
+                                [key: string]: {
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    publishPassphrase?: string;
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    readPassphrase?: string;
+                                };
+                            };
+                            /** @description users selected by u= (or :user:pass) with their rights */
+                            users?: {
+                                [key: string]: {
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    passphrase?: string;
+                                    password?: string;
+                                    publish?: boolean;
+                                    read?: boolean;
+                                };
+                            };
+                            /** @description callers must send ?token= equal to it (gosrt) */
+                            token?: string;
+                            authHook?: {
+                                url: string;
+                                timeoutMs?: number;
+                                onFailure?: "allow" | "deny";
+                            };
+                            maxConnections?: number;
+                            maxPerStream?: number;
+                            maxPerPeer?: number;
+                            /** @description how long players wait for a publisher to come back */
+                            publisherGraceMs?: number;
+                            /** @description messages a player may fall behind before it is dropped */
+                            playerQueue?: number;
+                            /** @description new players start at the next video keyframe, PAT/PMT first */
+                            startAtKeyframe?: boolean;
+                            /** @description Flussonic-style publish ports with a configuration backend */
+                            publishPorts?: {
+                                first: number;
+                                last: number;
+                                configBackend: string;
+                                timeoutMs?: number;
+                                refreshMs?: number;
+                            };
                         };
                     };
                 };
@@ -809,7 +915,60 @@ export interface paths {
                             server_rcvbuf?: number;
                             server_active: boolean;
                             settings?: {
-                                [key: string]: unknown;
+                                /** @description bind address (default all interfaces) */
+                                host?: string;
+                                /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                                app?: string;
+                                /** @description stream of encoders that send no stream id (they publish to it) */
+                                defaultStream?: string;
+                                accessMode?: "accept-all" | "whitelist";
+                                /** @description streams allowed in whitelist mode */
+                                whitelist?: string[];
+                                /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                passphrase?: string;
+                                /** @description per-stream publish and read passphrases */
+                                streams?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        publishPassphrase?: string;
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        readPassphrase?: string;
+                                    };
+                                };
+                                /** @description users selected by u= (or :user:pass) with their rights */
+                                users?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        passphrase?: string;
+                                        password?: string;
+                                        publish?: boolean;
+                                        read?: boolean;
+                                    };
+                                };
+                                /** @description callers must send ?token= equal to it (gosrt) */
+                                token?: string;
+                                authHook?: {
+                                    url: string;
+                                    timeoutMs?: number;
+                                    onFailure?: "allow" | "deny";
+                                };
+                                maxConnections?: number;
+                                maxPerStream?: number;
+                                maxPerPeer?: number;
+                                /** @description how long players wait for a publisher to come back */
+                                publisherGraceMs?: number;
+                                /** @description messages a player may fall behind before it is dropped */
+                                playerQueue?: number;
+                                /** @description new players start at the next video keyframe, PAT/PMT first */
+                                startAtKeyframe?: boolean;
+                                /** @description Flussonic-style publish ports with a configuration backend */
+                                publishPorts?: {
+                                    first: number;
+                                    last: number;
+                                    configBackend: string;
+                                    timeoutMs?: number;
+                                    refreshMs?: number;
+                                };
                             };
                             /** @description the {code} of publisher/{code}/… and receiver/{code}/… stream ids */
                             server_name_code: string;
@@ -843,7 +1002,60 @@ export interface paths {
                             server_rcvbuf?: number;
                             server_active: boolean;
                             settings?: {
-                                [key: string]: unknown;
+                                /** @description bind address (default all interfaces) */
+                                host?: string;
+                                /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                                app?: string;
+                                /** @description stream of encoders that send no stream id (they publish to it) */
+                                defaultStream?: string;
+                                accessMode?: "accept-all" | "whitelist";
+                                /** @description streams allowed in whitelist mode */
+                                whitelist?: string[];
+                                /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                passphrase?: string;
+                                /** @description per-stream publish and read passphrases */
+                                streams?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        publishPassphrase?: string;
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        readPassphrase?: string;
+                                    };
+                                };
+                                /** @description users selected by u= (or :user:pass) with their rights */
+                                users?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        passphrase?: string;
+                                        password?: string;
+                                        publish?: boolean;
+                                        read?: boolean;
+                                    };
+                                };
+                                /** @description callers must send ?token= equal to it (gosrt) */
+                                token?: string;
+                                authHook?: {
+                                    url: string;
+                                    timeoutMs?: number;
+                                    onFailure?: "allow" | "deny";
+                                };
+                                maxConnections?: number;
+                                maxPerStream?: number;
+                                maxPerPeer?: number;
+                                /** @description how long players wait for a publisher to come back */
+                                publisherGraceMs?: number;
+                                /** @description messages a player may fall behind before it is dropped */
+                                playerQueue?: number;
+                                /** @description new players start at the next video keyframe, PAT/PMT first */
+                                startAtKeyframe?: boolean;
+                                /** @description Flussonic-style publish ports with a configuration backend */
+                                publishPorts?: {
+                                    first: number;
+                                    last: number;
+                                    configBackend: string;
+                                    timeoutMs?: number;
+                                    refreshMs?: number;
+                                };
                             };
                             /** @description the {code} of publisher/{code}/… and receiver/{code}/… stream ids */
                             server_name_code: string;
@@ -993,7 +1205,60 @@ export interface paths {
                             server_rcvbuf?: number;
                             server_active: boolean;
                             settings?: {
-                                [key: string]: unknown;
+                                /** @description bind address (default all interfaces) */
+                                host?: string;
+                                /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                                app?: string;
+                                /** @description stream of encoders that send no stream id (they publish to it) */
+                                defaultStream?: string;
+                                accessMode?: "accept-all" | "whitelist";
+                                /** @description streams allowed in whitelist mode */
+                                whitelist?: string[];
+                                /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                passphrase?: string;
+                                /** @description per-stream publish and read passphrases */
+                                streams?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        publishPassphrase?: string;
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        readPassphrase?: string;
+                                    };
+                                };
+                                /** @description users selected by u= (or :user:pass) with their rights */
+                                users?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        passphrase?: string;
+                                        password?: string;
+                                        publish?: boolean;
+                                        read?: boolean;
+                                    };
+                                };
+                                /** @description callers must send ?token= equal to it (gosrt) */
+                                token?: string;
+                                authHook?: {
+                                    url: string;
+                                    timeoutMs?: number;
+                                    onFailure?: "allow" | "deny";
+                                };
+                                maxConnections?: number;
+                                maxPerStream?: number;
+                                maxPerPeer?: number;
+                                /** @description how long players wait for a publisher to come back */
+                                publisherGraceMs?: number;
+                                /** @description messages a player may fall behind before it is dropped */
+                                playerQueue?: number;
+                                /** @description new players start at the next video keyframe, PAT/PMT first */
+                                startAtKeyframe?: boolean;
+                                /** @description Flussonic-style publish ports with a configuration backend */
+                                publishPorts?: {
+                                    first: number;
+                                    last: number;
+                                    configBackend: string;
+                                    timeoutMs?: number;
+                                    refreshMs?: number;
+                                };
                             };
                             /** @description the {code} of publisher/{code}/… and receiver/{code}/… stream ids */
                             server_name_code: string;
@@ -1211,7 +1476,60 @@ export interface paths {
                         server_rcvbuf?: number;
                         server_active?: boolean;
                         settings?: {
-                            [key: string]: unknown;
+                            /** @description bind address (default all interfaces) */
+                            host?: string;
+                            /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                            app?: string;
+                            /** @description stream of encoders that send no stream id (they publish to it) */
+                            defaultStream?: string;
+                            accessMode?: "accept-all" | "whitelist";
+                            /** @description streams allowed in whitelist mode */
+                            whitelist?: string[];
+                            /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                            passphrase?: string;
+                            /** @description per-stream publish and read passphrases */
+                            streams?: {
+                                [key: string]: {
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    publishPassphrase?: string;
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    readPassphrase?: string;
+                                };
+                            };
+                            /** @description users selected by u= (or :user:pass) with their rights */
+                            users?: {
+                                [key: string]: {
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    passphrase?: string;
+                                    password?: string;
+                                    publish?: boolean;
+                                    read?: boolean;
+                                };
+                            };
+                            /** @description callers must send ?token= equal to it (gosrt) */
+                            token?: string;
+                            authHook?: {
+                                url: string;
+                                timeoutMs?: number;
+                                onFailure?: "allow" | "deny";
+                            };
+                            maxConnections?: number;
+                            maxPerStream?: number;
+                            maxPerPeer?: number;
+                            /** @description how long players wait for a publisher to come back */
+                            publisherGraceMs?: number;
+                            /** @description messages a player may fall behind before it is dropped */
+                            playerQueue?: number;
+                            /** @description new players start at the next video keyframe, PAT/PMT first */
+                            startAtKeyframe?: boolean;
+                            /** @description Flussonic-style publish ports with a configuration backend */
+                            publishPorts?: {
+                                first: number;
+                                last: number;
+                                configBackend: string;
+                                timeoutMs?: number;
+                                refreshMs?: number;
+                            };
                         };
                     };
                 };
@@ -1239,7 +1557,60 @@ export interface paths {
                                 server_rcvbuf?: number;
                                 server_active: boolean;
                                 settings?: {
-                                    [key: string]: unknown;
+                                    /** @description bind address (default all interfaces) */
+                                    host?: string;
+                                    /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                                    app?: string;
+                                    /** @description stream of encoders that send no stream id (they publish to it) */
+                                    defaultStream?: string;
+                                    accessMode?: "accept-all" | "whitelist";
+                                    /** @description streams allowed in whitelist mode */
+                                    whitelist?: string[];
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    passphrase?: string;
+                                    /** @description per-stream publish and read passphrases */
+                                    streams?: {
+                                        [key: string]: {
+                                            /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                            publishPassphrase?: string;
+                                            /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                            readPassphrase?: string;
+                                        };
+                                    };
+                                    /** @description users selected by u= (or :user:pass) with their rights */
+                                    users?: {
+                                        [key: string]: {
+                                            /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                            passphrase?: string;
+                                            password?: string;
+                                            publish?: boolean;
+                                            read?: boolean;
+                                        };
+                                    };
+                                    /** @description callers must send ?token= equal to it (gosrt) */
+                                    token?: string;
+                                    authHook?: {
+                                        url: string;
+                                        timeoutMs?: number;
+                                        onFailure?: "allow" | "deny";
+                                    };
+                                    maxConnections?: number;
+                                    maxPerStream?: number;
+                                    maxPerPeer?: number;
+                                    /** @description how long players wait for a publisher to come back */
+                                    publisherGraceMs?: number;
+                                    /** @description messages a player may fall behind before it is dropped */
+                                    playerQueue?: number;
+                                    /** @description new players start at the next video keyframe, PAT/PMT first */
+                                    startAtKeyframe?: boolean;
+                                    /** @description Flussonic-style publish ports with a configuration backend */
+                                    publishPorts?: {
+                                        first: number;
+                                        last: number;
+                                        configBackend: string;
+                                        timeoutMs?: number;
+                                        refreshMs?: number;
+                                    };
                                 };
                                 /** @description the {code} of publisher/{code}/… and receiver/{code}/… stream ids */
                                 server_name_code: string;
@@ -1392,7 +1763,60 @@ export interface paths {
                             server_rcvbuf?: number;
                             server_active: boolean;
                             settings?: {
-                                [key: string]: unknown;
+                                /** @description bind address (default all interfaces) */
+                                host?: string;
+                                /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                                app?: string;
+                                /** @description stream of encoders that send no stream id (they publish to it) */
+                                defaultStream?: string;
+                                accessMode?: "accept-all" | "whitelist";
+                                /** @description streams allowed in whitelist mode */
+                                whitelist?: string[];
+                                /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                passphrase?: string;
+                                /** @description per-stream publish and read passphrases */
+                                streams?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        publishPassphrase?: string;
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        readPassphrase?: string;
+                                    };
+                                };
+                                /** @description users selected by u= (or :user:pass) with their rights */
+                                users?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        passphrase?: string;
+                                        password?: string;
+                                        publish?: boolean;
+                                        read?: boolean;
+                                    };
+                                };
+                                /** @description callers must send ?token= equal to it (gosrt) */
+                                token?: string;
+                                authHook?: {
+                                    url: string;
+                                    timeoutMs?: number;
+                                    onFailure?: "allow" | "deny";
+                                };
+                                maxConnections?: number;
+                                maxPerStream?: number;
+                                maxPerPeer?: number;
+                                /** @description how long players wait for a publisher to come back */
+                                publisherGraceMs?: number;
+                                /** @description messages a player may fall behind before it is dropped */
+                                playerQueue?: number;
+                                /** @description new players start at the next video keyframe, PAT/PMT first */
+                                startAtKeyframe?: boolean;
+                                /** @description Flussonic-style publish ports with a configuration backend */
+                                publishPorts?: {
+                                    first: number;
+                                    last: number;
+                                    configBackend: string;
+                                    timeoutMs?: number;
+                                    refreshMs?: number;
+                                };
                             };
                             /** @description the {code} of publisher/{code}/… and receiver/{code}/… stream ids */
                             server_name_code: string;
@@ -1547,7 +1971,60 @@ export interface paths {
                             server_rcvbuf?: number;
                             server_active: boolean;
                             settings?: {
-                                [key: string]: unknown;
+                                /** @description bind address (default all interfaces) */
+                                host?: string;
+                                /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                                app?: string;
+                                /** @description stream of encoders that send no stream id (they publish to it) */
+                                defaultStream?: string;
+                                accessMode?: "accept-all" | "whitelist";
+                                /** @description streams allowed in whitelist mode */
+                                whitelist?: string[];
+                                /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                passphrase?: string;
+                                /** @description per-stream publish and read passphrases */
+                                streams?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        publishPassphrase?: string;
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        readPassphrase?: string;
+                                    };
+                                };
+                                /** @description users selected by u= (or :user:pass) with their rights */
+                                users?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        passphrase?: string;
+                                        password?: string;
+                                        publish?: boolean;
+                                        read?: boolean;
+                                    };
+                                };
+                                /** @description callers must send ?token= equal to it (gosrt) */
+                                token?: string;
+                                authHook?: {
+                                    url: string;
+                                    timeoutMs?: number;
+                                    onFailure?: "allow" | "deny";
+                                };
+                                maxConnections?: number;
+                                maxPerStream?: number;
+                                maxPerPeer?: number;
+                                /** @description how long players wait for a publisher to come back */
+                                publisherGraceMs?: number;
+                                /** @description messages a player may fall behind before it is dropped */
+                                playerQueue?: number;
+                                /** @description new players start at the next video keyframe, PAT/PMT first */
+                                startAtKeyframe?: boolean;
+                                /** @description Flussonic-style publish ports with a configuration backend */
+                                publishPorts?: {
+                                    first: number;
+                                    last: number;
+                                    configBackend: string;
+                                    timeoutMs?: number;
+                                    refreshMs?: number;
+                                };
                             };
                             /** @description the {code} of publisher/{code}/… and receiver/{code}/… stream ids */
                             server_name_code: string;
@@ -1702,7 +2179,60 @@ export interface paths {
                             server_rcvbuf?: number;
                             server_active: boolean;
                             settings?: {
-                                [key: string]: unknown;
+                                /** @description bind address (default all interfaces) */
+                                host?: string;
+                                /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                                app?: string;
+                                /** @description stream of encoders that send no stream id (they publish to it) */
+                                defaultStream?: string;
+                                accessMode?: "accept-all" | "whitelist";
+                                /** @description streams allowed in whitelist mode */
+                                whitelist?: string[];
+                                /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                passphrase?: string;
+                                /** @description per-stream publish and read passphrases */
+                                streams?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        publishPassphrase?: string;
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        readPassphrase?: string;
+                                    };
+                                };
+                                /** @description users selected by u= (or :user:pass) with their rights */
+                                users?: {
+                                    [key: string]: {
+                                        /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                        passphrase?: string;
+                                        password?: string;
+                                        publish?: boolean;
+                                        read?: boolean;
+                                    };
+                                };
+                                /** @description callers must send ?token= equal to it (gosrt) */
+                                token?: string;
+                                authHook?: {
+                                    url: string;
+                                    timeoutMs?: number;
+                                    onFailure?: "allow" | "deny";
+                                };
+                                maxConnections?: number;
+                                maxPerStream?: number;
+                                maxPerPeer?: number;
+                                /** @description how long players wait for a publisher to come back */
+                                publisherGraceMs?: number;
+                                /** @description messages a player may fall behind before it is dropped */
+                                playerQueue?: number;
+                                /** @description new players start at the next video keyframe, PAT/PMT first */
+                                startAtKeyframe?: boolean;
+                                /** @description Flussonic-style publish ports with a configuration backend */
+                                publishPorts?: {
+                                    first: number;
+                                    last: number;
+                                    configBackend: string;
+                                    timeoutMs?: number;
+                                    refreshMs?: number;
+                                };
                             };
                             /** @description the {code} of publisher/{code}/… and receiver/{code}/… stream ids */
                             server_name_code: string;
@@ -6623,9 +7153,62 @@ export interface paths {
                         server_rcvbuf?: number;
                         /** @description start now / keep running */
                         server_active?: boolean;
-                        /** @description Sluice extension: passphrase, accessMode, users, limits, … (see /api/v1/servers) */
+                        /** @description Sluice extension: passphrase, accessMode, users, limits, … (as in /api/v1/servers) */
                         settings?: {
-                            [key: string]: unknown;
+                            /** @description bind address (default all interfaces) */
+                            host?: string;
+                            /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                            app?: string;
+                            /** @description stream of encoders that send no stream id (they publish to it) */
+                            defaultStream?: string;
+                            accessMode?: "accept-all" | "whitelist";
+                            /** @description streams allowed in whitelist mode */
+                            whitelist?: string[];
+                            /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                            passphrase?: string;
+                            /** @description per-stream publish and read passphrases */
+                            streams?: {
+                                [key: string]: {
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    publishPassphrase?: string;
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    readPassphrase?: string;
+                                };
+                            };
+                            /** @description users selected by u= (or :user:pass) with their rights */
+                            users?: {
+                                [key: string]: {
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    passphrase?: string;
+                                    password?: string;
+                                    publish?: boolean;
+                                    read?: boolean;
+                                };
+                            };
+                            /** @description callers must send ?token= equal to it (gosrt) */
+                            token?: string;
+                            authHook?: {
+                                url: string;
+                                timeoutMs?: number;
+                                onFailure?: "allow" | "deny";
+                            };
+                            maxConnections?: number;
+                            maxPerStream?: number;
+                            maxPerPeer?: number;
+                            /** @description how long players wait for a publisher to come back */
+                            publisherGraceMs?: number;
+                            /** @description messages a player may fall behind before it is dropped */
+                            playerQueue?: number;
+                            /** @description new players start at the next video keyframe, PAT/PMT first */
+                            startAtKeyframe?: boolean;
+                            /** @description Flussonic-style publish ports with a configuration backend */
+                            publishPorts?: {
+                                first: number;
+                                last: number;
+                                configBackend: string;
+                                timeoutMs?: number;
+                                refreshMs?: number;
+                            };
                         };
                     };
                 };
@@ -6798,9 +7381,62 @@ export interface paths {
                         server_rcvbuf?: number;
                         /** @description start now / keep running */
                         server_active?: boolean;
-                        /** @description Sluice extension: passphrase, accessMode, users, limits, … (see /api/v1/servers) */
+                        /** @description Sluice extension: passphrase, accessMode, users, limits, … (as in /api/v1/servers) */
                         settings?: {
-                            [key: string]: unknown;
+                            /** @description bind address (default all interfaces) */
+                            host?: string;
+                            /** @description stream names must start with this prefix (gosrt -app); "" = any */
+                            app?: string;
+                            /** @description stream of encoders that send no stream id (they publish to it) */
+                            defaultStream?: string;
+                            accessMode?: "accept-all" | "whitelist";
+                            /** @description streams allowed in whitelist mode */
+                            whitelist?: string[];
+                            /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                            passphrase?: string;
+                            /** @description per-stream publish and read passphrases */
+                            streams?: {
+                                [key: string]: {
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    publishPassphrase?: string;
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    readPassphrase?: string;
+                                };
+                            };
+                            /** @description users selected by u= (or :user:pass) with their rights */
+                            users?: {
+                                [key: string]: {
+                                    /** @description SRT passphrase (10 to 79 characters, as libsrt) */
+                                    passphrase?: string;
+                                    password?: string;
+                                    publish?: boolean;
+                                    read?: boolean;
+                                };
+                            };
+                            /** @description callers must send ?token= equal to it (gosrt) */
+                            token?: string;
+                            authHook?: {
+                                url: string;
+                                timeoutMs?: number;
+                                onFailure?: "allow" | "deny";
+                            };
+                            maxConnections?: number;
+                            maxPerStream?: number;
+                            maxPerPeer?: number;
+                            /** @description how long players wait for a publisher to come back */
+                            publisherGraceMs?: number;
+                            /** @description messages a player may fall behind before it is dropped */
+                            playerQueue?: number;
+                            /** @description new players start at the next video keyframe, PAT/PMT first */
+                            startAtKeyframe?: boolean;
+                            /** @description Flussonic-style publish ports with a configuration backend */
+                            publishPorts?: {
+                                first: number;
+                                last: number;
+                                configBackend: string;
+                                timeoutMs?: number;
+                                refreshMs?: number;
+                            };
                         };
                         /** @description read-only, ignored */
                         server_name_code?: unknown;

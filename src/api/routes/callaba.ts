@@ -13,7 +13,7 @@ import type { ServerInput, ServerView } from '../../core/servers.js';
 import { ApiError, asTask, errors, type App, type Guards } from '../common.js';
 import type { AppContext } from '../context.js';
 import { checkLogin, LoginLimiter } from './auth.js';
-import { ServerFields } from './servers.js';
+import { ServerFields, ServerSettings } from './servers.js';
 
 export const SERVER_TYPE_SRT = 'SERVER_TYPE_SRT';
 /** The native API's default server_type; every Sluice server is an SRT server. */
@@ -30,7 +30,7 @@ const CallabaFields = {
   server_timeout: Type.Number({ minimum: 1, maximum: 3600, description: 'peer idle timeout, SECONDS (Callaba unit; stored as ms)' }),
   server_rcvbuf: Type.Integer({ minimum: 47104, maximum: 2147483647, description: 'receiver buffer, bytes (48234496 recommended for 4K)' }),
   server_active: Type.Boolean({ description: 'start now / keep running' }),
-  settings: Type.Record(Type.String(), Type.Unknown(), { description: 'Sluice extension: passphrase, accessMode, users, limits, … (see /api/v1/servers)' }),
+  settings: { ...ServerSettings, description: 'Sluice extension: passphrase, accessMode, users, limits, … (as in /api/v1/servers)' },
 };
 type CallabaFieldName = keyof typeof CallabaFields;
 

@@ -4,6 +4,47 @@ import { ConflictError, NotFoundError } from '../../core/servers.js';
 import { AsyncQuery, asTask, errors, IdParams, type App, type Guards } from '../common.js';
 import type { AppContext } from '../context.js';
 
+const Passphrase = Type.String({ minLength: 10, maxLength: 79, description: 'SRT passphrase (10 to 79 characters, as libsrt)' });
+const Limit = Type.Integer({ minimum: 1, maximum: 1_000_000 });
+/** The server issue's settings (ServerConfig in src/server/server.ts), every value typed and bounded. */
+export const ServerSettings = Type.Object({
+  host: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'bind address (default all interfaces)' })),
+  app: Type.Optional(Type.String({ maxLength: 256, description: 'stream names must start with this prefix (gosrt -app); "" = any' })),
+  defaultStream: Type.Optional(Type.String({ minLength: 1, maxLength: 512, description: 'stream of encoders that send no stream id (they publish to it)' })),
+  accessMode: Type.Optional(Type.Union([Type.Literal('accept-all'), Type.Literal('whitelist')])),
+  whitelist: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: 512 }), { maxItems: 100_000, description: 'streams allowed in whitelist mode' })),
+  passphrase: Type.Optional(Passphrase),
+  streams: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 512 }), Type.Object({
+    publishPassphrase: Type.Optional(Passphrase),
+    readPassphrase: Type.Optional(Passphrase),
+  }, { additionalProperties: false }), { description: 'per-stream publish and read passphrases' })),
+  users: Type.Optional(Type.Record(Type.String({ minLength: 1, maxLength: 128 }), Type.Object({
+    passphrase: Type.Optional(Passphrase),
+    password: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    publish: Type.Optional(Type.Boolean()),
+    read: Type.Optional(Type.Boolean()),
+  }, { additionalProperties: false }), { description: 'users selected by u= (or :user:pass) with their rights' })),
+  token: Type.Optional(Type.String({ minLength: 1, maxLength: 256, description: 'callers must send ?token= equal to it (gosrt)' })),
+  authHook: Type.Optional(Type.Object({
+    url: Type.String({ pattern: '^https?://', maxLength: 2048 }),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+    onFailure: Type.Optional(Type.Union([Type.Literal('allow'), Type.Literal('deny')])),
+  }, { additionalProperties: false })),
+  maxConnections: Type.Optional(Limit),
+  maxPerStream: Type.Optional(Limit),
+  maxPerPeer: Type.Optional(Limit),
+  publisherGraceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000, description: 'how long players wait for a publisher to come back' })),
+  playerQueue: Type.Optional(Type.Integer({ minimum: 16, maximum: 1_000_000, description: 'messages a player may fall behind before it is dropped' })),
+  startAtKeyframe: Type.Optional(Type.Boolean({ description: 'new players start at the next video keyframe, PAT/PMT first' })),
+  publishPorts: Type.Optional(Type.Object({
+    first: Type.Integer({ minimum: 1, maximum: 65535 }),
+    last: Type.Integer({ minimum: 1, maximum: 65535 }),
+    configBackend: Type.String({ pattern: '^https?://', maxLength: 2048 }),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 100, maximum: 60_000 })),
+    refreshMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 3_600_000 })),
+  }, { additionalProperties: false, description: 'Flussonic-style publish ports with a configuration backend' })),
+}, { additionalProperties: false });
+
 export const ServerFields = {
   server_name: Type.String({ minLength: 1, maxLength: 64, pattern: '^[A-Za-z0-9_.-]+( [A-Za-z0-9_.-]+)*$' }),
   server_type: Type.Optional(Type.String({ maxLength: 32 })),
@@ -13,7 +54,7 @@ export const ServerFields = {
   server_timeout: Type.Optional(Type.Integer({ minimum: 1, maximum: 3_600_000, description: 'peer idle timeout, ms' })),
   server_rcvbuf: Type.Optional(Type.Integer({ minimum: 47104, maximum: 2147483647, description: 'bytes' })),
   server_active: Type.Optional(Type.Boolean()),
-  settings: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  settings: Type.Optional(ServerSettings),
 };
 export const ServerCreate = Type.Object(ServerFields, { additionalProperties: false });
 export const ServerUpdate = Type.Partial(Type.Object(ServerFields), { additionalProperties: false });
