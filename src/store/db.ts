@@ -1,7 +1,6 @@
 // Persistence: Kysely over better-sqlite3 (embedded default) or PostgreSQL (several nodes),
 // with versioned migrations written once for both dialects.
 import Database from 'better-sqlite3';
-import pg from 'pg';
 import {
   Kysely, Migrator, PostgresDialect, SqliteDialect, sql,
   type ColumnDefinitionBuilder, type CreateTableBuilder, type Migration, type MigrationProvider, type Generated,
@@ -236,8 +235,6 @@ async function migrate(db: Kysely<DB>, dialect: Dialect): Promise<void> {
   }
 }
 
-// BIGINT columns come back from pg as strings: they hold values up to 2^31 here, so parse them.
-pg.types.setTypeParser(20, (v: string) => Number(v));
 
 /** Opens (creating if needed) the SQLite database at `file` and migrates it to the latest version. */
 export async function openSqlite(file: string): Promise<Kysely<DB>> {
@@ -250,6 +247,10 @@ export async function openSqlite(file: string): Promise<Kysely<DB>> {
  */
 export async function openStore(target: string): Promise<Store> {
   if (/^postgres(ql)?:\/\//.test(target)) {
+    // loaded only for PostgreSQL: the embedded default starts faster without it
+    const pg = (await import('pg')).default;
+    // BIGINT columns come back from pg as strings: they hold values below 2^53 here, so parse them.
+    pg.types.setTypeParser(20, (v: string) => Number(v));
     const pool = new pg.Pool({ connectionString: target, max: 10 });
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     try {
