@@ -57,6 +57,20 @@ export interface InstantStats {
 
 export type SrtStats = InstantStats & Counters & { [K in CounterName as `${K}Total`]: number };
 
+/** Every instantaneous statistic's name (the compiler checks the list against InstantStats). */
+export const INSTANT_NAMES = [
+  'msTimeStamp', 'usPktSndPeriod', 'pktFlowWindow', 'pktCongestionWindow', 'pktFlightSize', 'msRTT', 'mbpsBandwidth',
+  'mbpsMaxBW', 'mbpsSendRate', 'mbpsRecvRate', 'byteAvailSndBuf', 'byteAvailRcvBuf', 'byteMSS', 'pktSndBuf', 'byteSndBuf',
+  'msSndBuf', 'msSndTsbPdDelay', 'pktRcvBuf', 'byteRcvBuf', 'msRcvBuf', 'msRcvTsbPdDelay', 'pktReorderDistance',
+  'pktReorderTolerance', 'pktRcvAvgBelatedTime', 'pktSndKMState', 'pktRcvKMState', 'kmSndRefreshes', 'kmRcvUpdates',
+] as const satisfies readonly (keyof InstantStats)[];
+type MissingInstant = Exclude<keyof InstantStats, (typeof INSTANT_NAMES)[number]>;
+const _allInstantNamesListed: MissingInstant extends never ? true : never = true;
+void _allInstantNamesListed;
+
+/** Every statistic's name, in the order buildStats writes them. */
+export const STAT_NAMES: readonly string[] = [...INSTANT_NAMES, ...COUNTERS.flatMap((k) => [`${k}Total`, k])];
+
 const TOTAL_NAMES = COUNTERS.map((k) => `${k}Total`);
 
 export function buildStats(total: Counters, since: Counters, instant: InstantStats): SrtStats {

@@ -1,6 +1,7 @@
 // /api/v1/servers: SRT servers (Callaba's fields + Sluice settings), their live streams and connections.
 import { Type, type Static } from '@sinclair/typebox';
 import { ConflictError, NotFoundError } from '../../core/servers.js';
+import { STAT_NAMES } from '../../protocol/stats.js';
 import { AsyncQuery, asTask, errors, IdParams, type App, type Guards } from '../common.js';
 import type { AppContext } from '../context.js';
 
@@ -69,7 +70,9 @@ export const ServerView = Type.Object({
   created_at: Type.String(),
   updated_at: Type.String(),
 });
-export const ConnView = Type.Object({ id: Type.Integer(), role: Type.String(), stream: Type.String(), peer: Type.String(), streamId: Type.String(), connectedAt: Type.Number(), stats: Type.Record(Type.String(), Type.Number()) });
+/** libsrt's SRT_TRACEBSTATS names, each a property (a fixed shape also serializes ~3x faster than a record). */
+export const SrtStatsSchema = Type.Object(Object.fromEntries(STAT_NAMES.map((n) => [n, Type.Optional(Type.Number())])), { description: 'libsrt statistics (SRT_TRACEBSTATS names): NAME = this interval, NAMETotal = since connect' });
+export const ConnView = Type.Object({ id: Type.Integer(), role: Type.String(), stream: Type.String(), peer: Type.String(), streamId: Type.String(), connectedAt: Type.Number(), stats: SrtStatsSchema });
 export const StreamView = Type.Object({ name: Type.String(), publisher: Type.Union([ConnView, Type.Null()]), players: Type.Array(ConnView), messages: Type.Integer(), bytes: Type.Integer() });
 
 export function registerServerRoutes(app: App, ctx: AppContext, g: Guards): void {
