@@ -27,7 +27,21 @@ function waitOut(p: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms = 
   });
 }
 
-interface Scenario { tool: 'sluice' | 'srt-live-transmit'; n: number; mbps: number; lossless: boolean; sent: number; received: number; txCpuPct: number; rxCpuPct: number }
+interface Scenario { tool: 'sluice' | 'srt-live-transmit'; n: number; mbps: number; lossless: boolean; sent: number; received: number; txCpuPct: number; rxCpuPct: number; kernelDrops: { udpIn: number; srt: number; udpOut: number } }
+
+/** Datagrams the kernel dropped at sockets bound to these local ports (/proc/net/udp, last column). */
+function udpDrops(ports: number[]): number {
+  let n = 0;
+  try {
+    for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f.length >= 13 && ports.includes(parseInt(f[1]!.split(':')[1]!, 16))) n += Number(f[f.length - 1]);
+    }
+  } catch {
+    // not Linux
+  }
+  return n;
+}
 
 async function scenario(tool: Scenario['tool'], n: number, mbps: number, base: number): Promise<Scenario> {
   const udpIn = Array.from({ length: n }, (_, i) => base + i);
@@ -60,6 +74,7 @@ async function scenario(tool: Scenario['tool'], n: number, mbps: number, base: n
   await new Promise((r) => gen.on('exit', r));
   const cpu1 = [...tx, ...rx].map((p) => cpuSeconds(p.pid!));
   await sleep(500);
+  const kernelDrops = { udpIn: udpDrops(udpIn), srt: udpDrops(srt), udpOut: udpDrops(udpOut) };
   const counted = new Promise((r) => counter.on('exit', r));
   counter.kill('SIGTERM');
   await counted;
@@ -72,7 +87,7 @@ async function scenario(tool: Scenario['tool'], n: number, mbps: number, base: n
   const lossless = per.every((s) => s.received === sent && s.missing === 0 && s.outOfOrder === 0);
   const cpuOf = (from: number, to: number): number => cpu1.slice(from, to).reduce((a, c, i) => a + c - cpu0[from + i]!, 0);
   const txCpu = cpuOf(0, tx.length), rxCpu = cpuOf(tx.length, tx.length + rx.length);
-  return { tool, n, mbps, lossless, sent: sent * n, received, txCpuPct: (txCpu / SECONDS / n) * 100, rxCpuPct: (rxCpu / SECONDS / n) * 100 };
+  return { tool, n, mbps, lossless, sent: sent * n, received, kernelDrops, txCpuPct: (txCpu / SECONDS / n) * 100, rxCpuPct: (rxCpu / SECONDS / n) * 100 };
 }
 
 export async function gatewayBench(): Promise<string[]> {
@@ -84,15 +99,15 @@ export async function gatewayBench(): Promise<string[]> {
       const r = await scenario(tool, n, mbps, base);
       base += 400;
       runs.push(r);
-      process.stderr.write(`gateways ${tool} ${n}x${mbps} Mbit/s: ${r.received}/${r.sent} ${r.lossless ? 'lossless' : 'LOSS'} cpu/gateway tx ${r.txCpuPct.toFixed(1)}% rx ${r.rxCpuPct.toFixed(1)}%\n`);
+      process.stderr.write(`gateways ${tool} ${n}x${mbps} Mbit/s: ${r.received}/${r.sent} ${r.lossless ? 'lossless' : 'LOSS'} cpu/gateway tx ${r.txCpuPct.toFixed(1)}% rx ${r.rxCpuPct.toFixed(1)}% kernel drops udp-in ${r.kernelDrops.udpIn} srt ${r.kernelDrops.srt} udp-out ${r.kernelDrops.udpOut}\n`);
     }
   }
   return [
     `Gateways: UDP → TX gateway (caller) → SRT → RX gateway (listener) → UDP on loopback, ${SECONDS} s per run, numbered 1316-byte datagrams checked for loss and order. CPU is per gateway, % of one core (Sluice: all gateways of a kind in one process; srt-live-transmit: one process per gateway).`,
     '',
-    '| gateways × rate | tool | delivered | lossless | CPU per TX gateway | CPU per RX gateway |',
-    '| --- | --- | --- | --- | --- | --- |',
-    ...runs.map((r) => `| ${r.n} × ${r.mbps} Mbit/s | ${r.tool} | ${r.received}/${r.sent} | ${r.lossless ? 'yes' : 'NO'} | ${r.txCpuPct.toFixed(1)} % | ${r.rxCpuPct.toFixed(1)} % |`),
+    '| gateways × rate | tool | delivered | lossless | CPU per TX gateway | CPU per RX gateway | kernel drops (UDP in / SRT / UDP out) |',
+    '| --- | --- | --- | --- | --- | --- | --- |',
+    ...runs.map((r) => `| ${r.n} × ${r.mbps} Mbit/s | ${r.tool} | ${r.received}/${r.sent} | ${r.lossless ? 'yes' : 'NO'} | ${r.txCpuPct.toFixed(1)} % | ${r.rxCpuPct.toFixed(1)} % | ${r.kernelDrops.udpIn} / ${r.kernelDrops.srt} / ${r.kernelDrops.udpOut} |`),
   ];
 }
 
