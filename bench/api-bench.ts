@@ -1,11 +1,11 @@
 // Control-plane benchmarks (issue 5): how fast `sluice serve` is ready, and API latency at a fixed
-// 500 requests/s (autocannon) while 50 streams flow through its SRT server.
+// 500 requests/s (open loop, evenly paced) while 50 streams flow through its SRT server.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import autocannon from 'autocannon';
+import http from 'node:http';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const CLI = here('../src/cli/main.js');
@@ -40,9 +40,49 @@ async function stop(p: ChildProcess): Promise<void> {
 
 interface Latency { p50: number; p90: number; p99: number; max: number; rps: number; errors: number; non2xx: number }
 
+/**
+ * Open-loop load at a fixed rate: one request every 1000/RATE ms on keep-alive connections, each
+ * timed from its scheduled send time (so a stalled server is not hidden by fewer requests being
+ * sent — no coordinated omission). autocannon's fixed-rate mode sends each second's requests in a
+ * burst over all connections, which measures its own queueing rather than the API's latency.
+ */
 async function load(url: string, headers: Record<string, string>): Promise<Latency> {
-  const r = await autocannon({ url, headers, connections: 20, overallRate: RATE, duration: SECONDS });
-  return { p50: r.latency.p50, p90: r.latency.p90, p99: r.latency.p99, max: r.latency.max, rps: r.requests.average, errors: r.errors, non2xx: r.non2xx };
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const u = new URL(url);
+  const lat: number[] = [];
+  let errors = 0, non2xx = 0, inflight = 0;
+  const one = (scheduled: number): void => {
+    inflight++;
+    const req = http.request({ host: u.hostname, port: u.port, path: u.pathname + u.search, headers, agent }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        inflight--;
+        if (res.statusCode! < 200 || res.statusCode! > 299) non2xx++;
+        lat.push(performance.now() - scheduled);
+      });
+    });
+    req.on('error', () => { inflight--; errors++; });
+    req.end();
+  };
+  const interval = 1000 / RATE;
+  const start = performance.now() + 50;
+  const total = RATE * SECONDS;
+  let sent = 0;
+  await new Promise<void>((resolve) => {
+    const tick = (): void => {
+      const now = performance.now();
+      while (sent < total && start + sent * interval <= now) one(start + sent++ * interval);
+      if (sent < total) setTimeout(tick, Math.max(0, Math.min(1, start + sent * interval - performance.now())));
+      else resolve();
+    };
+    tick();
+  });
+  const end = performance.now() + 5000;
+  while (inflight > 0 && performance.now() < end) await sleep(10);
+  agent.destroy();
+  lat.sort((a, b) => a - b);
+  const q = (p: number): number => Math.round((lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] ?? NaN) * 10) / 10;
+  return { p50: q(0.5), p90: q(0.9), p99: q(0.99), max: q(1), rps: lat.length / SECONDS, errors, non2xx };
 }
 
 export async function apiBench(): Promise<string[]> {
@@ -70,7 +110,7 @@ export async function apiBench(): Promise<string[]> {
     const health = await load(`${api}/healthz`, {});
     const row = (name: string, l: Latency): string => `| ${name} | ${l.rps.toFixed(0)} | ${l.p50} | ${l.p90} | ${l.p99} | ${l.max} | ${l.errors + l.non2xx} |`;
     return [
-      `Control plane (\`sluice serve\`, ${flowing} streams of 1 Mbit/s flowing through its SRT server, ${RATE} requests/s for ${SECONDS} s per route, autocannon 20 connections):`,
+      `Control plane (\`sluice serve\`, ${flowing} streams of 1 Mbit/s flowing through its SRT server, ${RATE} requests/s for ${SECONDS} s per route, open loop: one request every ${(1000 / RATE).toFixed(1)} ms on keep-alive connections, latency counted from its scheduled time):`,
       '',
       `Ready (process spawn → "REST API on" printed): first start on an empty data directory ${first.readyMs.toFixed(0)} ms, restart ${second.readyMs.toFixed(0)} ms.`,
       '',
