@@ -267,7 +267,14 @@ export async function runTransmit(argv: string[]): Promise<number> {
       log(args, `destination closed by the peer (${reason})`);
       resolve(reason === 'timeout' ? 1 : 0);
     });
-    s.stream.pipe(d.stream, { end: d.stream !== process.stdout });
+    if (s.srt && d.stream instanceof UdpSink) {
+      // SRT → UDP: each message straight to the UDP socket, no stream machinery per message
+      const u = d.stream;
+      s.srt.setMessageSink((msg) => u.send(msg));
+      s.stream.once('end', () => u.end());
+    } else {
+      s.stream.pipe(d.stream, { end: d.stream !== process.stdout });
+    }
     if (d.stream === process.stdout) s.stream.on('end', () => resolve(0));
   });
   if (statsTimer) clearInterval(statsTimer);

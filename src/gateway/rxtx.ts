@@ -136,7 +136,8 @@ export class RxGateway extends Gateway {
   }
 
   protected attach(s: SrtSocket): void {
-    s.on('data', (msg: Buffer) => this.sink?.write(msg));
+    // each message straight to the UDP socket (no stream machinery per message)
+    s.setMessageSink((msg) => this.sink?.send(msg));
   }
 }
 

@@ -158,6 +158,16 @@ export class UdpSink extends Writable {
     cb();
   }
 
+  /**
+   * Sends one datagram at once, without the Writable machinery (the same as write() for a UDP
+   * sink, which never waits); ignored once the sink is ending or destroyed.
+   */
+  send(chunk: Buffer): void {
+    if (this.writableEnded || this.destroyed) return;
+    this.datagrams++;
+    this.sock.send(chunk);
+  }
+
   override _final(cb: (err?: Error | null) => void): void {
     // let queued datagrams leave before closing
     setImmediate(() => this.sock.close(() => cb()));

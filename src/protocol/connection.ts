@@ -5,7 +5,7 @@
 // All times are µs on the driver's monotonic clock. Nothing here reads a clock or touches a socket.
 import {
   CtrlType, decodeAck, decodeDropReq, decodeLossList, encodeAck, encodeAckAck, encodeDropReq,
-  encodeControl, encodeKeepalive, encodeNak, encodeShutdown, ExtSubtype, type ControlPacket, type DataPacket, type Packet, type SeqRange,
+  encodeControl, encodeKeepalive, encodeNak, encodeShutdown, ExtSubtype, HEADER_SIZE, type ControlPacket, type Packet, type SeqRange,
 } from './packet.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -105,8 +105,9 @@ export class Connection {
   private readonly sndDropThresholdUs: number;
   private readonly maxNakWords: number;
   private flushed = false;
-  /** Payloads taken from the receiver and decrypted, not yet handed to the application. */
-  private readonly rxQueue: Buffer[] = [];
+  /** Payloads taken from the receiver and decrypted, not yet handed to the application: rxQueue[rxPos..rxLen). */
+  private readonly rxQueue: (Buffer | undefined)[] = [];
+  private rxLen = 0;
   private rxPos = 0;
   private intervalStart: number;
   // sender-side info from the peer's ACKs
@@ -198,7 +199,7 @@ export class Connection {
     if (this.state !== 'connected') return;
     this.lastRecvTime = now;
     if (p.kind === 'data') {
-      this.onData(now, p);
+      this.onData(now, p.seq, p.keyFlags, p.retransmitted, p.timestamp, p.payload, p.datagram ?? null);
       return;
     }
     try {
@@ -209,30 +210,42 @@ export class Connection {
     }
   }
 
+  /**
+   * A data packet given as its datagram: the same as handlePacket(now, decodePacket(d)) without
+   * building the Packet object (the driver's receive path, once per data packet). `d` must be a
+   * data packet (F bit clear) of at least HEADER_SIZE bytes.
+   */
+  handleData(now: number, d: Buffer): void {
+    if (this.state !== 'connected') return;
+    this.lastRecvTime = now;
+    const w1 = d.readUInt32BE(4);
+    this.onData(now, d.readUInt32BE(0) & 0x7fffffff, (w1 >>> 27) & 3, ((w1 >>> 26) & 1) === 1, d.readUInt32BE(8), d.subarray(HEADER_SIZE), d);
+  }
+
   /** Counts a datagram that was malformed or addressed to us from a wrong peer. */
   countInvalid(): void {
     this.c.pktRecvInvalid++;
   }
 
-  private onData(now: number, p: DataPacket): void {
-    let payload: Buffer | null = p.payload;
+  private onData(now: number, seq: number, keyFlags: number, retransmitted: boolean, timestamp: number, wirePayload: Buffer, datagram: Buffer | null): void {
+    let payload: Buffer | null = wirePayload;
     let key: CtrKey | null = null;
-    if (p.keyFlags !== 0 && p.keyFlags !== 3) {
+    if (keyFlags !== 0 && keyFlags !== 3) {
       if (this.rx && this.rx.isCtr) {
         // AES-CTR is decrypted at delivery, in batches; the packet keeps its key object
-        key = this.rx.ctrKey(p.keyFlags);
+        key = this.rx.ctrKey(keyFlags);
         if (!key) payload = null;
       } else {
-        payload = this.rx ? this.rx.open(p.keyFlags, p.seq, p.datagram, p.payload) : null;
+        payload = this.rx ? this.rx.open(keyFlags, seq, datagram ?? undefined, wirePayload) : null;
       }
-    } else if (p.keyFlags === 3 || (this.rx && this.rx.state === KmState.Secured && this.rx.keys)) {
+    } else if (keyFlags === 3 || (this.rx && this.rx.state === KmState.Secured && this.rx.keys)) {
       payload = null; // KK=3 is never valid on data; a clear packet on a secured connection is not accepted
     }
     if (!payload) {
       this.c.pktRcvUndecrypt++;
-      this.c.byteRcvUndecrypt += p.payload.length + PACKET_OVERHEAD;
+      this.c.byteRcvUndecrypt += wirePayload.length + PACKET_OVERHEAD;
     }
-    const gap = this.receiver.onData(now, p.seq, p.timestamp, payload, p.retransmitted, p.payload.length, key);
+    const gap = this.receiver.onData(now, seq, timestamp, payload, retransmitted, wirePayload.length, key);
     if (gap) {
       this.sendNak(now, [gap]);
       if (this.params.nakReport && this.nextNakTime === Infinity) this.nextNakTime = now + this.nakInterval();
@@ -444,33 +457,43 @@ export class Connection {
    * buffered is delivered at once (holes skipped) so nothing received is lost.
    */
   pollDelivery(now: number): Buffer | null {
-    if (this.rxPos < this.rxQueue.length) return this.rxQueue[this.rxPos++]!;
-    this.rxQueue.length = 0;
+    const q = this.rxQueue;
+    if (this.rxPos < this.rxLen) return this.takeQueued();
     this.rxPos = 0;
+    this.rxLen = 0;
     const flush = this.state === 'closed';
     if (flush && this.flushed) return null;
-    // take every payload due now; decrypt the AES-CTR ones in one batch per key
-    const items: CtrItem[] = [];
-    const keys: CtrKey[] = [];
+    // take every payload due now; decrypt the AES-CTR ones in one batch per key (no allocation
+    // for clear payloads: this runs after every received packet)
+    let items: CtrItem[] | null = null;
+    let keys: CtrKey[] | null = null;
+    let n = 0;
     let d: Buffer | null;
-    while (this.rxQueue.length < 256 && (d = this.receiver.poll(now, flush)) !== null) {
-      this.rxQueue.push(d);
+    while (n < 256 && (d = this.receiver.poll(now, flush)) !== null) {
+      q[n++] = d;
       const k = this.receiver.deliveredKey;
       if (k) {
-        items.push({ seq: this.receiver.deliveredSeq, data: d });
-        keys.push(k);
+        (items ??= []).push({ seq: this.receiver.deliveredSeq, data: d });
+        (keys ??= []).push(k);
       }
     }
-    if (items.length > 0) ctrBatch(keys, items);
-    if (this.rxQueue.length === 0) {
+    if (items !== null) ctrBatch(keys!, items);
+    if (n === 0) {
       if (flush) this.flushed = true;
       return null;
     }
+    this.rxLen = n;
     if (!flush && this.receiver.ackSeq !== this.lastAckSeq && this.receiver.availBuf() < 2) {
       // the buffer was full: tell the sender about the space at once
       this.maybeFullAck(now);
     }
-    return this.rxQueue[this.rxPos++]!;
+    return this.takeQueued();
+  }
+
+  private takeQueued(): Buffer {
+    const d = this.rxQueue[this.rxPos]!;
+    this.rxQueue[this.rxPos++] = undefined; // the application owns it now
+    return d;
   }
 
   pollEvent(): ConnectionEvent | null {
@@ -478,20 +501,35 @@ export class Connection {
   }
 
   /**
+   * Set by nextDeadline(): the earliest time at which handleTimeout has something to do (ACK and
+   * NAK timers, keepalive, idle timeout, key refresh, sender drop). A driver may call
+   * handleTimeout whenever this has passed, not only when its timer fires.
+   */
+  timeoutAt = Infinity;
+
+  /**
    * Earliest time at which handleTimeout/pollTransmit/pollDelivery has something to do.
    * `deliveryPaused`: the application is not reading, so play times do not count.
+   * `receiveLateUs`: how late the caller may serve the receiver's own deadlines (play times, ACK
+   * and NAK timers) — for a driver that, on every received data packet, also delivers what is
+   * due and calls handleTimeout once `timeoutAt` has passed, so that its timer is only the
+   * fallback for a pause in the traffic.
    */
-  nextDeadline(deliveryPaused = false): number {
-    if (this.state !== 'connected') return this.outbox.length > 0 || !this.flushed ? 0 : Infinity;
-    if (this.outbox.length > 0 || (!deliveryPaused && this.rxPos < this.rxQueue.length)) return 0;
-    let t = this.lastRecvTime + this.options.peeridletimeo * 1000;
-    t = Math.min(t, this.lastSendTime + KEEPALIVE_US, this.nextNakTime, deliveryPaused ? Infinity : this.receiver.nextPlayTime, this.sender.nextDue());
-    if (this.receiver.ackSeq !== this.lastAckAckedSeq) t = Math.min(t, this.nextAckTime);
+  nextDeadline(deliveryPaused = false, receiveLateUs = 0): number {
+    if (this.state !== 'connected') {
+      this.timeoutAt = Infinity;
+      return this.outbox.length > 0 || !this.flushed ? 0 : Infinity;
+    }
+    let t = Math.min(this.lastRecvTime + this.options.peeridletimeo * 1000, this.lastSendTime + KEEPALIVE_US);
     if (this.tx) t = Math.min(t, this.tx.nextKmDeadline(this.srtt));
     // sender too-late drop: when the oldest buffered packet passes the threshold (dropTooLate
     // drops only packets strictly older than it, hence the +1 µs)
     if (this.sndDropThresholdUs !== Infinity) t = Math.min(t, this.sender.oldestOrigin() + this.sndDropThresholdUs + 1);
-    return t;
+    const rcv = this.receiver.ackSeq !== this.lastAckAckedSeq ? Math.min(this.nextNakTime, this.nextAckTime) : this.nextNakTime;
+    this.timeoutAt = Math.min(t, rcv);
+    if (this.outbox.length > 0 || (!deliveryPaused && this.rxPos < this.rxLen)) return 0;
+    const play = deliveryPaused ? Infinity : this.receiver.nextPlayTime;
+    return Math.min(t, rcv + receiveLateUs, play + receiveLateUs, this.sender.nextDue());
   }
 
   /** True once everything sent has been acknowledged (or dropped). */

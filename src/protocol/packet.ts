@@ -87,6 +87,14 @@ export function decodePacket(buf: Buffer): Packet {
   };
 }
 
+/**
+ * Reads of a data packet's header straight from its datagram (no Packet object): the driver's
+ * receive fast path. The datagram must be a data packet (F bit clear) of at least HEADER_SIZE bytes.
+ */
+export function datagramDestination(buf: Buffer): number {
+  return buf.readUInt32BE(12);
+}
+
 /** Word 1 of a data packet. */
 export function dataWord1(position: number, inOrder: boolean, keyFlags: number, retransmitted: boolean, msgNo: number): number {
   return ((position << 30) | (inOrder ? 1 << 29 : 0) | (keyFlags << 27) | (retransmitted ? 1 << 26 : 0) | (msgNo & 0x03ffffff)) >>> 0;
@@ -171,14 +179,24 @@ export function decodeAck(p: ControlPacket): AckInfo {
 }
 
 export function encodeAck(a: AckInfo, timestamp: number, dst: number): Buffer {
-  const words = [a.ackSeq];
-  if (a.rtt !== undefined) {
-    words.push(a.rtt, a.rttVar ?? 0, a.availBuf ?? 0);
-    if (a.pktRecvRate !== undefined) words.push(a.pktRecvRate, a.bandwidth ?? 0, a.recvRate ?? 0);
+  const words = a.rtt === undefined ? 1 : a.pktRecvRate === undefined ? 4 : 7;
+  const buf = Buffer.allocUnsafe(HEADER_SIZE + words * 4);
+  buf.writeUInt32BE((0x80000000 | (CtrlType.Ack << 16)) >>> 0, 0);
+  buf.writeUInt32BE(a.ackNo >>> 0, 4);
+  buf.writeUInt32BE(timestamp >>> 0, 8);
+  buf.writeUInt32BE(dst >>> 0, 12);
+  buf.writeUInt32BE(a.ackSeq >>> 0, 16);
+  if (words > 1) {
+    buf.writeUInt32BE(a.rtt! >>> 0, 20);
+    buf.writeUInt32BE((a.rttVar ?? 0) >>> 0, 24);
+    buf.writeUInt32BE((a.availBuf ?? 0) >>> 0, 28);
+    if (words > 4) {
+      buf.writeUInt32BE(a.pktRecvRate! >>> 0, 32);
+      buf.writeUInt32BE((a.bandwidth ?? 0) >>> 0, 36);
+      buf.writeUInt32BE((a.recvRate ?? 0) >>> 0, 40);
+    }
   }
-  const cif = Buffer.allocUnsafe(words.length * 4);
-  for (let i = 0; i < words.length; i++) cif.writeUInt32BE(words[i]! >>> 0, i * 4);
-  return encodeControl(CtrlType.Ack, 0, a.ackNo, timestamp, dst, cif);
+  return buf;
 }
 
 // ---------------------------------------------------------------- NAK (§3.2.5, Appendix A)

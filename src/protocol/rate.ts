@@ -3,18 +3,29 @@
 const AS_SIZE = 16;
 const PB_SIZE = 16;
 
-function filteredMean(values: Float64Array): { mean: number; count: number } {
-  const sorted = Float64Array.from(values).sort();
-  const median = sorted[sorted.length >> 1]!;
-  const lo = median / 8, hi = median * 8;
+// scratch for the medians (these run on every full ACK: no allocation)
+const scratch = new Float64Array(Math.max(AS_SIZE, PB_SIZE));
+
+function median(values: Float64Array): number {
+  const sorted = scratch.subarray(0, values.length);
+  sorted.set(values);
+  sorted.sort();
+  return sorted[values.length >> 1]!;
+}
+
+/** Mean of the values within (median/8, median*8); 0 if none. */
+function filteredMean(values: Float64Array): number {
+  const m = median(values);
+  const lo = m / 8, hi = m * 8;
   let sum = 0, count = 0;
-  for (const v of values) {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
     if (v > lo && v < hi) {
       sum += v;
       count++;
     }
   }
-  return { mean: count > 0 ? sum / count : 0, count };
+  return count > 0 ? sum / count : 0;
 }
 
 export class RateEstimator {
@@ -52,12 +63,11 @@ export class RateEstimator {
 
   /** [packets/s, bytes/s incl. headers]; 0 unless more than half the window is consistent. */
   receiveRate(): [number, number] {
-    const sorted = Float64Array.from(this.arrival).sort();
-    const median = sorted[AS_SIZE >> 1]!;
+    const m = median(this.arrival);
     let sum = 0, count = 0, bytes = 0;
     for (let i = 0; i < AS_SIZE; i++) {
       const v = this.arrival[i]!;
-      if (v > median / 8 && v < median * 8) {
+      if (v > m / 8 && v < m * 8) {
         sum += v;
         count++;
         bytes += this.sizes[i]!;
@@ -70,7 +80,7 @@ export class RateEstimator {
 
   /** Estimated link capacity, packets/s. */
   bandwidth(): number {
-    const { mean } = filteredMean(this.probe);
+    const mean = filteredMean(this.probe);
     return mean > 0 ? Math.ceil(1_000_000 / mean) : 0;
   }
 }

@@ -1,6 +1,8 @@
 // The driver: one UDP socket, many SRT connections, one timer. This is the only place (with
 // clock.ts) that touches sockets and the clock; the protocol state machines stay pure.
 import dgram from 'node:dgram';
+import dns from 'node:dns';
+import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { CallerHandshake } from '../protocol/caller.js';
@@ -9,7 +11,7 @@ import { ParseError } from '../protocol/errors.js';
 import { ListenerCore, type AcceptDecision, type ConnectRequest } from '../protocol/listener.js';
 import { RendezvousCore } from '../protocol/rendezvous.js';
 import type { SrtOptions } from '../protocol/options.js';
-import { checkControl, CtrlType, decodePacket, type ControlPacket, type Packet } from '../protocol/packet.js';
+import { checkControl, CtrlType, datagramDestination, decodePacket, HEADER_SIZE, type ControlPacket, type Packet } from '../protocol/packet.js';
 import { SRT_REJ } from '../protocol/reject.js';
 import { nowUs, randomCookie, randomIsn, randomSocketId } from './clock.js';
 import { DeadlineHeap } from './heap.js';
@@ -17,8 +19,28 @@ import { SrtSocket } from './socket.js';
 
 const TIMER_SLACK_US = 300;
 const MIN_STEP_US = 100;
+/**
+ * How late the timer may serve a connection's receiving deadlines (play times, ACK and NAK
+ * timers). Every data packet that arrives delivers what is due and serves a due timer at once
+ * (onMessage), so while packets keep coming the timer is mostly a fallback; it need not wake the
+ * process at each play time, and a Node timer, once armed, always wakes it. 1 ms is the timer's
+ * resolution anyway.
+ */
+const RECEIVE_LATE_US = 1_000;
 const ACCEPT_HOOK_TIMEOUT_MS = 10_000;
 const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
+
+/**
+ * The UDP socket's address lookup. Every datagram sent to a peer goes through it (an unconnected
+ * socket resolves the destination of each send); dns.lookup answers an IP literal on the next
+ * tick, this answers it at once, so a send leaves immediately instead of through the tick queue.
+ * Host names still go to dns.lookup.
+ */
+function lookup(address: string, family: number, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
+  const f = isIP(address);
+  if (f !== 0) cb(null, address, f);
+  else dns.lookup(address, family, cb);
+}
 
 interface Scheduled {
   heapTime: number;
@@ -96,7 +118,7 @@ export class Multiplexer extends EventEmitter {
 
   constructor(type: 'udp4' | 'udp6') {
     super();
-    this.sock = dgram.createSocket({ type, reuseAddr: false });
+    this.sock = dgram.createSocket({ type, reuseAddr: false, lookup: lookup as unknown as typeof dns.lookup });
     this.sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
     this.sock.on('error', (err) => {
       this.counters.sendErrors++;
@@ -162,6 +184,23 @@ export class Multiplexer extends EventEmitter {
 
   private onMessage(msg: Buffer, address: string, port: number): void {
     this.counters.datagramsReceived++;
+    // fast path, once per data packet: an established connection's data, without a Packet object
+    if (msg.length >= HEADER_SIZE && (msg[0]! & 0x80) === 0) {
+      const e = this.conns.get(datagramDestination(msg));
+      if (e !== undefined) {
+        if (address !== e.address || port !== e.port) {
+          e.conn.countInvalid();
+          this.counters.datagramsInvalid++;
+          return;
+        }
+        const now = nowUs();
+        e.conn.handleData(now, msg);
+        // a timer deadline that has passed is served now, as the timer would (see RECEIVE_LATE_US)
+        if (now >= e.conn.timeoutAt) e.conn.handleTimeout(now);
+        this.service(e, now);
+        return;
+      }
+    }
     const now = nowUs();
     let p: Packet;
     try {
@@ -379,7 +418,7 @@ export class Multiplexer extends EventEmitter {
     }
     e.socket.onWritable();
     // a deadline already due is served on the next timer tick (never a busy loop)
-    this.schedule(e, Math.max(c.nextDeadline(e.paused), now + MIN_STEP_US));
+    this.schedule(e, Math.max(c.nextDeadline(e.paused, RECEIVE_LATE_US), now + MIN_STEP_US));
   }
 
   /** The application read: resume deliveries that were held back. */
@@ -403,7 +442,9 @@ export class Multiplexer extends EventEmitter {
       this.timer = null;
       return;
     }
-    const delayMs = Math.max(0, (t - nowUs()) / 1000);
+    // whole milliseconds, rounded up: Node keeps one timer list per distinct duration and fires
+    // fractional ones early (then waits again), so a fractional delay costs extra wake-ups
+    const delayMs = Math.max(1, Math.ceil((t - nowUs()) / 1000));
     this.timer = setTimeout(() => this.onTimer(), delayMs);
   }
 

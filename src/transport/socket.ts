@@ -18,6 +18,7 @@ export class SrtSocket extends Duplex {
   private finalCb: ((err?: Error | null) => void) | null = null;
   private lingerTimer: NodeJS.Timeout | null = null;
   private draining = false;
+  private messageSink: ((msg: Buffer) => void) | null = null;
   closeReason: CloseReason | null = null;
 
   constructor() {
@@ -60,9 +61,26 @@ export class SrtSocket extends Duplex {
     return this.entry!.conn.stats(nowUs(), clear);
   }
 
+  /**
+   * Hands every received message to `sink`, synchronously and in order, instead of the readable
+   * stream: no stream buffering and no backpressure, for a consumer that never waits (a UDP
+   * output). Messages already buffered go to the sink first. The readable side still ends ('end')
+   * when the connection finishes. Once set, it cannot be undone; do not also read the stream.
+   */
+  setMessageSink(sink: (msg: Buffer) => void): void {
+    let m: Buffer | null;
+    while ((m = this.read() as Buffer | null) !== null) sink(m);
+    this.messageSink = sink;
+    this.resume(); // flowing with nothing pushed, so that 'end' follows the connection's end
+  }
+
   /** @internal called by the driver with each delivered message; false = stop delivering. */
   deliver(payload: Buffer): boolean {
     if (this.destroyed || this.readableEnded) return true; // nobody will read it: discard, never stall the driver
+    if (this.messageSink !== null) {
+      this.messageSink(payload);
+      return true;
+    }
     return this.push(payload);
   }
 
