@@ -16,6 +16,8 @@ const COUNT = here('./count.js');
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 const RATES = (process.env['BENCH_RATES'] ?? '100,200,300,400,500,600,700,800').split(',').map(Number);
 const CLK_TCK = 100;
+/** Steady-state CPU is measured from this long after the data starts (JIT and buffers warmed up) until the generator stops. */
+const WARMUP_MS = 1000;
 
 type Tool = 'sluice' | 'slt';
 
@@ -81,8 +83,17 @@ interface RunResult {
   /** Datagrams the kernel dropped at the SRT receiver's socket and at the counter's socket. */
   kernelDrops: { srtReceiver: number; counter: number };
   lossless: boolean;
+  /** Whole transfer, warm-up included. */
   sndCpuUsPerPkt: number;
   rcvCpuUsPerPkt: number;
+  /** Steady state: from WARMUP_MS after the first packet until the generator stops, per packet of that window. */
+  sndSteadyUsPerPkt: number;
+  rcvSteadyUsPerPkt: number;
+}
+
+/** Packets per second of the generator at this rate (1316-byte messages). */
+function ppsOf(mbps: number): number {
+  return (mbps * 1e6) / 8 / 1316;
 }
 
 async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number, keyLen: number): Promise<RunResult> {
@@ -105,7 +116,21 @@ async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number, keyLen:
   gen.stdout!.pipe(sender.stdin!);
   let genOut = '';
   gen.stderr!.on('data', (d: Buffer) => { genOut += d.toString(); });
+  // the steady-state window starts at the first byte the generator writes
+  const steady = new Promise<[number, number, number]>((resolve) => {
+    gen.stdout!.once('data', () => {
+      const t0 = performance.now();
+      setTimeout(() => {
+        const a = [cpuSeconds(sender.pid!), cpuSeconds(receiver.pid!), performance.now()] as const;
+        setTimeout(() => {
+          const dt = (performance.now() - a[2]) / 1000;
+          resolve([cpuSeconds(sender.pid!) - a[0], cpuSeconds(receiver.pid!) - a[1], dt]);
+        }, SECONDS * 1000 - (performance.now() - t0));
+      }, WARMUP_MS);
+    });
+  });
   await new Promise((r) => gen.on('exit', r));
+  const [sndSteady, rcvSteady, steadySeconds] = await steady;
   const cpuS1 = cpuSeconds(sender.pid!), cpuR1 = cpuSeconds(receiver.pid!);
   await sleep(300); // latency + tail
   const drops = udpDrops([port, udpOut]);
@@ -126,6 +151,9 @@ async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number, keyLen:
     lossless: received === sent && sent > 0 && (c['missing'] ?? 0) === 0 && (c['outOfOrder'] ?? 0) === 0,
     sndCpuUsPerPkt: ((cpuS1 - cpuS0) * 1e6) / pkts,
     rcvCpuUsPerPkt: ((cpuR1 - cpuR0) * 1e6) / pkts,
+    // the generator is paced: packets in the window = rate × window length
+    sndSteadyUsPerPkt: (sndSteady * 1e6) / (steadySeconds * ppsOf(mbps)),
+    rcvSteadyUsPerPkt: (rcvSteady * 1e6) / (steadySeconds * ppsOf(mbps)),
   };
 }
 
@@ -133,6 +161,20 @@ interface PairResult {
   pair: string;
   maxLosslessMbps: number;
   runs: RunResult[];
+}
+
+function cpuTable(results: PairResult[], pick: (r: RunResult) => [number, number]): string[] {
+  const name = (p: string): string => p.replace(/slt/g, 'srt-live-transmit');
+  return [
+    `| sender → receiver | ${RATES.join(' | ')} |`,
+    `| --- |${RATES.map(() => ' --- |').join('')}`,
+    ...results.map((r) => `| ${name(r.pair)} | ${RATES.map((mbps) => {
+      const x = r.runs.find((u) => u.mbps === mbps);
+      if (!x) return '—';
+      const [snd, rcv] = pick(x);
+      return `${snd.toFixed(1)} / ${rcv.toFixed(1)}${x.lossless ? '' : ' ✗'}`;
+    }).join(' | ')} |`),
+  ];
 }
 
 async function main(): Promise<void> {
@@ -157,7 +199,7 @@ async function main(): Promise<void> {
     for (const mbps of RATES) {
       const res = await runOnce(s, r, mbps, port++, keyLen);
       runs.push(res);
-      process.stderr.write(`${label} @ ${mbps} Mbit/s: ${res.received}/${res.sent} ${res.lossless ? 'lossless' : 'LOSS'} (kernel drops: srt rcv ${res.kernelDrops.srtReceiver}, counter ${res.kernelDrops.counter})  cpu/pkt snd ${res.sndCpuUsPerPkt.toFixed(2)} µs rcv ${res.rcvCpuUsPerPkt.toFixed(2)} µs\n`);
+      process.stderr.write(`${label} @ ${mbps} Mbit/s: ${res.received}/${res.sent} ${res.lossless ? 'lossless' : 'LOSS'} (kernel drops: srt rcv ${res.kernelDrops.srtReceiver}, counter ${res.kernelDrops.counter})  cpu/pkt snd ${res.sndCpuUsPerPkt.toFixed(2)} µs rcv ${res.rcvCpuUsPerPkt.toFixed(2)} µs; steady snd ${res.sndSteadyUsPerPkt.toFixed(2)} µs rcv ${res.rcvSteadyUsPerPkt.toFixed(2)} µs\n`);
       if (res.lossless) best = res;
       else if (++failures >= 2) break;
     }
@@ -170,14 +212,13 @@ async function main(): Promise<void> {
     '| --- | --- |',
     ...results.map((r) => `| ${name(r.pair)} | ${r.maxLosslessMbps} |`),
     '',
-    `CPU time per packet, µs (sender / receiver process), by rate in Mbit/s; ✗ = loss at that rate:`,
+    `CPU time per packet in steady state (from ${WARMUP_MS / 1000} s after the first packet to the end of the input), µs (sender / receiver process), by rate in Mbit/s; ✗ = loss at that rate:`,
     '',
-    `| sender → receiver | ${RATES.join(' | ')} |`,
-    `| --- |${RATES.map(() => ' --- |').join('')}`,
-    ...results.map((r) => `| ${name(r.pair)} | ${RATES.map((mbps) => {
-      const x = r.runs.find((u) => u.mbps === mbps);
-      return x ? `${x.sndCpuUsPerPkt.toFixed(1)} / ${x.rcvCpuUsPerPkt.toFixed(1)}${x.lossless ? '' : ' ✗'}` : '—';
-    }).join(' | ')} |`),
+    ...cpuTable(results, (x) => [x.sndSteadyUsPerPkt, x.rcvSteadyUsPerPkt]),
+    '',
+    `CPU time per packet over the whole transfer (start-up and JIT warm-up included), µs (sender / receiver):`,
+    '',
+    ...cpuTable(results, (x) => [x.sndCpuUsPerPkt, x.rcvCpuUsPerPkt]),
   ];
   if (part === undefined || part === 'server') lines.push('', ...(await serverBench()));
   if (part === undefined || part === 'api') lines.push('', ...(await apiBench()));

@@ -2,7 +2,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
-import { Chunker, MessageLimiter } from '../gateway/chunker.js';
+import { Chunker, MessageLimiter, pumpMessages } from '../gateway/chunker.js';
 import { parseUdpUrl, UdpSink, UdpSource } from '../gateway/udp.js';
 import { resolveOptions } from '../protocol/options.js';
 import { SRT_REJ, rejectReasonText } from '../protocol/reject.js';
@@ -98,9 +98,16 @@ export function parseTransmitArgs(argv: string[]): Args | 'help' {
 interface Opened<T> {
   stream: T;
   srt?: SrtSocket;
+  /** A byte stream not yet cut into messages of this size (sent to SRT by pumpMessages). */
+  messageSize?: number;
+  /** A UDP source: its datagrams can go to SRT without the stream in between. */
+  udp?: UdpSource;
   server?: SrtServer;
   close(): Promise<void>;
 }
+
+/** Datagrams larger than one SRT payload are split (libsrt's maximum live payload). */
+const MAX_UDP_MESSAGE = 1456;
 
 function log(args: Args, msg: string): void {
   if (!args.quiet) process.stderr.write(`${msg}\n`);
@@ -148,6 +155,7 @@ async function openSource(url: string, args: Args, msgSize: number): Promise<Ope
   if (url.startsWith('udp://')) {
     const u = new UdpSource(parseUdpUrl(url));
     await u.open();
+    if (args.dst.startsWith('srt://')) return { stream: u, udp: u, close: async () => { u.destroy(); } };
     const lim = new MessageLimiter(1456);
     u.pipe(lim);
     return { stream: lim, close: async () => { u.destroy(); lim.end(); } };
@@ -156,7 +164,9 @@ async function openSource(url: string, args: Args, msgSize: number): Promise<Ope
   if (url === '-' || url === 'file://con') raw = process.stdin;
   else if (url.startsWith('file://')) raw = createReadStream(fileURLToPath(url), { highWaterMark: 64 * 1024 });
   else throw new UsageError(`unsupported source "${url}" (srt://, udp://, file://, -)`);
-  const ch = new Chunker(args.chunk ?? msgSize);
+  const size = args.chunk ?? msgSize;
+  if (!args.bitrate && args.dst.startsWith('srt://')) return { stream: raw, messageSize: size, close: async () => { raw.destroy(); } };
+  const ch = new Chunker(size);
   raw.pipe(ch);
   if (args.bitrate) {
     const wait = pacer(args.bitrate);
@@ -237,11 +247,13 @@ export async function runTransmit(argv: string[]): Promise<number> {
   }
 
   let stopping = false;
+  let stopPump: (() => void) | null = null;
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log(args, `${signal}: flushing and closing`);
     s.stream.unpipe(d.stream);
+    stopPump?.();
     d.stream.end();
     if (s.srt) s.srt.close();
     setTimeout(() => process.exit(0), 3000).unref();
@@ -267,7 +279,21 @@ export async function runTransmit(argv: string[]): Promise<number> {
       log(args, `destination closed by the peer (${reason})`);
       resolve(reason === 'timeout' ? 1 : 0);
     });
-    if (s.srt && d.stream instanceof UdpSink) {
+    if (d.srt && s.messageSize !== undefined) {
+      // bytes → SRT: cut into messages sent straight to the connection (the source waits while its send buffer is full)
+      stopPump = pumpMessages(s.stream, s.messageSize, d.srt, (e) => fail('destination', e));
+    } else if (d.srt && s.udp) {
+      // UDP → SRT: each datagram straight to the connection; a live input is dropped, never queued, while the send buffer is full
+      const out = d.srt;
+      s.udp.setMessageSink((msg) => {
+        if (stopping || out.writableEnded || out.destroyed) return;
+        try {
+          for (let o = 0; o < msg.length; o += MAX_UDP_MESSAGE) out.sendMessage(o === 0 && msg.length <= MAX_UDP_MESSAGE ? msg : msg.subarray(o, Math.min(msg.length, o + MAX_UDP_MESSAGE)));
+        } catch (e) {
+          fail('destination', e as Error);
+        }
+      });
+    } else if (s.srt && d.stream instanceof UdpSink) {
       // SRT → UDP: each message straight to the UDP socket, no stream machinery per message
       const u = d.stream;
       s.srt.setMessageSink((msg) => u.send(msg));

@@ -1,4 +1,5 @@
-import { Transform, type TransformCallback } from 'node:stream';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import type { SrtSocket } from '../transport/socket.js';
 
 /** Splits a byte stream into messages of `size` bytes (the last one may be shorter). */
 export class Chunker extends Transform {
@@ -38,3 +39,69 @@ export class MessageLimiter extends Transform {
     cb();
   }
 }
+
+/**
+ * Cuts a byte stream (a file, stdin) into messages of `size` bytes and sends each one straight to
+ * an SRT socket (SrtSocket.sendMessage), without a stream per message in between; the source
+ * pauses while the send buffer is full, so nothing is lost. When the source ends, the last short
+ * message is sent and the socket is ended (graceful close). Returns a function that stops the
+ * pump (the socket is left as it is).
+ */
+export function pumpMessages(src: Readable, size: number, sock: SrtSocket, onError: (e: Error) => void): () => void {
+  let rest: Buffer | null = null; // the start of a message not yet complete
+  const queue: Buffer[] = []; // complete messages the socket has not taken yet
+  let head = 0;
+  let ended = false;
+  let stopped = false;
+  const flush = (): boolean => {
+    try {
+      while (head < queue.length) {
+        if (!sock.sendMessage(queue[head]!)) return false;
+        queue[head++] = EMPTY;
+      }
+    } catch (e) {
+      stop();
+      onError(e as Error);
+      return false;
+    }
+    queue.length = 0;
+    head = 0;
+    if (ended) {
+      stop();
+      sock.end();
+    }
+    return true;
+  };
+  const onSendable = (): void => {
+    if (!stopped && flush() && !ended) src.resume();
+  };
+  const onData = (chunk: Buffer): void => {
+    let buf = chunk;
+    if (rest !== null) {
+      buf = Buffer.concat([rest, chunk]);
+      rest = null;
+    }
+    let o = 0;
+    for (; o + size <= buf.length; o += size) queue.push(buf.subarray(o, o + size));
+    if (o < buf.length) rest = buf.subarray(o);
+    if (!flush()) src.pause();
+  };
+  const onEnd = (): void => {
+    ended = true;
+    if (rest !== null) queue.push(rest);
+    rest = null;
+    flush();
+  };
+  const stop = (): void => {
+    stopped = true;
+    src.off('data', onData);
+    src.off('end', onEnd);
+    sock.off('sendable', onSendable);
+  };
+  sock.on('sendable', onSendable);
+  src.on('data', onData);
+  src.on('end', onEnd);
+  return stop;
+}
+
+const EMPTY = Buffer.alloc(0);

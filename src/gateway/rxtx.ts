@@ -19,8 +19,6 @@ export type ConnectedState = 0 | 1 | 2;
 
 /** Largest live-mode payload (MSS 1500 - 44 bytes of headers): bigger datagrams are split. */
 const MAX_MESSAGE = 1456;
-/** A TX gateway drops input beyond this much waiting for the SRT sender (live data cannot wait). */
-const MAX_QUEUED_BYTES = 8 * 1024 * 1024;
 
 export abstract class Gateway extends EventEmitter<GatewayEvents> {
   readonly link: SrtLink;
@@ -170,7 +168,7 @@ export class TxGateway extends Gateway {
       src.destroy();
       throw e;
     }
-    src.on('data', (d: Buffer) => this.forward(d));
+    src.setMessageSink((d) => this.forward(d)); // each datagram straight on, no stream per datagram
     this.source = src;
   }
 
@@ -183,16 +181,21 @@ export class TxGateway extends Gateway {
     s.resume(); // nothing is expected from the receiver; never let its side stall the driver
   }
 
+  /** A live input is never queued: a datagram that finds no peer or a full send buffer is dropped (and counted), as srt-live-transmit does. */
   private forward(d: Buffer): void {
     const s = this.link.socket;
-    if (!s || !s.writable || s.writableLength > MAX_QUEUED_BYTES) {
+    if (!s || !s.writable) {
       this.droppedInput++;
       return;
     }
-    if (d.length <= MAX_MESSAGE) {
-      s.write(d);
-      return;
+    try {
+      if (d.length <= MAX_MESSAGE) {
+        if (!s.sendMessage(d)) this.droppedInput++;
+        return;
+      }
+      for (let o = 0; o < d.length; o += MAX_MESSAGE) if (!s.sendMessage(d.subarray(o, Math.min(d.length, o + MAX_MESSAGE)))) this.droppedInput++;
+    } catch {
+      this.droppedInput++; // the connection closed under us; the link reconnects or reports it
     }
-    for (let o = 0; o < d.length; o += MAX_MESSAGE) s.write(d.subarray(o, Math.min(d.length, o + MAX_MESSAGE)));
   }
 }

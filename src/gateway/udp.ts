@@ -62,6 +62,7 @@ export class UdpSource extends Readable {
   readonly sock: dgram.Socket;
   datagrams = 0;
   private ready: Promise<void>;
+  private messageSink: ((msg: Buffer) => void) | null = null;
 
   constructor(readonly ep: UdpEndpoint) {
     super({ objectMode: true, highWaterMark: 4096 });
@@ -69,7 +70,8 @@ export class UdpSource extends Readable {
     this.sock = dgram.createSocket({ type: family(ep), reuseAddr: mc });
     this.sock.on('message', (msg) => {
       this.datagrams++;
-      this.push(msg); // live input cannot be paused: the consumer's buffers absorb bursts
+      if (this.messageSink !== null) this.messageSink(msg);
+      else this.push(msg); // live input cannot be paused: the consumer's buffers absorb bursts
     });
     this.ready = new Promise((resolve, reject) => {
       this.sock.once('error', reject);
@@ -96,6 +98,17 @@ export class UdpSource extends Readable {
 
   open(): Promise<void> {
     return this.ready;
+  }
+
+  /**
+   * Hands every datagram to `sink` as it arrives instead of the readable stream (no stream
+   * machinery per datagram). Datagrams already buffered go first. Once set it stays; do not also
+   * read the stream ('error' and 'close' are still emitted).
+   */
+  setMessageSink(sink: (msg: Buffer) => void): void {
+    let m: Buffer | null;
+    while ((m = this.read() as Buffer | null) !== null) sink(m);
+    this.messageSink = sink;
   }
 
   override _read(): void {

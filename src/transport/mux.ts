@@ -37,10 +37,20 @@ const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
  * Host names still go to dns.lookup.
  */
 function lookup(address: string, family: number, cb: (err: NodeJS.ErrnoException | null, address: string, family: number) => void): void {
-  const f = isIP(address);
+  let f = literalFamily.get(address);
+  if (f === undefined) {
+    f = isIP(address); // a regular expression: remembered, since every send to a peer asks again
+    if (f !== 0) {
+      if (literalFamily.size >= 4096) literalFamily.clear();
+      literalFamily.set(address, f);
+    }
+  }
   if (f !== 0) cb(null, address, f);
   else dns.lookup(address, family, cb);
 }
+
+/** IP literals already seen by lookup(), with their family (4 or 6). */
+const literalFamily = new Map<string, number>();
 
 interface Scheduled {
   heapTime: number;

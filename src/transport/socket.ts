@@ -10,6 +10,8 @@ import type { ConnEntry } from './mux.js';
 export interface SrtSocketEvents {
   /** The connection ended: `reason` is local, peer (SHUTDOWN), timeout or error. */
   closed: [reason: CloseReason];
+  /** After sendMessage() returned false: the send buffer has room again. */
+  sendable: [];
 }
 
 export class SrtSocket extends Duplex {
@@ -19,6 +21,7 @@ export class SrtSocket extends Duplex {
   private lingerTimer: NodeJS.Timeout | null = null;
   private draining = false;
   private messageSink: ((msg: Buffer) => void) | null = null;
+  private sendWaiting = false;
   closeReason: CloseReason | null = null;
 
   constructor() {
@@ -74,6 +77,23 @@ export class SrtSocket extends Duplex {
     this.resume(); // flowing with nothing pushed, so that 'end' follows the connection's end
   }
 
+  /**
+   * Sends one message at once, without the Writable machinery: for a producer that hands over
+   * one message per call (a UDP input, a byte stream cut into messages). Returns false when the
+   * send buffer is full — nothing is sent and 'sendable' follows once there is room (a live
+   * source drops the message, as srt-live-transmit does; a file waits). Throws SrtError once
+   * the connection is closed and RangeError for a message larger than the payload size. Do not
+   * mix with write() on the same socket (their order is not kept); end() still closes
+   * gracefully after the last message.
+   */
+  sendMessage(msg: Buffer): boolean {
+    const e = this.entry;
+    if (!e || e.closed || e.conn.state !== 'connected') throw new SrtError('SRT_ECONNLOST', 'connection is closed');
+    if (e.mux.write(e, msg)) return true;
+    this.sendWaiting = true;
+    return false;
+  }
+
   /** @internal called by the driver with each delivered message; false = stop delivering. */
   deliver(payload: Buffer): boolean {
     if (this.destroyed || this.readableEnded) return true; // nobody will read it: discard, never stall the driver
@@ -118,6 +138,10 @@ export class SrtSocket extends Duplex {
       } catch (err) {
         cb(err as Error);
       }
+    }
+    if (this.sendWaiting && e.conn.canSend()) {
+      this.sendWaiting = false;
+      this.emit('sendable');
     }
     this.checkDrained();
   }
