@@ -13,6 +13,15 @@ await Promise.all(gws.map((g) => g.start()));
 process.stdout.write('ready\n');
 process.on('SIGTERM', () => {
   const dropped = gws.reduce((n, g) => n + (g instanceof TxGateway ? g.droppedInput : 0), 0);
-  process.stderr.write(`${JSON.stringify({ droppedInput: dropped })}\n`);
+  // SRT totals of each gateway's connection, to tell where a loss happened
+  const srt = gws.map((g) => {
+    const s = g.link.socket;
+    if (!s || s.destroyed) return null;
+    const t = s.stats();
+    return g instanceof TxGateway
+      ? { sent: t.pktSentTotal, retrans: t.pktRetransTotal, sndLoss: t.pktSndLossTotal, sndDrop: t.pktSndDropTotal }
+      : { recv: t.pktRecvTotal, loss: t.pktRcvLossTotal, retrans: t.pktRcvRetransTotal, rcvDrop: t.pktRcvDropTotal, belated: t.pktRcvBelated, undecrypt: t.pktRcvUndecryptTotal };
+  });
+  process.stderr.write(`${JSON.stringify({ droppedInput: dropped, srt: srt.length === 1 ? srt[0] : undefined })}\n`);
   process.exit(0);
 });

@@ -18,6 +18,8 @@ const RATES = (process.env['BENCH_RATES'] ?? '100,200,300,400,500,600,700,800').
 const CLK_TCK = 100;
 /** Steady-state CPU is measured from this long after the data starts (JIT and buffers warmed up) until the generator stops. */
 const WARMUP_MS = 1000;
+/** Runs per pair and rate: CPU figures are their median, a rate is lossless only if every run was. */
+const REPEAT = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? 3));
 
 type Tool = 'sluice' | 'slt';
 
@@ -89,6 +91,27 @@ interface RunResult {
   /** Steady state: from WARMUP_MS after the first packet until the generator stops, per packet of that window. */
   sndSteadyUsPerPkt: number;
   rcvSteadyUsPerPkt: number;
+}
+
+/**
+ * The runs of one pair at one rate as one result: lossless only if every run was; CPU figures
+ * are medians; the counts are the worst run's.
+ */
+function combine(runs: RunResult[]): RunResult & { repeats: number } {
+  const med = (f: (r: RunResult) => number): number => {
+    const v = runs.map(f).sort((a, b) => a - b);
+    return v.length % 2 ? v[v.length >> 1]! : (v[v.length / 2 - 1]! + v[v.length / 2]!) / 2;
+  };
+  const worst = runs.reduce((a, b) => (b.sent - b.received > a.sent - a.received ? b : a));
+  return {
+    ...worst,
+    lossless: runs.every((r) => r.lossless),
+    sndCpuUsPerPkt: med((r) => r.sndCpuUsPerPkt),
+    rcvCpuUsPerPkt: med((r) => r.rcvCpuUsPerPkt),
+    sndSteadyUsPerPkt: med((r) => r.sndSteadyUsPerPkt),
+    rcvSteadyUsPerPkt: med((r) => r.rcvSteadyUsPerPkt),
+    repeats: runs.length,
+  };
 }
 
 /** Packets per second of the generator at this rate (1316-byte messages). */
@@ -190,29 +213,40 @@ async function main(): Promise<void> {
   const part = process.env['BENCH_ONLY']; // 'transport' | 'server' | 'api' | 'gateway' | undefined (all)
   const results: PairResult[] = [];
   let port = 24000 + Math.floor(Math.random() * 1000);
-  for (const [s, r, keyLen] of part !== undefined && part !== 'transport' ? [] : pairs) {
-    const label = `${s} -> ${r}${keyLen ? ` AES-${keyLen * 8}` : ''}`;
-    if (only && !only.split(',').some((o) => label.includes(o))) continue;
-    const runs: RunResult[] = [];
-    let best: RunResult | null = null;
-    let failures = 0;
-    for (const mbps of RATES) {
-      const res = await runOnce(s, r, mbps, port++, keyLen);
-      runs.push(res);
-      process.stderr.write(`${label} @ ${mbps} Mbit/s: ${res.received}/${res.sent} ${res.lossless ? 'lossless' : 'LOSS'} (kernel drops: srt rcv ${res.kernelDrops.srtReceiver}, counter ${res.kernelDrops.counter})  cpu/pkt snd ${res.sndCpuUsPerPkt.toFixed(2)} µs rcv ${res.rcvCpuUsPerPkt.toFixed(2)} µs; steady snd ${res.sndSteadyUsPerPkt.toFixed(2)} µs rcv ${res.rcvSteadyUsPerPkt.toFixed(2)} µs\n`);
-      if (res.lossless) best = res;
-      else if (++failures >= 2) break;
+  // rates in the outer loop and the pairs inside, each rate REPEAT times: the pairs compared at a
+  // rate run close together in time, so a machine that is busier for a while affects them alike
+  const active = (part !== undefined && part !== 'transport' ? [] : pairs)
+    .map(([s, r, keyLen]) => ({ s, r, keyLen, label: `${s} -> ${r}${keyLen ? ` AES-${keyLen * 8}` : ''}`, failures: 0, result: { pair: '', maxLosslessMbps: 0, runs: [] } as PairResult }))
+    .filter((p) => !only || only.split(',').some((o) => p.label.includes(o)));
+  for (const p of active) p.result.pair = p.label;
+  for (const mbps of RATES) {
+    const reps = new Map<string, RunResult[]>();
+    for (let rep = 0; rep < REPEAT; rep++) {
+      for (const p of active) {
+        if (p.failures >= 2) continue;
+        const res = await runOnce(p.s, p.r, mbps, port++, p.keyLen);
+        reps.set(p.label, [...(reps.get(p.label) ?? []), res]);
+        process.stderr.write(`${p.label} @ ${mbps} Mbit/s: ${res.received}/${res.sent} ${res.lossless ? 'lossless' : 'LOSS'} (kernel drops: srt rcv ${res.kernelDrops.srtReceiver}, counter ${res.kernelDrops.counter})  cpu/pkt snd ${res.sndCpuUsPerPkt.toFixed(2)} µs rcv ${res.rcvCpuUsPerPkt.toFixed(2)} µs; steady snd ${res.sndSteadyUsPerPkt.toFixed(2)} µs rcv ${res.rcvSteadyUsPerPkt.toFixed(2)} µs\n`);
+      }
     }
-    results.push({ pair: label, maxLosslessMbps: best ? best.mbps : 0, runs });
+    for (const p of active) {
+      const runs = reps.get(p.label);
+      if (!runs) continue;
+      const m = combine(runs);
+      p.result.runs.push(m);
+      if (m.lossless) p.result.maxLosslessMbps = mbps;
+      else p.failures++;
+    }
   }
-  const cmd = `BENCH_SECONDS=${SECONDS} BENCH_RATES=${RATES.join(',')} npm run bench`;
+  results.push(...active.map((p) => p.result));
+  const cmd = `BENCH_SECONDS=${SECONDS} BENCH_REPEAT=${REPEAT} BENCH_RATES=${RATES.join(',')} npm run bench`;
   const name = (p: string): string => p.replace(/slt/g, 'srt-live-transmit');
   const lines = [
     `| sender → receiver | highest lossless rate (Mbit/s, of ${RATES.join('/')}) |`,
     '| --- | --- |',
     ...results.map((r) => `| ${name(r.pair)} | ${r.maxLosslessMbps} |`),
     '',
-    `CPU time per packet in steady state (from ${WARMUP_MS / 1000} s after the first packet to the end of the input), µs (sender / receiver process), by rate in Mbit/s; ✗ = loss at that rate:`,
+    `CPU time per packet in steady state (from ${WARMUP_MS / 1000} s after the first packet to the end of the input; median of ${REPEAT} runs), µs (sender / receiver process), by rate in Mbit/s; ✗ = loss at that rate:`,
     '',
     ...cpuTable(results, (x) => [x.sndSteadyUsPerPkt, x.rcvSteadyUsPerPkt]),
     '',

@@ -10,6 +10,10 @@ import { ctrBatch, type CtrItem, type CtrKey } from './crypto.js';
 /** How far pacing may fall behind before the backlog is forgiven (µs). */
 const PACING_BURST_US = 2000;
 const BW_INFINITE = 125_000_000; // 1 Gbit/s in bytes/s (libsrt common.h)
+/** maxbw = 0: unsent packets beyond which the input rate is sampled again at once (see sampleInput). */
+const RESAMPLE_BACKLOG_PKTS = 256;
+/** The shortest input-rate sample taken because of a backlog (µs). */
+const RESAMPLE_MIN_US = 100_000;
 
 /** Encryption of outgoing payloads (the sender's keying state). */
 export interface Sealer {
@@ -174,7 +178,13 @@ export class Sender {
     this.inRateBytes += bytes + PACKET_OVERHEAD;
     this.inRatePkts++;
     const elapsed = now - this.inRateStart;
-    if (elapsed >= this.inRatePeriod || (this.inputRate === 0 && this.inRatePkts >= 2000)) {
+    // A backlog of packets not yet sent means the input comes faster than the last sample said
+    // (e.g. it was taken while the process was still warming up and reading its input late):
+    // sample again now, over at least RESAMPLE_MIN_US, instead of pacing too slowly for the rest
+    // of a one-second period while the send buffer fills. (libsrt only samples on its schedule;
+    // its input thread never falls behind the way a warming-up event loop can.)
+    const behind = this.inputRate > 0 && elapsed >= RESAMPLE_MIN_US && seqOff(this.curr, this.next) > RESAMPLE_BACKLOG_PKTS;
+    if (elapsed >= this.inRatePeriod || (this.inputRate === 0 && this.inRatePkts >= 2000) || behind) {
       const rate = elapsed > 0 ? (this.inRateBytes * 1_000_000) / elapsed : 0;
       if (rate > 0) this.inputRate = rate;
       this.inRateStart = now;
