@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const SECONDS = Number(process.env['BENCH_GW_SECONDS'] ?? 5);
+const REPEAT = Math.max(1, Number(process.env['BENCH_GW_REPEAT'] ?? 3));
 
 function cpuSeconds(pid: number): number {
   const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
@@ -91,23 +92,35 @@ async function scenario(tool: Scenario['tool'], n: number, mbps: number, base: n
 }
 
 export async function gatewayBench(): Promise<string[]> {
-  const runs: Scenario[] = [];
   let base = 30000 + Math.floor(Math.random() * 500) * 10;
   const plan: [number, number][] = (process.env['BENCH_GW_PLAN'] ?? '1x100,1x300,1x400,20x10').split(',').map((x) => x.split('x').map(Number) as [number, number]);
+  const groups: Scenario[][] = [];
   for (const [n, mbps] of plan) {
-    for (const tool of ['sluice', 'srt-live-transmit'] as const) {
-      const r = await scenario(tool, n, mbps, base);
-      base += 400;
-      runs.push(r);
-      process.stderr.write(`gateways ${tool} ${n}x${mbps} Mbit/s: ${r.received}/${r.sent} ${r.lossless ? 'lossless' : 'LOSS'} cpu/gateway tx ${r.txCpuPct.toFixed(1)}% rx ${r.rxCpuPct.toFixed(1)}% kernel drops udp-in ${r.kernelDrops.udpIn} srt ${r.kernelDrops.srt} udp-out ${r.kernelDrops.udpOut}\n`);
+    const byTool = new Map<string, Scenario[]>();
+    for (let rep = 0; rep < REPEAT; rep++) {
+      for (const tool of ['sluice', 'srt-live-transmit'] as const) {
+        const r = await scenario(tool, n, mbps, base);
+        base += 400;
+        byTool.set(tool, [...(byTool.get(tool) ?? []), r]);
+        process.stderr.write(`gateways ${tool} ${n}x${mbps} Mbit/s: ${r.received}/${r.sent} ${r.lossless ? 'lossless' : 'LOSS'} cpu/gateway tx ${r.txCpuPct.toFixed(1)}% rx ${r.rxCpuPct.toFixed(1)}% kernel drops udp-in ${r.kernelDrops.udpIn} srt ${r.kernelDrops.srt} udp-out ${r.kernelDrops.udpOut}\n`);
+      }
     }
+    groups.push(...byTool.values());
   }
+  const median = (v: number[]): number => {
+    const s = [...v].sort((a, b) => a - b);
+    return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
+  };
   return [
-    `Gateways: UDP → TX gateway (caller) → SRT → RX gateway (listener) → UDP on loopback, ${SECONDS} s per run, numbered 1316-byte datagrams checked for loss and order. CPU is per gateway, % of one core (Sluice: all gateways of a kind in one process; srt-live-transmit: one process per gateway).`,
+    `Gateways: UDP → TX gateway (caller) → SRT → RX gateway (listener) → UDP on loopback, ${SECONDS} s per run, ${REPEAT} runs per line (the two tools alternating), numbered 1316-byte datagrams checked for loss and order. CPU is per gateway, % of one core, median of the runs (Sluice: all gateways of a kind in one process; srt-live-transmit: one process per gateway). Delivered and kernel drops are the worst run's.`,
     '',
-    '| gateways × rate | tool | delivered | lossless | CPU per TX gateway | CPU per RX gateway | kernel drops (UDP in / SRT / UDP out) |',
+    '| gateways × rate | tool | lossless runs | delivered (worst run) | CPU per TX gateway | CPU per RX gateway | kernel drops (UDP in / SRT / UDP out) |',
     '| --- | --- | --- | --- | --- | --- | --- |',
-    ...runs.map((r) => `| ${r.n} × ${r.mbps} Mbit/s | ${r.tool} | ${r.received}/${r.sent} | ${r.lossless ? 'yes' : 'NO'} | ${r.txCpuPct.toFixed(1)} % | ${r.rxCpuPct.toFixed(1)} % | ${r.kernelDrops.udpIn} / ${r.kernelDrops.srt} / ${r.kernelDrops.udpOut} |`),
+    ...groups.map((g) => {
+      const r = g.reduce((a, b) => (b.sent - b.received > a.sent - a.received ? b : a));
+      const ok = g.filter((x) => x.lossless).length;
+      return `| ${r.n} × ${r.mbps} Mbit/s | ${r.tool} | ${ok === g.length ? `**${ok} of ${g.length}**` : `${ok} of ${g.length}`} | ${r.received}/${r.sent} | ${median(g.map((x) => x.txCpuPct)).toFixed(1)} % | ${median(g.map((x) => x.rxCpuPct)).toFixed(1)} % | ${r.kernelDrops.udpIn} / ${r.kernelDrops.srt} / ${r.kernelDrops.udpOut} |`;
+    }),
   ];
 }
 

@@ -99,6 +99,8 @@ export class CallerHandshake {
   private readonly outbox: Buffer[] = [];
   private keys: KeySet | null = null;
   private kmreq: Buffer | null = null;
+  /** PBKEYLEN the listener advertised in its induction answer (0: none). */
+  private listenerKeyLen: 0 | 16 | 24 | 32 = 0;
 
   constructor(cfg: CallerConfig) {
     this.cfg = cfg;
@@ -147,6 +149,9 @@ export class CallerHandshake {
         this.fail(hs.version !== 5 ? SRT_REJ.VERSION : SRT_REJ.ROGUE);
         return;
       }
+      // HSv5: a listener that set PBKEYLEN advertises it in the induction answer; a caller left at
+      // the default 0 takes it (libsrt's "the other party accepts the peer's value")
+      if (hs.encryption >= 2 && hs.encryption <= 4) this.listenerKeyLen = (hs.encryption * 8) as 16 | 24 | 32;
       this.request = this.buildConclusion(hs.cookie);
       this.state = 'conclusion';
       this.sendRequest(now);
@@ -203,7 +208,7 @@ export class CallerHandshake {
     if (o.passphrase !== '') {
       // the caller generates the stream's keys and sends them wrapped (KMREQ, last extension)
       if (!this.kmreq) {
-        const k = newKeys(keyingConfig(o, this.cfg.random));
+        const k = newKeys(keyingConfig(o.pbkeylen === 0 && this.listenerKeyLen ? { ...o, pbkeylen: this.listenerKeyLen } : o, this.cfg.random));
         this.keys = k.keys;
         this.kmreq = k.km;
       }

@@ -53,6 +53,12 @@ export class SrtSocket extends Duplex {
     return this.entry!.port;
   }
 
+  /** Key length in use, bytes (libsrt's SRTO_PBKEYLEN read back): 16, 24, 32, or 0 unencrypted. */
+  get pbkeylen(): number {
+    const c = this.entry!.conn;
+    return c.tx?.keys.keyLen ?? c.rx?.keys?.keyLen ?? 0;
+  }
+
   /** Negotiated latencies (ms) and other connection parameters. */
   get negotiated(): { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number } {
     const p = this.entry!.conn.params;

@@ -67,6 +67,29 @@ for (const pbkeylen of [16, 24, 32] as const) {
   });
 }
 
+test('a Sluice caller without pbkeylen takes the key length an srt-live-transmit listener set (AES-256)', async () => {
+  const srtPort = await freePort();
+  const out = await udpCollect();
+  const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&passphrase=${PASS}&pbkeylen=32`, `udp://127.0.0.1:${out.port}`]);
+  try {
+    await sleep(300);
+    const s = await dial({ host: '127.0.0.1', port: srtPort, passphrase: PASS });
+    assert.equal(s.pbkeylen, 32, 'the listener\'s advertised key length is used');
+    const msgs = makeMessages(300);
+    for (const m of msgs) {
+      s.write(m);
+      await sleep(1);
+    }
+    await out.waitFor(msgs.length, 5000);
+    assert.equal(diffMessages(msgs, out.messages), null);
+    assert.equal(s.stats().pktSndKMState, KmState.Secured, 'libsrt unwrapped the 256-bit key');
+    s.destroy();
+  } finally {
+    await slt.kill();
+    out.close();
+  }
+});
+
 test('ffmpeg publishes encrypted (AES-256) into a Sluice listener, byte-exact', async () => {
   requireTool('ffmpeg');
   const media = testMedia();
