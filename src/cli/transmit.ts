@@ -28,8 +28,12 @@ Endpoints:
   udp://host:port?ttl=&adapter=&source=&rcvbuf=&sndbuf=
                                   UDP unicast or multicast (224.0.0.0/4, ff00::/8). As a source
                                   it binds host:port (joins the group, on 'adapter', optionally
-                                  source-specific); as a destination it sends there.
-  file:///path/to/file            A file (read in payloadsize chunks, or written).
+                                  source-specific); as a destination it sends there. A UDP
+                                  input into SRT is live: a datagram that finds the SRT send
+                                  buffer full is dropped, never queued (the count is printed
+                                  at exit).
+  file:///path/to/file            A file (read in payloadsize chunks, or written). Into SRT it
+                                  waits while the send buffer is full: nothing is dropped.
   -  or  file://con               stdin as a source, stdout as a destination.
 
 Options:
@@ -247,6 +251,8 @@ export async function runTransmit(argv: string[]): Promise<number> {
   }
 
   let stopping = false;
+  /** UDP input dropped because the SRT send buffer was full (live input is never queued). */
+  let droppedInput = 0;
   let stopPump: (() => void) | null = null;
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -288,7 +294,9 @@ export async function runTransmit(argv: string[]): Promise<number> {
       s.udp.setMessageSink((msg) => {
         if (stopping || out.writableEnded || out.destroyed) return;
         try {
-          for (let o = 0; o < msg.length; o += MAX_UDP_MESSAGE) out.sendMessage(o === 0 && msg.length <= MAX_UDP_MESSAGE ? msg : msg.subarray(o, Math.min(msg.length, o + MAX_UDP_MESSAGE)));
+          for (let o = 0; o < msg.length; o += MAX_UDP_MESSAGE) {
+            if (!out.sendMessage(o === 0 && msg.length <= MAX_UDP_MESSAGE ? msg : msg.subarray(o, Math.min(msg.length, o + MAX_UDP_MESSAGE)))) droppedInput++;
+          }
         } catch (e) {
           fail('destination', e as Error);
         }
@@ -304,6 +312,7 @@ export async function runTransmit(argv: string[]): Promise<number> {
     if (d.stream === process.stdout) s.stream.on('end', () => resolve(0));
   });
   if (statsTimer) clearInterval(statsTimer);
+  if (droppedInput > 0) process.stderr.write(`sluice transmit: ${droppedInput} input datagrams dropped: the SRT send buffer was full\n`);
   if (s.srt && s.srt.closeReason === 'timeout') log(args, 'source lost: peer idle timeout');
   await Promise.allSettled([s.close(), d.server?.close(), s.server?.close()]);
   return code;
