@@ -186,8 +186,12 @@ interface PairResult {
   runs: RunResult[];
 }
 
+/** A pair's label for the tables (srt-live-transmit spelt out). */
+function name(pair: string): string {
+  return pair.replace(/slt/g, 'srt-live-transmit');
+}
+
 function cpuTable(results: PairResult[], pick: (r: RunResult) => [number, number]): string[] {
-  const name = (p: string): string => p.replace(/slt/g, 'srt-live-transmit');
   return [
     `| sender → receiver | ${RATES.join(' | ')} |`,
     `| --- |${RATES.map(() => ' --- |').join('')}`,
@@ -240,7 +244,6 @@ async function main(): Promise<void> {
   }
   results.push(...active.map((p) => p.result));
   const cmd = `BENCH_SECONDS=${SECONDS} BENCH_REPEAT=${REPEAT} BENCH_RATES=${RATES.join(',')} npm run bench`;
-  const name = (p: string): string => p.replace(/slt/g, 'srt-live-transmit');
   const lines = [
     `| sender → receiver | highest lossless rate (Mbit/s, of ${RATES.join('/')}) |`,
     '| --- | --- |',

@@ -2,7 +2,7 @@
 import { createReadStream, createWriteStream } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
-import { Chunker, MessageLimiter, pumpMessages } from '../gateway/chunker.js';
+import { Chunker, MAX_LIVE_PAYLOAD, MessageLimiter, pumpMessages, sendDatagram } from '../gateway/chunker.js';
 import { parseUdpUrl, UdpSink, UdpSource } from '../gateway/udp.js';
 import { resolveOptions } from '../protocol/options.js';
 import { SRT_REJ, rejectReasonText } from '../protocol/reject.js';
@@ -110,9 +110,6 @@ interface Opened<T> {
   close(): Promise<void>;
 }
 
-/** Datagrams larger than one SRT payload are split (libsrt's maximum live payload). */
-const MAX_UDP_MESSAGE = 1456;
-
 function log(args: Args, msg: string): void {
   if (!args.quiet) process.stderr.write(`${msg}\n`);
 }
@@ -160,7 +157,7 @@ async function openSource(url: string, args: Args, msgSize: number): Promise<Ope
     const u = new UdpSource(parseUdpUrl(url));
     await u.open();
     if (args.dst.startsWith('srt://')) return { stream: u, udp: u, close: async () => { u.destroy(); } };
-    const lim = new MessageLimiter(1456);
+    const lim = new MessageLimiter(MAX_LIVE_PAYLOAD);
     u.pipe(lim);
     return { stream: lim, close: async () => { u.destroy(); lim.end(); } };
   }
@@ -294,9 +291,7 @@ export async function runTransmit(argv: string[]): Promise<number> {
       s.udp.setMessageSink((msg) => {
         if (stopping || out.writableEnded || out.destroyed) return;
         try {
-          for (let o = 0; o < msg.length; o += MAX_UDP_MESSAGE) {
-            if (!out.sendMessage(o === 0 && msg.length <= MAX_UDP_MESSAGE ? msg : msg.subarray(o, Math.min(msg.length, o + MAX_UDP_MESSAGE)))) droppedInput++;
-          }
+          droppedInput += sendDatagram(out, msg);
         } catch (e) {
           fail('destination', e as Error);
         }

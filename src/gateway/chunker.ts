@@ -1,6 +1,9 @@
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import type { SrtSocket } from '../transport/socket.js';
 
+/** Largest live-mode payload (MSS 1500 - 44 bytes of headers): bigger datagrams are split. */
+export const MAX_LIVE_PAYLOAD = 1456;
+
 /** Splits a byte stream into messages of `size` bytes (the last one may be shorter). */
 export class Chunker extends Transform {
   private pending: Buffer[] = [];
@@ -57,7 +60,7 @@ export function pumpMessages(src: Readable, size: number, sock: SrtSocket, onErr
     try {
       while (head < queue.length) {
         if (!sock.sendMessage(queue[head]!)) return false;
-        queue[head++] = EMPTY;
+        head++;
       }
     } catch (e) {
       stop();
@@ -104,4 +107,16 @@ export function pumpMessages(src: Readable, size: number, sock: SrtSocket, onErr
   return stop;
 }
 
-const EMPTY = Buffer.alloc(0);
+/**
+ * One datagram of a live input into SRT at once, as one message or, above MAX_LIVE_PAYLOAD, as
+ * several. Returns how many of them a full send buffer refused (a live input drops them, never
+ * queues). Throws SrtError once the connection is closed.
+ */
+export function sendDatagram(sock: SrtSocket, d: Buffer): number {
+  if (d.length <= MAX_LIVE_PAYLOAD) return sock.sendMessage(d) ? 0 : 1;
+  let refused = 0;
+  for (let o = 0; o < d.length; o += MAX_LIVE_PAYLOAD) {
+    if (!sock.sendMessage(d.subarray(o, Math.min(d.length, o + MAX_LIVE_PAYLOAD)))) refused++;
+  }
+  return refused;
+}

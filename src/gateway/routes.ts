@@ -7,7 +7,7 @@ import type { SrtStats } from '../protocol/stats.js';
 import type { LocalEndpoint } from '../server/local.js';
 import type { Server } from '../server/server.js';
 import type { SrtSocket } from '../transport/socket.js';
-import { Chunker, MessageLimiter } from './chunker.js';
+import { Chunker, MAX_LIVE_PAYLOAD, MessageLimiter } from './chunker.js';
 import { SrtLink, type LinkConfig } from './link.js';
 import { UdpSink, UdpSource, type UdpEndpoint } from './udp.js';
 
@@ -36,8 +36,6 @@ export interface RouteEvents {
   fileDeleted: [path: string];
 }
 
-/** Largest live-mode payload (MSS 1500 - 44 bytes of headers): bigger datagrams are split. */
-const MAX_MESSAGE = 1456;
 /** Seven TS packets: what encoders put in one UDP datagram and what SRT carries per packet. */
 export const TS_MESSAGE = 7 * 188;
 /** Output beyond this much waiting for the SRT sender is dropped (live data cannot wait). */
@@ -313,7 +311,7 @@ export class UdpInRoute extends RouteRunner {
       throw e;
     }
     src.on('error', (e) => this.fail(e));
-    const messages = this.chunk === 'ts' ? src.pipe(new Chunker(TS_MESSAGE)) : src.pipe(new MessageLimiter(MAX_MESSAGE));
+    const messages = this.chunk === 'ts' ? src.pipe(new Chunker(TS_MESSAGE)) : src.pipe(new MessageLimiter(MAX_LIVE_PAYLOAD));
     messages.on('data', (msg: Buffer) => this.publish(msg));
     this.source = src;
     this.idleTimer = setInterval(() => this.checkIdle(), 500);

@@ -3,6 +3,7 @@
 import { EventEmitter } from 'node:events';
 import type { SrtStats } from '../protocol/stats.js';
 import type { SrtSocket } from '../transport/socket.js';
+import { sendDatagram } from './chunker.js';
 import { SrtLink, type LinkConfig } from './link.js';
 import { UdpSink, UdpSource, type UdpEndpoint } from './udp.js';
 
@@ -17,8 +18,6 @@ export interface GatewayEvents {
 /** Connected as the RX/TX document counts it: 0 disconnected, 1 connected, 2 waiting/connecting. */
 export type ConnectedState = 0 | 1 | 2;
 
-/** Largest live-mode payload (MSS 1500 - 44 bytes of headers): bigger datagrams are split. */
-const MAX_MESSAGE = 1456;
 
 export abstract class Gateway extends EventEmitter<GatewayEvents> {
   readonly link: SrtLink;
@@ -189,11 +188,7 @@ export class TxGateway extends Gateway {
       return;
     }
     try {
-      if (d.length <= MAX_MESSAGE) {
-        if (!s.sendMessage(d)) this.droppedInput++;
-        return;
-      }
-      for (let o = 0; o < d.length; o += MAX_MESSAGE) if (!s.sendMessage(d.subarray(o, Math.min(d.length, o + MAX_MESSAGE)))) this.droppedInput++;
+      this.droppedInput += sendDatagram(s, d);
     } catch {
       this.droppedInput++; // the connection closed under us; the link reconnects or reports it
     }

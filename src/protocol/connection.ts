@@ -5,7 +5,8 @@
 // All times are µs on the driver's monotonic clock. Nothing here reads a clock or touches a socket.
 import {
   CtrlType, decodeAck, decodeDropReq, decodeLossList, encodeAck, encodeAckAck, encodeDropReq,
-  encodeControl, encodeKeepalive, encodeNak, encodeShutdown, ExtSubtype, HEADER_SIZE, type ControlPacket, type Packet, type SeqRange,
+  encodeControl, encodeKeepalive, encodeNak, encodeShutdown, ExtSubtype, HEADER_SIZE, dataKeyFlags, dataRetransmitted, dataSeq,
+  type ControlPacket, type Packet, type SeqRange,
 } from './packet.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
@@ -219,7 +220,7 @@ export class Connection {
     if (this.state !== 'connected') return;
     this.lastRecvTime = now;
     const w1 = d.readUInt32BE(4);
-    this.onData(now, d.readUInt32BE(0) & 0x7fffffff, (w1 >>> 27) & 3, ((w1 >>> 26) & 1) === 1, d.readUInt32BE(8), d.subarray(HEADER_SIZE), d);
+    this.onData(now, dataSeq(d.readUInt32BE(0)), dataKeyFlags(w1), dataRetransmitted(w1), d.readUInt32BE(8), d.subarray(HEADER_SIZE), d);
   }
 
   /** Counts a datagram that was malformed or addressed to us from a wrong peer. */

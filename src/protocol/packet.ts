@@ -74,11 +74,11 @@ export function decodePacket(buf: Buffer): Packet {
   }
   return {
     kind: 'data',
-    seq: w0 & 0x7fffffff,
+    seq: dataSeq(w0),
     position: w1 >>> 30,
     inOrder: ((w1 >>> 29) & 1) === 1,
-    keyFlags: (w1 >>> 27) & 3,
-    retransmitted: ((w1 >>> 26) & 1) === 1,
+    keyFlags: dataKeyFlags(w1),
+    retransmitted: dataRetransmitted(w1),
     msgNo: w1 & 0x03ffffff,
     timestamp,
     dstSocketId,
@@ -87,10 +87,22 @@ export function decodePacket(buf: Buffer): Packet {
   };
 }
 
-/**
- * Reads of a data packet's header straight from its datagram (no Packet object): the driver's
- * receive fast path. The datagram must be a data packet (F bit clear) of at least HEADER_SIZE bytes.
- */
+// Fields of a data packet's header words, shared by decodePacket and the driver's receive fast
+// path (Connection.handleData), which reads them from the datagram without a Packet object.
+/** Sequence number, from word 0. */
+export function dataSeq(w0: number): number {
+  return w0 & 0x7fffffff;
+}
+/** KK (0 clear, 1 even, 2 odd), from word 1. */
+export function dataKeyFlags(w1: number): number {
+  return (w1 >>> 27) & 3;
+}
+/** R flag (a retransmission), from word 1. */
+export function dataRetransmitted(w1: number): boolean {
+  return ((w1 >>> 26) & 1) === 1;
+}
+
+/** Destination socket id of any packet (word 3); the datagram must hold at least HEADER_SIZE bytes. */
 export function datagramDestination(buf: Buffer): number {
   return buf.readUInt32BE(12);
 }
@@ -116,14 +128,18 @@ export function setRetransmitFlag(datagram: Buffer): void {
 }
 
 export function encodeControl(type: number, subtype: number, typeInfo: number, timestamp: number, dstSocketId: number, cif?: Buffer): Buffer {
-  const len = cif ? cif.length : 0;
-  const buf = Buffer.allocUnsafe(HEADER_SIZE + len);
+  const buf = Buffer.allocUnsafe(HEADER_SIZE + (cif ? cif.length : 0));
+  writeControlHeader(buf, type, subtype, typeInfo, timestamp, dstSocketId);
+  if (cif) cif.copy(buf, HEADER_SIZE);
+  return buf;
+}
+
+/** Writes a control packet's 16-byte header at the start of `buf` (its CIF follows). */
+function writeControlHeader(buf: Buffer, type: number, subtype: number, typeInfo: number, timestamp: number, dstSocketId: number): void {
   buf.writeUInt32BE((0x80000000 | ((type & 0x7fff) << 16) | (subtype & 0xffff)) >>> 0, 0);
   buf.writeUInt32BE(typeInfo >>> 0, 4);
   buf.writeUInt32BE(timestamp >>> 0, 8);
   buf.writeUInt32BE(dstSocketId >>> 0, 12);
-  if (cif) cif.copy(buf, HEADER_SIZE);
-  return buf;
 }
 
 const PAD4 = Buffer.alloc(4);
@@ -180,11 +196,9 @@ export function decodeAck(p: ControlPacket): AckInfo {
 
 export function encodeAck(a: AckInfo, timestamp: number, dst: number): Buffer {
   const words = a.rtt === undefined ? 1 : a.pktRecvRate === undefined ? 4 : 7;
+  // the CIF is written in place after the header (no separate CIF buffer to copy)
   const buf = Buffer.allocUnsafe(HEADER_SIZE + words * 4);
-  buf.writeUInt32BE((0x80000000 | (CtrlType.Ack << 16)) >>> 0, 0);
-  buf.writeUInt32BE(a.ackNo >>> 0, 4);
-  buf.writeUInt32BE(timestamp >>> 0, 8);
-  buf.writeUInt32BE(dst >>> 0, 12);
+  writeControlHeader(buf, CtrlType.Ack, 0, a.ackNo, timestamp, dst);
   buf.writeUInt32BE(a.ackSeq >>> 0, 16);
   if (words > 1) {
     buf.writeUInt32BE(a.rtt! >>> 0, 20);
