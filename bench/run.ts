@@ -134,18 +134,23 @@ function warmupMs(mbps: number): number {
 
 async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number, keyLen: number): Promise<RunResult> {
   const procs: ChildProcess[] = [];
-  const udpOut = port + 10000;
+  // below the ephemeral range (32768–60999), where another process's UDP socket bound to port 0 may sit
+  const udpOut = port - 10000;
   const counter = spawn(process.execPath, [COUNT, String(udpOut)], { stdio: ['ignore', 'ignore', 'pipe'] });
   const [rc, ra] = receiverCmd(rcv, port, udpOut, keyLen);
   const receiver = spawn(rc, ra, { stdio: ['ignore', 'ignore', 'pipe'] });
   const counterExit = new Promise((r) => counter.on('exit', r));
   let countOut = '';
   counter.stderr!.on('data', (d: Buffer) => { countOut += d.toString(); });
+  // the tools' own messages, shown when a run delivers nothing (a failed connection, a port in use)
+  let toolErr = '';
+  receiver.stderr!.on('data', (d: Buffer) => { toolErr = (toolErr + d.toString()).slice(-2000); });
   procs.push(receiver, counter);
   await sleep(400);
   const [sc, sa] = senderCmd(snd, port, keyLen);
   const sender = spawn(sc, sa, { stdio: ['pipe', 'ignore', 'pipe'] });
   procs.push(sender);
+  sender.stderr!.on('data', (d: Buffer) => { toolErr = (toolErr + d.toString()).slice(-2000); });
   await sleep(400); // connected
   const cpuS0 = cpuSeconds(sender.pid!), cpuR0 = cpuSeconds(receiver.pid!);
   const warmup = warmupMs(mbps);
@@ -166,17 +171,26 @@ async function runOnce(snd: Tool, rcv: Tool, mbps: number, port: number, keyLen:
       }, warmup);
     });
   });
+  // read the drop counters while the run goes on: a receiver that exits when its peer shuts down
+  // takes its socket, and the socket's counter, with it
+  const drops: Record<number, number> = {};
+  const readDrops = (): void => {
+    for (const [p, n] of Object.entries(udpDrops([port, udpOut]))) drops[Number(p)] = Math.max(drops[Number(p)] ?? 0, n);
+  };
+  const dropWatch = setInterval(readDrops, 100);
   await new Promise((r) => gen.on('exit', r));
   const [sndSteady, rcvSteady, steadySeconds] = await steady;
   const cpuS1 = cpuSeconds(sender.pid!), cpuR1 = cpuSeconds(receiver.pid!);
   await sleep(300); // latency + tail
-  const drops = udpDrops([port, udpOut]);
+  readDrops();
+  clearInterval(dropWatch);
   counter.kill('SIGTERM');
   await counterExit;
   for (const p of procs) p.kill('SIGKILL');
   await sleep(200);
   const sent = lastJson(genOut)['sent'] ?? 0;
   const c = lastJson(countOut);
+  if (!(c['received'] ?? 0)) process.stderr.write(`nothing arrived: counter said ${JSON.stringify(countOut.trim())}; tools said ${JSON.stringify(toolErr.trim())}\n`);
   const received = c['received'] ?? 0;
   const pkts = Math.max(1, received);
   return {
