@@ -99,15 +99,15 @@ interface RunResult {
   rcvSteadyUsPerPkt: number;
 }
 
-/**
- * The runs of one pair at one rate as one result: lossless only if every run was; CPU figures
- * are medians; the counts are the worst run's.
- */
 function median(v: number[]): number {
   const s = [...v].sort((a, b) => a - b);
   return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
+/**
+ * The runs of one pair at one rate as one result: lossless only if every run was; CPU figures
+ * are medians; the counts are the worst run's.
+ */
 function combine(runs: RunResult[]): RunResult & { repeats: number } {
   const med = (f: (r: RunResult) => number): number => median(runs.map(f));
   const worst = runs.reduce((a, b) => (b.sent - b.received > a.sent - a.received ? b : a));
