@@ -2,19 +2,13 @@
 // one gateway pair and of 20 pairs at once, CPU per gateway; the same chain with srt-live-transmit
 // in both places, in the same run.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { cpuSeconds, median, udpDrops } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const SECONDS = Number(process.env['BENCH_GW_SECONDS'] ?? 5);
 const REPEAT = Math.max(1, Number(process.env['BENCH_GW_REPEAT'] ?? 3));
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(x[11]) + Number(x[12])) / 100;
-}
 
 function waitOut(p: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms = 20_000): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -30,18 +24,9 @@ function waitOut(p: ChildProcess, stream: 'stdout' | 'stderr', re: RegExp, ms = 
 
 interface Scenario { tool: 'sluice' | 'srt-live-transmit'; n: number; mbps: number; lossless: boolean; sent: number; received: number; txCpuPct: number; rxCpuPct: number; kernelDrops: { udpIn: number; srt: number; udpOut: number } }
 
-/** Datagrams the kernel dropped at sockets bound to these local ports (/proc/net/udp, last column). */
-function udpDrops(ports: number[]): number {
-  let n = 0;
-  try {
-    for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length >= 13 && ports.includes(parseInt(f[1]!.split(':')[1]!, 16))) n += Number(f[f.length - 1]);
-    }
-  } catch {
-    // not Linux
-  }
-  return n;
+/** Datagrams the kernel dropped at sockets bound to these local ports, all together. */
+function droppedAt(ports: number[]): number {
+  return Object.values(udpDrops(ports)).reduce((a, b) => a + b, 0);
 }
 
 async function scenario(tool: Scenario['tool'], n: number, mbps: number, base: number): Promise<Scenario> {
@@ -75,7 +60,7 @@ async function scenario(tool: Scenario['tool'], n: number, mbps: number, base: n
   await new Promise((r) => gen.on('exit', r));
   const cpu1 = [...tx, ...rx].map((p) => cpuSeconds(p.pid!));
   await sleep(500);
-  const kernelDrops = { udpIn: udpDrops(udpIn), srt: udpDrops(srt), udpOut: udpDrops(udpOut) };
+  const kernelDrops = { udpIn: droppedAt(udpIn), srt: droppedAt(srt), udpOut: droppedAt(udpOut) };
   const counted = new Promise((r) => counter.on('exit', r));
   counter.kill('SIGTERM');
   await counted;
@@ -108,10 +93,6 @@ export async function gatewayBench(): Promise<string[]> {
     }
     groups.push(...byTool.values());
   }
-  const median = (v: number[]): number => {
-    const s = [...v].sort((a, b) => a - b);
-    return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-  };
   return [
     `Gateways: UDP → TX gateway (caller) → SRT → RX gateway (listener) → UDP on loopback, ${SECONDS} s per run, ${REPEAT} runs per line (the two tools alternating), numbered 1316-byte datagrams checked for loss and order. CPU is per gateway, % of one core, median of the runs (Sluice: all gateways of a kind in one process; srt-live-transmit: one process per gateway). Delivered and kernel drops are the worst run's.`,
     '',

@@ -2,12 +2,13 @@
 // For each pairing, the highest rate carried with zero loss, and CPU time per packet on each side.
 // Sender tools read a paced stdin pipe; receiver tools send UDP to a counter (same I/O for all).
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { serverBench } from './server-bench.js';
 import { apiBench } from './api-bench.js';
 import { gatewayBench } from './gateway-bench.js';
+import { cpuSeconds, median, udpDrops } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const CLI = here('../src/cli/main.js');
@@ -15,7 +16,6 @@ const GEN = here('./gen.js');
 const COUNT = here('./count.js');
 const SECONDS = Number(process.env['BENCH_SECONDS'] ?? 4);
 const RATES = (process.env['BENCH_RATES'] ?? '100,200,300,400,500,600,700,800').split(',').map(Number);
-const CLK_TCK = 100;
 /**
  * Steady-state CPU is measured after a warm-up counted in packets, because V8 optimises a
  * function after a number of calls, not after a time: at 100 Mbit/s the code run per ACK or per
@@ -28,16 +28,6 @@ const WARMUP_MIN_MS = 1000;
 const REPEAT = Math.max(1, Number(process.env['BENCH_REPEAT'] ?? 3));
 
 type Tool = 'sluice' | 'slt';
-
-function cpuSeconds(pid: number): number {
-  try {
-    const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / CLK_TCK; // utime + stime
-  } catch {
-    return NaN;
-  }
-}
 
 const BENCH_PASSPHRASE = 'sluice-bench-passphrase';
 
@@ -58,22 +48,6 @@ function receiverCmd(tool: Tool, port: number, udpOut: number, keyLen: number): 
   return tool === 'sluice'
     ? [process.execPath, [CLI, 'transmit', '-q', url, out]]
     : ['srt-live-transmit', ['-q', url, out]];
-}
-
-/** Kernel drop counters of the UDP sockets bound to these local ports (/proc/net/udp 'drops'). */
-function udpDrops(ports: number[]): Record<number, number> {
-  const out: Record<number, number> = {};
-  try {
-    for (const line of readFileSync('/proc/net/udp', 'utf8').split('\n').slice(1)) {
-      const f = line.trim().split(/\s+/);
-      if (f.length < 13) continue;
-      const port = parseInt(f[1]!.split(':')[1]!, 16);
-      if (ports.includes(port)) out[port] = (out[port] ?? 0) + Number(f[f.length - 1]);
-    }
-  } catch {
-    // not Linux
-  }
-  return out;
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -97,11 +71,6 @@ interface RunResult {
   /** Steady state: from the warm-up's end (warmupMs) until the generator stops, per packet of that window. */
   sndSteadyUsPerPkt: number;
   rcvSteadyUsPerPkt: number;
-}
-
-function median(v: number[]): number {
-  const s = [...v].sort((a, b) => a - b);
-  return s.length % 2 ? s[s.length >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
 }
 
 /**

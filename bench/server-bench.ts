@@ -4,18 +4,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { dial } from '../src/transport/api.js';
+import { cpuSeconds } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 const PLAYERS = (process.env['BENCH_PLAYERS'] ?? '50,100,150,200,300').split(',').map(Number);
 const IDLE = Number(process.env['BENCH_IDLE'] ?? 5000);
 const FANOUT_SECONDS = Number(process.env['BENCH_FANOUT_SECONDS'] ?? 5);
-
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const x = f.slice(f.lastIndexOf(')') + 2).split(' ');
-  return (Number(x[11]) + Number(x[12])) / 100;
-}
 
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
