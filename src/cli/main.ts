@@ -16,7 +16,18 @@ Commands:
 Run 'sluice <command> --help' for a command's options.
 `;
 
+/** The oldest Node.js Sluice runs on (ADR 11): `npm install` brings it as the `node` package. */
+const MIN_NODE_MAJOR = 24;
+
 async function main(argv: string[]): Promise<number> {
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < MIN_NODE_MAJOR) {
+    process.stderr.write(
+      `sluice: Node.js ${MIN_NODE_MAJOR} or newer is required, this is ${process.version}. ` +
+      `Run it through npm (npm start, npx sluice …), which uses the Node ${MIN_NODE_MAJOR} that npm install put in node_modules.\n`,
+    );
+    return 1;
+  }
   const [cmd, ...rest] = argv;
   switch (cmd) {
     case 'transmit':

@@ -1,7 +1,7 @@
 // HaiCrypt as libsrt does it (SRT-DIGEST §7; libsrt haicrypt/hcrypt_msg.h, hcrypt.h, cryspr.c):
 // the Keying Material message, PBKDF2-HMAC-SHA1 key derivation, RFC 3394 key wrap, AES-CTR
 // payload encryption and the 1.5.4 AES-GCM variant. Pure computation (node:crypto), no I/O.
-import { createCipheriv, createDecipheriv, pbkdf2Sync, type Cipher, type CipherGCMTypes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, pbkdf2Sync, type Cipheriv, type CipherGCMTypes } from 'node:crypto';
 import { ParseError } from './errors.js';
 
 export const KM_SIGNATURE = 0x2029;
@@ -113,10 +113,10 @@ export function gcmIv(salt: Buffer, seq: number): Buffer {
  * per batch instead of a cipher object per packet (SRT's counter block makes this exact AES-CTR).
  */
 export class CtrKey {
-  private ecb: Cipher | null = null;
+  private ecb: Cipheriv | null = null;
   constructor(readonly salt: Buffer, readonly key: Buffer) {}
 
-  private cipher(): Cipher {
+  private cipher(): Cipheriv {
     if (!this.ecb) {
       this.ecb = createCipheriv(`aes-${this.key.length * 8}-ecb`, this.key, null);
       this.ecb.setAutoPadding(false);

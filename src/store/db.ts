@@ -1,12 +1,12 @@
-// Persistence: Kysely over better-sqlite3 (embedded default) or PostgreSQL (several nodes),
+// Persistence: Kysely over node:sqlite (embedded default) or PostgreSQL (several nodes),
 // with versioned migrations written once for both dialects.
-import Database from 'better-sqlite3';
 import {
   Kysely, Migrator, PostgresDialect, SqliteDialect, sql,
   type ColumnDefinitionBuilder, type CreateTableBuilder, type Migration, type MigrationProvider, type Generated,
 } from 'kysely';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { openSqlite as openSqliteFile } from './sqlite.js';
 
 export interface UsersTable {
   id: Generated<number>;
@@ -265,10 +265,7 @@ export async function openStore(target: string): Promise<Store> {
     return { db, dialect: 'postgres', location: `postgres://${u.host}${u.pathname}` };
   }
   if (target !== ':memory:') mkdirSync(dirname(target), { recursive: true });
-  const sqlite = new Database(target);
-  sqlite.pragma('journal_mode = WAL');
-  sqlite.pragma('busy_timeout = 5000');
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: openSqliteFile(target) }) });
   await migrate(db, 'sqlite');
   return { db, dialect: 'sqlite', location: target };
 }
