@@ -13,13 +13,18 @@ export interface RejectReport {
   seconds: number;
   /** The peer's address (without its port): repeats are grouped by it. */
   address: string;
+  /** A summary of rejections of any address, stream id and reason, counted together while the key table was full. */
+  overflow?: boolean;
 }
 
 /** "N more rejections of X from IP in the last T s". */
 export function rejectSummaryText(r: RejectReport): string {
   const { info } = r;
+  if (r.overflow) return `${r.repeated} more rejection${r.repeated === 1 ? '' : 's'} of various callers in the last ${r.seconds} s (the latest: ${info.peer}, ${info.reason}, "${info.streamId}")`;
   return `${r.repeated} more rejection${r.repeated === 1 ? '' : 's'} (${info.reason}) of "${info.streamId}" from ${r.address} in the last ${r.seconds} s: ${info.message}`;
 }
+
+const OVERFLOW = '\u0000overflow';
 
 interface Entry {
   since: number;
@@ -34,14 +39,14 @@ export class RejectionThrottle {
   /**
    * `report` gets each first rejection and each summary. `intervalMs`: how often repeats are
    * summarised (default 5000). `maxKeys`: distinct (address, stream id, reason) tracked at once;
-   * beyond it further keys share one entry per address and reason.
+   * beyond it, new keys share one entry whose summary names no single caller.
    */
   constructor(private readonly report: (r: RejectReport) => void, readonly intervalMs = 5000, private readonly maxKeys = 10_000) {}
 
   offer(info: RejectInfo): void {
     const address = peerAddress(info.peer);
     let key = `${address}\u0000${info.reason}\u0000${info.streamId}`;
-    if (!this.entries.has(key) && this.entries.size >= this.maxKeys) key = `${address}\u0000${info.reason}\u0000*`;
+    if (!this.entries.has(key) && this.entries.size >= this.maxKeys) key = OVERFLOW;
     const e = this.entries.get(key);
     if (e) {
       e.count++;
@@ -63,20 +68,20 @@ export class RejectionThrottle {
     if (!e) return;
     this.entries.delete(key);
     if (e.count === 0) return; // quiet for a whole interval: the next one is reported at once
-    this.summarise(e);
+    this.summarise(key, e);
     this.open(key, e.last);
   }
 
-  private summarise(e: Entry): void {
+  private summarise(key: string, e: Entry): void {
     const seconds = Math.max(0, Math.round((Date.now() - e.since) / 100) / 10);
-    this.report({ info: e.last, repeated: e.count, seconds, address: peerAddress(e.last.peer) });
+    this.report({ info: e.last, repeated: e.count, seconds, address: peerAddress(e.last.peer), ...(key === OVERFLOW ? { overflow: true } : {}) });
   }
 
   /** Reports every pending summary now and forgets all entries (at shutdown). */
   close(): void {
-    for (const e of this.entries.values()) {
+    for (const [key, e] of this.entries) {
       clearTimeout(e.timer);
-      if (e.count > 0) this.summarise(e);
+      if (e.count > 0) this.summarise(key, e);
     }
     this.entries.clear();
   }
