@@ -11,7 +11,8 @@ export const SERVE_HELP = `Usage: sluice serve [options]
 
 Runs Sluice: the REST API (/api/v1, OpenAPI at /openapi.json, Swagger UI at /docs) and the SRT
 servers stored in the database. A fresh data directory gets an "admin" user and an SRT server
-named "default" on the SRT port.
+named "default" on the SRT port, whose players may connect before their stream's publisher (they
+wait for it: settings.waitForPublisher).
 
 Each option comes from the command line, else its SLUICE_* variable, else the JSON config file
 (--config FILE or SLUICE_CONFIG; keys in camelCase, e.g. {"httpAddr": "127.0.0.1:8080"}), else its default.
@@ -65,7 +66,10 @@ export async function runServe(argv: string[]): Promise<number> {
   }
   await cp.start();
   const { servers, gateways } = cp;
-  if ((await db.selectFrom('servers').select('id').execute()).length === 0) await servers.create({ server_name: 'default', server_port: o.srtPort });
+  if ((await db.selectFrom('servers').select('id').execute()).length === 0) {
+    // players of a stream not published yet wait for it (decoders are often started before the encoder)
+    await servers.create({ server_name: 'default', server_port: o.srtPort, settings: { waitForPublisher: true } });
+  }
   for (const s of await servers.list()) {
     process.stdout.write(`SRT server "${s.server_name}" on UDP ${s.server_port}: ${s.status}${s.error ? ` (${s.error})` : ''}\n`);
   }

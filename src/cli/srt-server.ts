@@ -1,6 +1,7 @@
 // `sluice srt-server`: a standalone SRT server (gosrt's server, plus Sluice's access control).
 import { readFileSync } from 'node:fs';
 import { Server, type ServerConfig } from '../server/server.js';
+import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
 import { rejectReasonText } from '../protocol/reject.js';
 import { OPTION_NAMES, parseOptionValue, type SrtOptions } from '../protocol/options.js';
 import { parseHostPort } from './args.js';
@@ -25,6 +26,11 @@ Options:
   --max-per-peer N          connections per peer address.
   --grace MS              Players wait this long for a publisher to reconnect (default 5000).
   --keyframe-start        New players start at the next MPEG-TS random-access point.
+  --wait-for-publisher    Accept players of a stream that is not published yet and hold them until
+                            its publisher arrives (instead of 1404); they also wait again when it ends.
+  --wait-timeout MS       Close a waiting player after MS (SHUTDOWN); 0 = wait forever (default).
+  --reject-log-interval MS  Repeated rejections of one address, stream id and reason: the first is
+                            logged, the rest as one summary line per MS (default 5000).
   --publish-ports A-B     Flussonic-style publish ports: each port is one author's stream, resolved
   --config-backend URL      through URL's srt_port_resolve/{port} and streams (passphrases).
   --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names).
@@ -35,10 +41,11 @@ Options:
 
 class UsageError extends Error {}
 
-export function parseServerArgs(argv: string[]): { config: ServerConfig; topics: Set<string> } | 'help' {
+export function parseServerArgs(argv: string[]): { config: ServerConfig; topics: Set<string>; rejectLogIntervalMs: number } | 'help' {
   let file: Partial<ServerConfig> = {};
   const flags: Partial<ServerConfig> = {};
   let topics = new Set(['connect', 'reject', 'close', 'stream']);
+  let rejectLogIntervalMs = 5000;
   const int = (flag: string, v: string): number => {
     if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: "${v}" is not a non-negative integer`);
     return Number(v);
@@ -72,6 +79,13 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
       case '--max-per-peer': flags.maxPerPeer = int(a, val()); break;
       case '--grace': flags.publisherGraceMs = int(a, val()); break;
       case '--keyframe-start': flags.startAtKeyframe = true; break;
+      case '--wait-for-publisher': flags.waitForPublisher = true; break;
+      case '--wait-timeout': flags.waitForPublisherTimeoutMs = int(a, val()); break;
+      case '--reject-log-interval': {
+        rejectLogIntervalMs = int(a, val());
+        if (rejectLogIntervalMs < 1) throw new UsageError(`${a}: at least 1 ms`);
+        break;
+      }
       case '--publish-ports': {
         const v = val();
         const m = /^(\d+)-(\d+)$/.exec(v);
@@ -112,7 +126,7 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
   if (config.passphrase !== undefined && config.passphrase !== '' && (config.passphrase.length < 10 || config.passphrase.length > 79)) {
     throw new UsageError(`--passphrase: must be 10 to 79 characters (got ${config.passphrase.length})`);
   }
-  return { config, topics };
+  return { config, topics, rejectLogIntervalMs };
 }
 
 export async function runSrtServer(argv: string[]): Promise<number> {
@@ -127,13 +141,19 @@ export async function runSrtServer(argv: string[]): Promise<number> {
     process.stdout.write(SRT_SERVER_HELP);
     return 0;
   }
-  const { config, topics } = parsed;
+  const { config, topics, rejectLogIntervalMs } = parsed;
   const log = (topic: string, fields: Record<string, unknown>): void => {
     if (topics.has(topic)) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), topic, ...fields })}\n`);
   };
   const server = new Server(config);
   server.on('accepted', (c) => log('connect', { id: c.id, role: c.role, stream: c.stream, peer: c.peer, streamid: c.streamId }));
-  server.on('rejected', (r) => log('reject', { streamid: r.streamId, peer: r.peer, reason: r.reason, text: rejectReasonText(r.reason), message: r.message }));
+  // a caller retrying a refused stream id: its first rejection, then a summary line per interval
+  const rejects = new RejectionThrottle((x) => {
+    const r = x.info;
+    if (x.repeated === 0) log('reject', { streamid: r.streamId, peer: r.peer, reason: r.reason, text: rejectReasonText(r.reason), message: r.message });
+    else log('reject', { streamid: r.streamId, peer: r.peer, reason: r.reason, text: rejectReasonText(r.reason), repeated: x.repeated, seconds: x.seconds, message: rejectSummaryText(x) });
+  }, rejectLogIntervalMs);
+  server.on('rejected', (r) => rejects.offer(r));
   server.on('closed', (c, reason) => log('close', { id: c.id, role: c.role, stream: c.stream, reason }));
   server.on('published', (s) => log('stream', { event: 'published', stream: s }));
   server.on('unpublished', (s) => log('stream', { event: 'unpublished', stream: s }));
@@ -155,5 +175,6 @@ export async function runSrtServer(argv: string[]): Promise<number> {
   });
   if (statsTimer) clearInterval(statsTimer);
   await server.close();
+  rejects.close(); // the pending summaries are logged
   return 0;
 }

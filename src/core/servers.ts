@@ -3,6 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { DB, ServersTable } from '../store/db.js';
 import { Server, type ServerConfig } from '../server/server.js';
 import { serverNameCode } from '../server/streamid.js';
+import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
 import type { EventLog } from './events.js';
 
 export type ServerRow = Selectable<ServersTable>;
@@ -38,7 +39,7 @@ export class NotFoundError extends Error {
 }
 
 const SETTINGS_KEYS = new Set(['app', 'defaultStream', 'accessMode', 'whitelist', 'passphrase', 'streams', 'users', 'token', 'authHook',
-  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'publishPorts', 'host']);
+  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'publishPorts', 'host', 'waitForPublisher', 'waitForPublisherTimeoutMs']);
 
 /** Children of a server (routes, recordings) follow it through these (core/routes.ts); hooks must not throw. */
 export interface ServerLifecycle {
@@ -53,8 +54,10 @@ export class ServerManager {
   private readonly running = new Map<number, Server>();
   private readonly failures = new Map<number, string>();
   private readonly lifecycle: ServerLifecycle[] = [];
+  private readonly throttles = new Map<number, RejectionThrottle>();
 
-  constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog) {}
+  /** `rejectSummaryMs`: repeated rejections of one peer address, stream id and reason are summarised this often (default 5000). */
+  constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog, private readonly opts: { rejectSummaryMs?: number } = {}) {}
 
   static toConfig(row: ServerRow): ServerConfig {
     const settings = JSON.parse(row.settings) as Partial<ServerConfig>;
@@ -207,7 +210,15 @@ export class ServerManager {
     if (!ev) return;
     const target = `server:${id}`;
     s.on('accepted', (c) => ev.record({ type: 'connection.accepted', target, message: `${c.role} ${c.peer} accepted for "${c.stream}"`, data: { connection: c.id, peer: c.peer, role: c.role, stream: c.stream, streamId: c.streamId } }));
-    s.on('rejected', (r) => ev.record({ type: 'connection.rejected', level: 'warn', target, message: `${r.peer} rejected (${r.reason}): ${r.message}`, data: { peer: r.peer, reason: r.reason, streamId: r.streamId } }));
+    // a caller retrying a refused stream id gets one event, then a summary per interval
+    this.throttles.get(id)?.close();
+    const throttle = new RejectionThrottle((x) => {
+      const r = x.info;
+      if (x.repeated === 0) ev.record({ type: 'connection.rejected', level: 'warn', target, message: `${r.peer} rejected (${r.reason}): ${r.message}`, data: { peer: r.peer, reason: r.reason, streamId: r.streamId } });
+      else ev.record({ type: 'connection.rejected', level: 'warn', target, message: rejectSummaryText(x), data: { peer: r.peer, reason: r.reason, streamId: r.streamId, repeated: x.repeated, seconds: x.seconds } });
+    }, this.opts.rejectSummaryMs ?? 5000);
+    this.throttles.set(id, throttle);
+    s.on('rejected', (r) => throttle.offer(r));
     s.on('closed', (c, reason) => ev.record({ type: 'connection.closed', target, message: `${c.role} ${c.peer} of "${c.stream}" closed: ${reason}`, data: { connection: c.id, peer: c.peer, role: c.role, stream: c.stream, reason } }));
     s.on('published', (stream, c) => ev.record({ type: 'stream.published', target, message: `"${stream}" published by ${c.peer}`, data: { stream, connection: c.id, peer: c.peer } }));
     s.on('unpublished', (stream) => ev.record({ type: 'stream.unpublished', target, message: `"${stream}" unpublished`, data: { stream } }));
@@ -227,6 +238,8 @@ export class ServerManager {
     this.failures.delete(id);
     if (s) for (const h of this.lifecycle) await h.stopping?.(id, s);
     await s?.close();
+    this.throttles.get(id)?.close(); // the pending summaries are recorded
+    this.throttles.delete(id);
   }
 
   /** Starts every server marked active (after a restart); failures are recorded, others carry on. */

@@ -60,6 +60,15 @@ export interface ServerConfig {
   playerQueue?: number;
   /** Start new players at the next MPEG-TS random-access point. */
   startAtKeyframe?: boolean;
+  /**
+   * Accept players of a stream that has no publisher (yet) and hold them — keepalives only — until
+   * one arrives, instead of rejecting them with 1404 NOTFOUND (default false; `sluice serve`'s
+   * default server turns it on). Access control and limits apply as to any player. With it on, SRT
+   * players also stay (waiting again) when their stream ends after the publisher's grace period.
+   */
+  waitForPublisher?: boolean;
+  /** How long a waiting SRT player is held, ms; then it is closed (SHUTDOWN). 0 = no limit (default). */
+  waitForPublisherTimeoutMs?: number;
   /** SRT options for every connection (latency, …). */
   srt?: Partial<SrtOptions>;
   /**
@@ -166,6 +175,8 @@ export class Server extends EventEmitter<ServerEvents> {
   private readonly whitelist: Set<string>;
   private readonly pending = new Map<ConnectRequest, { name: string; mode: StreamMode; user?: string; peer: string; backup?: boolean }>();
   private nextId = 1;
+  /** Timeouts of SRT players waiting for their stream's publisher (waitForPublisherTimeoutMs). */
+  private readonly waitTimers = new Map<ServerConnection, NodeJS.Timeout>();
   readonly counters = { accepted: 0, rejected: 0, playersDropped: 0 };
 
   constructor(config: ServerConfig) {
@@ -336,7 +347,7 @@ export class Server extends EventEmitter<ServerEvents> {
       if ((st && st.backup) || reservedBackup) throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" already has a backup publisher`);
     } else if (sid.mode === 'publish') {
       if ((st && st.publisher) || reservedPublish) throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
-    } else if (!st) {
+    } else if (!st && c.waitForPublisher !== true) {
       throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is not published`);
     }
     this.pending.set(req, { name, mode: sid.mode, user: sid.user, peer: `${req.peerAddress}:${req.peerPort}`, backup });
@@ -467,6 +478,7 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     st.backup = null;
     st.publisher = b;
+    this.stopWaiting(st);
     this.emit('published', st.name, b);
   }
 
@@ -477,13 +489,14 @@ export class Server extends EventEmitter<ServerEvents> {
       st.graceTimer = null;
     }
     st.publisher = conn;
+    this.stopWaiting(st);
     const stream = st;
     conn.socket.on('data', (msg: Buffer) => this.fanOut(stream, msg));
     this.emit('published', conn.stream, conn);
   }
 
   private attachPlayer(conn: ServerConnection): void {
-    const st = this.streams.get(conn.stream);
+    const st = this.config.waitForPublisher === true ? this.streamFor(conn.stream) : this.streams.get(conn.stream);
     if (!st) {
       conn.socket.close();
       return;
@@ -491,6 +504,38 @@ export class Server extends EventEmitter<ServerEvents> {
     st.players.add(conn);
     // players only receive; anything they send is ignored
     conn.socket.on('data', () => undefined);
+    if (!st.publisher) this.startWaiting(conn);
+  }
+
+  // ------------------------------------------------------------------ players waiting for a publisher
+
+  /** Arms the wait timeout of an SRT player whose stream has no publisher (waitForPublisherTimeoutMs). */
+  private startWaiting(p: ServerConnection): void {
+    const ms = this.config.waitForPublisherTimeoutMs ?? 0;
+    if (this.config.waitForPublisher !== true || p.local || ms <= 0 || this.waitTimers.has(p)) return;
+    const t = setTimeout(() => {
+      this.waitTimers.delete(p);
+      const st = this.streams.get(p.stream);
+      if (st?.publisher || !this.conns.has(p.id)) return;
+      // the reason goes to 'closed' first; the socket's own close event then finds nothing to do
+      this.onClosed(p, `no publisher for "${p.stream}" within ${ms / 1000} s`);
+      p.socket.close(); // SHUTDOWN
+    }, ms);
+    t.unref();
+    this.waitTimers.set(p, t);
+  }
+
+  /** The stream has a publisher again: its waiting players' timeouts stop. */
+  private stopWaiting(st: StreamState): void {
+    if (this.waitTimers.size === 0) return;
+    for (const p of st.players) this.clearWait(p);
+  }
+
+  private clearWait(p: ServerConnection): void {
+    const t = this.waitTimers.get(p);
+    if (t === undefined) return;
+    clearTimeout(t);
+    this.waitTimers.delete(p);
   }
 
   private fanOut(st: StreamState, msg: Buffer): void {
@@ -537,6 +582,9 @@ export class Server extends EventEmitter<ServerEvents> {
     if (!st) return;
     if (conn.role === 'player') {
       st.players.delete(conn);
+      this.clearWait(conn);
+      // an entry that only held waiting players goes when the last of them leaves
+      if (!st.publisher && !st.backup && !st.graceTimer && st.players.size === 0) this.streams.delete(st.name);
       return;
     }
     if (st.backup === conn) {
@@ -556,9 +604,19 @@ export class Server extends EventEmitter<ServerEvents> {
   private endStream(st: StreamState): void {
     if (this.streams.get(st.name) !== st) return;
     this.streams.delete(st.name);
-    for (const p of st.players) p.socket.end();
+    // with waitForPublisher, SRT players wait for the next publisher in a fresh entry (new PSI,
+    // counters and keyframe start, as new players); local readers end as before (routes re-attach)
+    const keep = this.config.waitForPublisher === true ? [...st.players].filter((p) => !p.local) : [];
+    for (const p of st.players) if (!keep.includes(p)) p.socket.end();
     st.players.clear();
     this.emit('unpublished', st.name);
+    if (keep.length === 0) return;
+    const next = this.streamFor(st.name);
+    for (const p of keep) {
+      p.waitingForKeyframe = this.config.startAtKeyframe === true;
+      next.players.add(p);
+      if (!next.publisher) this.startWaiting(p);
+    }
   }
 
   // ------------------------------------------------------------------ local endpoints
@@ -580,7 +638,8 @@ export class Server extends EventEmitter<ServerEvents> {
   /**
    * Reads `stream` from inside Sluice (push route, UDP output, recorder, preview): the returned
    * endpoint is a readable of MPEG-TS messages. If the stream is not published yet it waits for it
-   * (`waitForPublisher`, default true) — the endpoint stays attached across publisher restarts.
+   * (always, whatever `waitForPublisher` says, and with no timeout). It ends when the stream ends
+   * (publisher gone beyond its grace period): `StreamReader` (gateway/routes.ts) re-attaches.
    * A reader that falls `queue` messages behind is dropped like a slow SRT player.
    */
   playLocal(stream: string, label: string, o: { startAtKeyframe?: boolean; queue?: number } = {}): LocalEndpoint {
@@ -654,6 +713,8 @@ export class Server extends EventEmitter<ServerEvents> {
 
   async close(): Promise<void> {
     for (const st of this.streams.values()) if (st.graceTimer) clearTimeout(st.graceTimer);
+    for (const t of this.waitTimers.values()) clearTimeout(t);
+    this.waitTimers.clear();
     for (const c of [...this.conns.values()]) if (c.socket instanceof LocalEndpoint) c.socket.close('server stopped');
     this.streams.clear();
     await Promise.all([this.srt?.close(), ...this.portListeners.map((l) => l.close())]);

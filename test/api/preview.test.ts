@@ -198,3 +198,35 @@ test('preview WebSocket: a viewer that stops reading is dropped (4408) once its 
     await server.close();
   }
 });
+
+test('preview WebSocket on a server with waitForPublisher: a stream not published yet is waited for (as SRT players are), not 4404', async () => {
+  const h = await apiHarness();
+  const { app, servers } = h;
+  const srtPort = await freePort();
+  const srv = await servers.create({ server_name: 'pw', server_port: srtPort, settings: { waitForPublisher: true } });
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  const addr = app.server.address();
+  const port = typeof addr === 'object' && addr ? addr.port : 0;
+  let pub: Awaited<ReturnType<typeof dial>> | null = null;
+  try {
+    const token = await h.login('admin', 'admin-pass-1');
+    const viewer = open(`ws://127.0.0.1:${port}/api/v1/servers/${srv.id}/streams/preview?stream=live/later`, ['sluice.preview', `bearer.${token}`]);
+    await viewer.opened;
+    const rt = servers.runtime(srv.id)!;
+    await until(() => rt.stats().find((s) => s.name === 'live/later')?.players.length === 1);
+    assert.equal(rt.stats().find((s) => s.name === 'live/later')?.publisher, null, 'listed, waiting for its publisher');
+    // an SRT player (Callaba form) of the same stream is held as well, not refused 1404
+    const early = await dial({ host: '127.0.0.1', port: srtPort, streamid: 'receiver/pw/live/later' });
+    pub = await dial({ host: '127.0.0.1', port: srtPort, streamid: 'publish:live/later' });
+    const sent = [tsMessage(0), tsMessage(1, true), tsMessage(2)];
+    for (const m of sent) pub.write(m);
+    await until(() => viewer.got.length === 2, 5000);
+    assert.deepEqual(viewer.got.map((m) => m.readUInt32BE(100)), [1, 2], 'from the first keyframe of the publisher that came');
+    early.destroy();
+    viewer.ws.close();
+    await viewer.closed;
+  } finally {
+    pub?.destroy();
+    await h.close();
+  }
+});

@@ -3,6 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
+import { dial } from '../../src/transport/api.js';
 import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia } from '../support/peers.js';
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -28,6 +29,12 @@ test('sluice serve: first start, ffmpeg publishes to the default server, API lis
     const login = await fetch(`${base}/api/v1/auth/login`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ username: 'admin', password: 'first-admin-pass' }) });
     assert.equal(login.status, 200);
     const { token } = (await login.json()) as { token: string };
+    // the default server holds players that come before the publisher (a decoder started first)
+    const list = (await (await fetch(`${base}/api/v1/servers`, { headers: { authorization: `Bearer ${token}` } })).json()) as { settings: Record<string, unknown> }[];
+    assert.deepEqual(list[0]!.settings, { waitForPublisher: true });
+    const early = await dial({ host: '127.0.0.1', port: srtPort, streamid: 'receiver/default/live/x' });
+    const got: Buffer[] = [];
+    early.on('data', (d: Buffer) => got.push(d));
     const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-t', '2', '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${srtPort}?streamid=publish:/live/x&pkt_size=1316`]);
     let streams: string[] = [];
     const end = Date.now() + 5000;
@@ -37,6 +44,10 @@ test('sluice serve: first start, ffmpeg publishes to the default server, API lis
       streams = ((await r.json()) as { streams: string[] }[])[0]!.streams;
     }
     assert.deepEqual(streams, ['live/x']);
+    const fed = Date.now() + 5000;
+    while (got.length < 100 && Date.now() < fed) await sleep(50);
+    assert.ok(got.length >= 100 && got.every((m) => m[0] === 0x47 && m.length % 188 === 0), `the early player gets the MPEG-TS (${got.length} messages)`);
+    early.destroy();
     await ff.kill();
     assert.equal(await serve.kill('SIGTERM'), 0, 'graceful exit');
     // second start: same data, the admin password is not regenerated, the server comes back

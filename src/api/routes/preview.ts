@@ -78,7 +78,8 @@ export async function registerPreviewRoutes(app: App, ctx: AppContext, maxBuffer
     const server = ctx.servers.runtime(id);
     if (!server) throw new Refusal(PreviewClose.NOT_RUNNING, 409, 'API_ERR_NOT_RUNNING', `server ${id} is not running`);
     const stream = query.stream.replace(/^\/+/, '');
-    if (!server.streamNames().includes(stream)) throw new Refusal(PreviewClose.NOT_FOUND, 404, 'API_ERR_NOT_FOUND', `no live stream "${stream}" on server ${id}`);
+    // as SRT players: a stream that is not published is 4404 unless the server holds waiting players
+    if (!server.streamNames().includes(stream) && server.config.waitForPublisher !== true) throw new Refusal(PreviewClose.NOT_FOUND, 404, 'API_ERR_NOT_FOUND', `no live stream "${stream}" on server ${id}`);
     return { user, stream, server };
   };
 

@@ -37,6 +37,8 @@ export const ServerSettings = Type.Object({
   publisherGraceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000, description: 'how long players wait for a publisher to come back' })),
   playerQueue: Type.Optional(Type.Integer({ minimum: 16, maximum: 1_000_000, description: 'messages a player may fall behind before it is dropped' })),
   startAtKeyframe: Type.Optional(Type.Boolean({ description: 'new players start at the next video keyframe, PAT/PMT first' })),
+  waitForPublisher: Type.Optional(Type.Boolean({ description: 'players of a stream that is not published (yet) are accepted and wait for its publisher instead of 1404; they also wait again when it ends (default false; true on the "default" server of sluice serve)' })),
+  waitForPublisherTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000, description: 'a player waiting this long is closed (SHUTDOWN); 0 = no limit (default)' })),
   publishPorts: Type.Optional(Type.Object({
     first: Type.Integer({ minimum: 1, maximum: 65535 }),
     last: Type.Integer({ minimum: 1, maximum: 65535 }),

@@ -130,7 +130,7 @@ export function ServerForm({ server, onDone }: { server: ServerView | null; onDo
           )}
         </Field>
       </div>
-      <Field label="Settings (JSON)" error={errs['settings']} hint='e.g. {"whitelist": ["live/cam"], "startAtKeyframe": true}'>
+      <Field label="Settings (JSON)" error={errs['settings']} hint='e.g. {"waitForPublisher": true, "startAtKeyframe": true, "whitelist": ["live/cam"]} (waitForPublisher: players may connect before the publisher)'>
         {(id, d, invalid) => <textarea id={id} name="settings" rows={4} class="mono" value={f.settings} aria-describedby={d} aria-invalid={invalid} onInput={(e) => set('settings')((e.currentTarget as HTMLTextAreaElement).value)} />}
       </Field>
       {other.length > 0 && <ul class="note note-error" role="alert">{other.map((o) => <li key={o}>{o}</li>)}</ul>}
