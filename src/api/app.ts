@@ -24,6 +24,8 @@ import { registerUtilRoutes } from './routes/utils.js';
 import { registerRouteRoutes } from './routes/routes.js';
 import { registerPreviewRoutes } from './routes/preview.js';
 import { registerWeb } from './web.js';
+import { maskSecrets, maskUrl, readsSecrets } from '../core/secrets.js';
+import { TokenUsers } from './tokens.js';
 
 export type { AppContext } from './context.js';
 /** Kept for callers of the first version of the API. */
@@ -33,7 +35,8 @@ export const API_VERSION = '0.2.0';
 
 export async function buildApp(ctx: AppContext): Promise<App> {
   const app = Fastify({
-    logger: ctx.logger ?? false,
+    // request URLs are logged with their secret query keys masked (a preview's ?token=)
+    logger: ctx.logger ? { ...(ctx.logger === true ? {} : ctx.logger), serializers: { req: logRequest } } : false,
     ajv: { customOptions: { allErrors: true, coerceTypes: 'array', removeAdditional: false } },
     schemaController: { compilersFactory: { buildValidator: lazyValidators as never, buildSerializer: lazySerializers as never } },
   }).withTypeProvider<TypeBoxTypeProvider>();
@@ -57,22 +60,35 @@ export async function buildApp(ctx: AppContext): Promise<App> {
       });
       return reply.code(400).send({ code: 'API_ERR_VALIDATION', message: `invalid request: ${errors.map((e) => `${e.field} ${e.message}`).join('; ')}`, errors });
     }
-    if (err instanceof ApiError) return reply.code(err.statusCode).send({ code: err.code, message: err.message, ...(err.errors ? { errors: err.errors } : {}) });
+    if (err instanceof ApiError) {
+      if (err.headers) void reply.headers(err.headers);
+      return reply.code(err.statusCode).send({ code: err.code, message: err.message, ...(err.errors ? { errors: err.errors } : {}) });
+    }
     if (err instanceof ConflictError) return reply.code(409).send({ code: err.code, message: err.message });
     if (err instanceof NotFoundError) return reply.code(404).send({ code: err.code, message: err.message });
-    if (err instanceof RangeError) {
+    if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return reply.code(413).send({ code: 'API_ERR_TOO_LARGE', message: err.message });
+    if (err instanceof RangeError && err.statusCode === undefined) {
       const field = /^([\w.[\]]+):/.exec(err.message)?.[1] ?? '';
       return reply.code(400).send({ code: 'API_ERR_VALIDATION', message: err.message, errors: [{ field, message: err.message }] });
     }
     const status = err.statusCode ?? 500;
     if (status >= 500) app.log.error(err);
     const code = typeof err.code === 'string' && err.code.startsWith('API_ERR_') ? err.code
-      : status === 401 ? 'API_ERR_UNAUTHORIZED' : status === 404 ? 'API_ERR_NOT_FOUND' : status === 415 ? 'API_ERR_UNSUPPORTED_MEDIA_TYPE' : status === 400 ? 'API_ERR_BAD_REQUEST' : status === 413 ? 'API_ERR_TOO_LARGE' : 'API_ERR_INTERNAL';
+      : status === 401 ? 'API_ERR_UNAUTHORIZED' : status === 404 ? 'API_ERR_NOT_FOUND' : status === 415 ? 'API_ERR_UNSUPPORTED_MEDIA_TYPE' : status === 400 ? 'API_ERR_BAD_REQUEST' : status === 413 ? 'API_ERR_TOO_LARGE' : status === 403 ? 'API_ERR_FORBIDDEN' : status < 500 ? 'API_ERR_BAD_REQUEST' : 'API_ERR_INTERNAL';
     return reply.code(status).send({ code, message: err.message });
   });
+  // a path with a ".." segment (sent as is, or percent-encoded) names nothing here: 400 before any route or file lookup
+  app.addHook('onRequest', async (req, reply) => {
+    const path = req.raw.url?.split('?')[0] ?? '';
+    if (DOT_SEGMENT.test(path)) await reply.code(400).send({ code: 'API_ERR_BAD_PATH', message: 'the path must not contain "." or ".." segments' });
+  });
+  // secrets (core/secrets.ts) read as "***" for every role but admin, in every answer, and
+  // recording paths are relative to the recordings folder
+  app.addHook('preSerialization', async (req, _reply, payload) => (req.user && !readsSecrets(req.user.role) ? maskSecrets(payload, ctx.routes.recordingsRoot) : payload));
   const dashboard = await registerWeb(app); // the web console at / (dist/web)
   app.setNotFoundHandler((req, reply) => (dashboard.fallback(req, reply) ? reply : reply.code(404).send({ code: 'API_ERR_NOT_FOUND', message: `no route ${req.method} ${req.url.split('?')[0]}` })));
 
+  const users = new TokenUsers(ctx.db);
   // Authorization: Bearer … or x-access-token: … (Callaba's header)
   const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     const alt = req.headers['x-access-token'];
@@ -81,7 +97,15 @@ export async function buildApp(ctx: AppContext): Promise<App> {
       await req.jwtVerify();
     } catch {
       await reply.code(401).send({ code: 'API_ERR_UNAUTHORIZED', message: 'a valid token is required (POST /api/v1/auth/login)' });
+      return;
     }
+    // the token's user must still exist with the same password; it acts with its current role
+    const current = await users.resolve(req.user);
+    if (!current) {
+      await reply.code(401).send({ code: 'API_ERR_TOKEN_REVOKED', message: 'this token was revoked (its user was deleted or changed password): log in again' });
+      return;
+    }
+    req.user = current;
   };
   const requireRole = (...roles: Role[]) => async (req: FastifyRequest, reply: FastifyReply): Promise<void> => {
     if (!roles.includes(req.user.role)) await reply.code(403).send({ code: 'API_ERR_FORBIDDEN', message: `role ${req.user.role} may not do this` });
@@ -97,7 +121,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
 
   // one failed-login budget per client for every login route (native, RX/TX, Callaba)
   const logins = new LoginLimiter();
-  registerAuthRoutes(app, ctx, guards, logins);
+  registerAuthRoutes(app, ctx, guards, logins, users);
   registerServerRoutes(app, ctx, guards);
   registerTaskRoutes(app, ctx, guards);
   registerEventRoutes(app, ctx, guards);
@@ -108,8 +132,16 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   registerCallabaRoutes(app, ctx, guards, logins);
   registerUtilRoutes(app, ctx, guards);
   registerRouteRoutes(app, ctx, guards);
-  await registerPreviewRoutes(app, ctx);
+  await registerPreviewRoutes(app, ctx, undefined, (claims) => users.resolve(claims));
   return app;
+}
+
+/** `.` or `..` as a path segment, also percent-encoded. */
+const DOT_SEGMENT = /(^|\/)(\.|%2e){1,2}(\/|%2f|$)/i;
+
+/** Fastify's request log line, with the URL's secret query keys masked. */
+function logRequest(req: FastifyRequest): Record<string, unknown> {
+  return { method: req.method, url: maskUrl(req.url), host: req.host, remoteAddress: req.ip, remotePort: req.socket?.remotePort };
 }
 
 // Fastify's own compilers (Ajv for requests, fast-json-stringify for responses), but each route's

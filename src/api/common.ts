@@ -4,11 +4,19 @@ import { Type, type TSchema } from '@sinclair/typebox';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import type { AppContext } from './context.js';
 import type { TaskView } from '../core/tasks.js';
+import { maskSecrets } from '../core/secrets.js';
 
 export type App = FastifyInstance<RawServerDefault, RawRequestDefaultExpression, RawReplyDefaultExpression, FastifyBaseLogger, TypeBoxTypeProvider>;
 
 export type Role = 'admin' | 'operator' | 'viewer';
-export interface TokenUser { sub: string; role: Role }
+export interface TokenUser {
+  sub: string;
+  role: Role;
+  /** The user's id: a token whose user is gone (or was re-created) is refused. */
+  uid?: number;
+  /** The user's token_version when it was issued: a password change revokes older tokens. */
+  tv?: number;
+}
 
 declare module '@fastify/jwt' {
   interface FastifyJWT { payload: TokenUser; user: TokenUser }
@@ -55,7 +63,7 @@ export interface Guards {
 }
 
 export class ApiError extends Error {
-  constructor(readonly statusCode: number, readonly code: string, message: string, readonly errors?: { field: string; message: string }[]) {
+  constructor(readonly statusCode: number, readonly code: string, message: string, readonly errors?: { field: string; message: string }[], readonly headers?: Record<string, string>) {
     super(message);
   }
 }
@@ -87,13 +95,7 @@ export async function asTask<T>(ctx: AppContext, req: FastifyRequest, reply: Fas
   return reply.code(status).send(result);
 }
 
-/** Secrets never reach the task history: passwords, passphrases and tokens are masked. */
+/** Secrets never reach the task history: the queue masks params and results (core/secrets.ts). */
 export function redact(v: unknown): unknown {
-  if (Array.isArray(v)) return v.map(redact);
-  if (v && typeof v === 'object') {
-    const out: Record<string, unknown> = {};
-    for (const [k, x] of Object.entries(v)) out[k] = /pass|secret|token/i.test(k) && x !== '' && x !== null ? '***' : redact(x);
-    return out;
-  }
-  return v;
+  return maskSecrets(v);
 }

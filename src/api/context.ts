@@ -24,5 +24,6 @@ export interface AppContext {
   jwtSecret: string;
   /** Lifetime of a login token, e.g. "12h". */
   tokenTtl?: string;
-  logger?: boolean | { level: string };
+  /** Fastify's logger: a level, and where the lines go (stdout by default; tests pass a stream). */
+  logger?: boolean | { level: string; stream?: { write(line: string): void } };
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
 import { ControlPlane } from '../core/control-plane.js';
-import { openStore } from '../store/db.js';
+import { openStore, secureDataDir } from '../store/db.js';
 import { resolveServeConfig, serveOptionsHelp, type ServeConfig } from './config.js';
 
 export const SERVE_HELP = `Usage: sluice serve [options]
@@ -43,8 +43,12 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stderr.write(`sluice serve: ${(e as Error).message}\n\n${SERVE_HELP}`);
     return 2;
   }
+  // everything Sluice creates (database, WAL, recordings) is its user's alone: the database holds
+  // the JWT secret, password hashes and SRT passphrases; what an older version left open is closed
+  process.umask(0o077);
   let store;
   try {
+    secureDataDir(o.dataDir);
     store = await openStore(o.database ?? join(o.dataDir, 'sluice.db'));
   } catch (e) {
     process.stderr.write(`sluice serve: ${(e as Error).message}\n`);

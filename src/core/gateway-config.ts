@@ -7,6 +7,7 @@ import type { RxGatewaySpec, TxGatewaySpec } from '../gateway/rxtx.js';
 import { isMulticast, type UdpEndpoint } from '../gateway/udp.js';
 import type { SrtOptions } from '../protocol/options.js';
 import type { SrtStats } from '../protocol/stats.js';
+import { MASK } from './secrets.js';
 
 export type GatewayKind = 'rx' | 'tx';
 export type FieldValue = string | number;
@@ -196,7 +197,10 @@ export function normalizeConfig(kind: GatewayKind, input: unknown, base: Gateway
     throw new GatewayConfigError([{ field: '', message: 'the body must be a JSON object with the gateway fields' }]);
   }
   const errors: FieldError[] = [];
-  const raw: Record<string, unknown> = { ...base, ...canonicalInput(kind, input as Record<string, unknown>, errors) };
+  const given = canonicalInput(kind, input as Record<string, unknown>, errors);
+  // a client may send back the masked passphrase it read ("***"): that keeps the stored one
+  if (given['PassPhrase'] === MASK && base['PassPhrase']) delete given['PassPhrase'];
+  const raw: Record<string, unknown> = { ...base, ...given };
   const out: GatewayConfig = {};
   for (const name of FIELDS[kind]) {
     const spec = SPECS[name]!;

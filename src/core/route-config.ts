@@ -7,6 +7,7 @@ import type { RouteKind } from '../gateway/routes.js';
 import { isMulticast, parseUdpUrl, type UdpEndpoint } from '../gateway/udp.js';
 import { OptionError } from '../protocol/errors.js';
 import { parseSrtUrl } from '../transport/url.js';
+import { MASK } from './secrets.js';
 
 export type { RouteKind } from '../gateway/routes.js';
 export const ROUTE_KINDS: readonly RouteKind[] = ['pull', 'push', 'udp-in', 'udp-out', 'record'];
@@ -167,7 +168,7 @@ export function normalizeRoute(input: RouteInput, limits: RouteLimits = DEFAULT_
   }
   if (kind === 'pull' || kind === 'push') {
     // a client may send back the masked value it read: that keeps the stored passphrase
-    const p = given['passphrase'] === '***' ? base['passphrase'] : raw['passphrase'];
+    const p = given['passphrase'] === MASK ? base['passphrase'] : raw['passphrase'];
     if (p !== undefined && p !== null && p !== '') {
       if (typeof p !== 'string' || p.length < 10 || p.length > MAX_PASSPHRASE) errors.push({ field: 'config.passphrase', message: `must be 10 to ${MAX_PASSPHRASE} characters` });
       else config['passphrase'] = p;
@@ -211,5 +212,5 @@ export function boundPort(kind: RouteKind, config: RouteConfig): number | null {
 
 /** The configuration as the API shows it: secrets masked. */
 export function publicConfig(config: RouteConfig): RouteConfig {
-  return config['passphrase'] !== undefined ? { ...config, passphrase: '***' } : config;
+  return config['passphrase'] !== undefined ? { ...config, passphrase: MASK } : config;
 }

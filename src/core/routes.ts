@@ -93,6 +93,11 @@ export class RouteManager {
     return this.limits;
   }
 
+  /** The folder of every recording: <dataDir>/recordings. */
+  get recordingsRoot(): string {
+    return join(this.dataDir, 'recordings');
+  }
+
   /** Where a server's recordings of `stream` go: <dataDir>/recordings/<server id>/<stream, URI-encoded>/. */
   recordingDir(serverId: number, stream: string): string {
     // encoded so that "live/cam" is one directory and ".." cannot climb out

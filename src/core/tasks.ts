@@ -1,7 +1,8 @@
 // The API queue (Callaba's "API Queue"): every mutating call runs as a task, serialized per
-// resource, recorded in the store with its status, result and error.
+// resource, recorded in the store with its status, result and error (secrets masked: core/secrets.ts).
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, TasksTable } from '../store/db.js';
+import { maskSecrets } from './secrets.js';
 
 export type TaskStatus = 'queued' | 'running' | 'done' | 'failed';
 
@@ -38,8 +39,9 @@ const parse = (s: string | null): unknown => (s === null ? null : JSON.parse(s))
 export function taskView(r: Selectable<TasksTable>): TaskView {
   return {
     ...r,
-    params: parse(r.params),
-    result: parse(r.result),
+    // secrets never leave the history (rows stored before they were masked at write are masked here)
+    params: maskSecrets(parse(r.params)),
+    result: maskSecrets(parse(r.result)),
     error: r.error === null ? null : (JSON.parse(r.error) as { code: string; message: string }),
   };
 }
@@ -71,7 +73,7 @@ export class TaskQueue {
     const created = new Date().toISOString();
     const row = await this.db.insertInto('tasks').values({
       kind, target, status: 'queued', actor: o.actor ?? null,
-      params: o.params === undefined ? null : JSON.stringify(o.params), result: null, error: null,
+      params: o.params === undefined ? null : JSON.stringify(maskSecrets(o.params)), result: null, error: null,
       created_at: created, started_at: null, finished_at: null,
     }).returning('id').executeTakeFirstOrThrow();
     const id = row.id;
@@ -80,7 +82,7 @@ export class TaskQueue {
       await this.db.updateTable('tasks').set({ status: 'running', started_at: new Date().toISOString() }).where('id', '=', id).execute();
       try {
         const result = await fn();
-        await this.db.updateTable('tasks').set({ status: 'done', result: result === undefined ? null : JSON.stringify(result), finished_at: new Date().toISOString() }).where('id', '=', id).execute();
+        await this.db.updateTable('tasks').set({ status: 'done', result: result === undefined ? null : JSON.stringify(maskSecrets(result)), finished_at: new Date().toISOString() }).where('id', '=', id).execute();
         return result;
       } catch (e) {
         await this.db.updateTable('tasks').set({ status: 'failed', error: JSON.stringify(errorRecord(e)), finished_at: new Date().toISOString() }).where('id', '=', id).execute();

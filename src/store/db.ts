@@ -4,8 +4,8 @@ import {
   Kysely, Migrator, PostgresDialect, SqliteDialect, sql,
   type ColumnDefinitionBuilder, type CreateTableBuilder, type Migration, type MigrationProvider, type Generated,
 } from 'kysely';
-import { mkdirSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readdirSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { openSqlite as openSqliteFile } from './sqlite.js';
 
 export interface UsersTable {
@@ -14,6 +14,8 @@ export interface UsersTable {
   password_hash: string;
   role: 'admin' | 'operator' | 'viewer';
   created_at: string;
+  /** Bumped when the password changes: login tokens carry it, older ones are refused. */
+  token_version: Generated<number>;
 }
 
 export interface ServersTable {
@@ -210,6 +212,11 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.createIndex('recordings_route').on('recordings').column('route_id').execute();
       },
     },
+    '0004_token_version': {
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.alterTable('users').addColumn('token_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
+      },
+    },
   };
 }
 
@@ -264,8 +271,27 @@ export async function openStore(target: string): Promise<Store> {
     const u = new URL(target);
     return { db, dialect: 'postgres', location: `postgres://${u.host}${u.pathname}` };
   }
-  if (target !== ':memory:') mkdirSync(dirname(target), { recursive: true });
-  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: openSqliteFile(target) }) });
+  if (target !== ':memory:') mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
+  const sqlite = openSqliteFile(target);
+  // the database holds the JWT secret, password hashes and passphrases: owner only (-wal and -shm too)
+  if (target !== ':memory:') for (const f of [target, `${target}-wal`, `${target}-shm`]) if (existsSync(f)) chmodSync(f, 0o600);
+  const db = new Kysely<DB>({ dialect: new SqliteDialect({ database: sqlite }) });
   await migrate(db, 'sqlite');
   return { db, dialect: 'sqlite', location: target };
+}
+
+/**
+ * Makes a data directory private to its owner: the directory 0700, every file below it 0600 and
+ * every folder 0700 (recordings included). Creates it if missing. Symbolic links are not followed.
+ */
+export function secureDataDir(dir: string): void {
+  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  const walk = (d: string): void => {
+    chmodSync(d, 0o700);
+    for (const e of readdirSync(d, { withFileTypes: true })) {
+      if (e.isDirectory()) walk(join(d, e.name));
+      else if (e.isFile()) chmodSync(join(d, e.name), 0o600);
+    }
+  };
+  walk(dir);
 }

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { hashPassword, verifyPassword } from '../../core/passwords.js';
 import { ApiError, AsyncQuery, asTask, errors, IdParams, type App, type Guards } from '../common.js';
 import type { AppContext } from '../context.js';
+import { tokenClaims, TokenUsers } from '../tokens.js';
 
 const Login = Type.Object({ username: Type.String({ minLength: 1 }), password: Type.String({ minLength: 1 }) }, { additionalProperties: false });
 const RoleSchema = Type.Union([Type.Literal('admin'), Type.Literal('operator'), Type.Literal('viewer')]);
@@ -14,43 +15,83 @@ const UserCreate = Type.Object({
 }, { additionalProperties: false });
 const UserUpdate = Type.Partial(Type.Object({ password: Type.String({ minLength: 8, maxLength: 256 }), role: RoleSchema }), { additionalProperties: false });
 
-/** Failed logins per client address: 5 per minute, then 429. */
+/** Login attempts per (client address, username): a burst of LOGIN_BURST, then one every LOGIN_REFILL_MS. */
+export const LOGIN_BURST = 5;
+export const LOGIN_REFILL_MS = 12_000;
+
+/**
+ * Login attempts, limited per (client address, username) by a token bucket: LOGIN_BURST attempts
+ * at once, then one more every LOGIN_REFILL_MS (so at most 5 failures a minute in the long run).
+ * An attempt takes its token before the asynchronous password check, so concurrent attempts
+ * cannot exceed the budget; a correct password gives the token back and clears the pair.
+ * The owner of an account is never locked out for long: even while somebody keeps guessing from
+ * the same address, a correct password gets through within LOGIN_REFILL_MS (12 s) of trying —
+ * instead of waiting out a minute-long ban. Failures for other usernames from the same address,
+ * or for the same username from other addresses, never count.
+ */
 export class LoginLimiter {
-  private readonly failures = new Map<string, { n: number; until: number }>();
-  blocked(ip: string): boolean {
-    const f = this.failures.get(ip);
-    return !!f && f.n >= 5 && f.until > Date.now();
+  private readonly pairs = new Map<string, { tokens: number; at: number }>();
+
+  private static key(ip: string, username: string): string {
+    return `${ip}\u0000${username.slice(0, 256).toLowerCase()}`;
   }
-  failed(ip: string): void {
-    const cur = this.failures.get(ip);
-    this.failures.set(ip, { n: (cur && cur.until > Date.now() ? cur.n : 0) + 1, until: Date.now() + 60_000 });
-    if (this.failures.size > 10_000) for (const [k, v] of this.failures) if (v.until <= Date.now()) this.failures.delete(k);
+
+  /** Takes a token for one attempt: a release function (true = the password was right), or the seconds to wait. */
+  reserve(ip: string, username: string, now = Date.now()): ((ok: boolean) => void) | { retryAfter: number } {
+    const k = LoginLimiter.key(ip, username);
+    let p = this.pairs.get(k);
+    if (!p) {
+      p = { tokens: LOGIN_BURST, at: now };
+      this.pairs.set(k, p);
+      if (this.pairs.size > 100_000) this.prune(now);
+    }
+    p.tokens = Math.min(LOGIN_BURST, p.tokens + (now - p.at) / LOGIN_REFILL_MS);
+    p.at = now;
+    if (p.tokens < 1) return { retryAfter: Math.max(1, Math.ceil(((1 - p.tokens) * LOGIN_REFILL_MS) / 1000)) };
+    p.tokens -= 1;
+    const pair = p;
+    let done = false;
+    return (ok: boolean) => {
+      if (done) return;
+      done = true;
+      if (ok && this.pairs.get(k) === pair) this.pairs.delete(k);
+    };
   }
-  ok(ip: string): void {
-    this.failures.delete(ip);
+
+  private prune(now: number): void {
+    for (const [k, v] of this.pairs) if (v.tokens + (now - v.at) / LOGIN_REFILL_MS >= LOGIN_BURST) this.pairs.delete(k);
   }
 }
+
+type UserRow = { id: number; username: string; role: 'admin' | 'operator' | 'viewer'; token_version: number };
 
 /** Checks a username/password; records the login or the failure in the audit log. Shared by the compatibility logins. */
-export async function checkLogin(ctx: AppContext, limiter: LoginLimiter, ip: string, username: string, password: string): Promise<{ username: string; role: 'admin' | 'operator' | 'viewer' }> {
-  if (limiter.blocked(ip)) throw new ApiError(429, 'API_ERR_RATE_LIMITED', 'too many failed logins; try again in a minute');
-  const u = await ctx.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
-  if (!u || !(await verifyPassword(password, u.password_hash))) {
-    limiter.failed(ip);
-    ctx.events.record({ type: 'auth.failed', level: 'warn', actor: username, message: `failed login for "${username}" from ${ip}`, data: { ip } });
-    throw new ApiError(401, 'API_ERR_BAD_CREDENTIALS', 'wrong username or password');
+export async function checkLogin(ctx: AppContext, limiter: LoginLimiter, ip: string, username: string, password: string): Promise<UserRow> {
+  const release = limiter.reserve(ip, username);
+  if (typeof release !== 'function') {
+    throw new ApiError(429, 'API_ERR_RATE_LIMITED', `too many failed logins for "${username}" from this address; try again in ${release.retryAfter} s`, undefined, { 'retry-after': String(release.retryAfter) });
   }
-  limiter.ok(ip);
-  ctx.events.record({ type: 'auth.login', actor: u.username, message: `${u.username} logged in from ${ip}`, data: { ip } });
-  return { username: u.username, role: u.role };
+  let ok = false;
+  try {
+    const u = await ctx.db.selectFrom('users').selectAll().where('username', '=', username).executeTakeFirst();
+    ok = !!u && await verifyPassword(password, u.password_hash);
+    if (!u || !ok) {
+      ctx.events.record({ type: 'auth.failed', level: 'warn', actor: username, message: `failed login for "${username}" from ${ip}`, data: { ip } });
+      throw new ApiError(401, 'API_ERR_BAD_CREDENTIALS', 'wrong username or password');
+    }
+    ctx.events.record({ type: 'auth.login', actor: u.username, message: `${u.username} logged in from ${ip}`, data: { ip } });
+    return { id: u.id, username: u.username, role: u.role, token_version: Number(u.token_version) };
+  } finally {
+    release(ok);
+  }
 }
 
-export function registerAuthRoutes(app: App, ctx: AppContext, g: Guards, limiter = new LoginLimiter()): void {
+export function registerAuthRoutes(app: App, ctx: AppContext, g: Guards, limiter = new LoginLimiter(), users = new TokenUsers(ctx.db)): void {
   app.post('/api/v1/auth/login', {
     schema: { tags: ['auth'], summary: 'Log in: a JWT for the other routes', security: [], body: Login, response: { 200: Type.Object({ token: Type.String(), role: Type.String(), expires_at: Type.String() }), ...errors(400, 401, 429) } },
   }, async (req) => {
     const u = await checkLogin(ctx, limiter, req.ip, req.body.username, req.body.password);
-    const token = app.jwt.sign({ sub: u.username, role: u.role });
+    const token = app.jwt.sign(tokenClaims(u));
     const exp = (app.jwt.decode<{ exp: number }>(token)?.exp ?? 0) * 1000;
     return { token, role: u.role, expires_at: new Date(exp).toISOString() };
   });
@@ -69,7 +110,10 @@ export function registerAuthRoutes(app: App, ctx: AppContext, g: Guards, limiter
     if (!u || !(await verifyPassword(req.body.current_password, u.password_hash))) {
       throw new ApiError(400, 'API_ERR_VALIDATION', 'current_password: wrong password', [{ field: 'current_password', message: 'wrong password' }]);
     }
-    await ctx.db.updateTable('users').set({ password_hash: await hashPassword(req.body.new_password) }).where('id', '=', u.id).execute();
+    const hashed = await hashPassword(req.body.new_password);
+    // every token of the user is revoked, this one too: log in again with the new password
+    await ctx.db.updateTable('users').set((eb) => ({ password_hash: hashed, token_version: eb('token_version', '+', 1) })).where('id', '=', u.id).execute();
+    users.forget(u.id);
     ctx.events.record({ type: 'user.password', actor: u.username, target: `user:${u.id}`, message: `${u.username} changed their password` });
     return reply.code(204).send(null);
   });
@@ -98,10 +142,15 @@ export function registerAuthRoutes(app: App, ctx: AppContext, g: Guards, limiter
       if (req.user.role !== 'admin' && (!self || req.body.role !== undefined)) throw new ApiError(403, 'API_ERR_FORBIDDEN', 'only an admin may change other users or roles');
       return asTask(ctx, req, reply, 'user.update', `user:${u.id}`, async () => {
         if (req.body.role && req.body.role !== 'admin' && u.role === 'admin' && (await admins()) <= 1) throw new ApiError(409, 'API_ERR_LAST_ADMIN', 'the last admin cannot lose the admin role');
-        await ctx.db.updateTable('users').set({
-          ...(req.body.password ? { password_hash: await hashPassword(req.body.password) } : {}),
-          ...(req.body.role ? { role: req.body.role } : {}),
-        }).where('id', '=', u.id).execute();
+        const hashed = req.body.password ? await hashPassword(req.body.password) : null;
+        if (hashed || req.body.role) {
+          // a new password revokes the user's tokens; a new role applies to them from the next request
+          await ctx.db.updateTable('users').set((eb) => ({
+            ...(hashed ? { password_hash: hashed, token_version: eb('token_version', '+', 1) } : {}),
+            ...(req.body.role ? { role: req.body.role } : {}),
+          })).where('id', '=', u.id).execute();
+        }
+        users.forget(u.id);
         return view(await find(u.id));
       });
     });
@@ -111,6 +160,7 @@ export function registerAuthRoutes(app: App, ctx: AppContext, g: Guards, limiter
       return asTask(ctx, req, reply, 'user.delete', `user:${u.id}`, async () => {
         if (u.role === 'admin' && (await admins()) <= 1) throw new ApiError(409, 'API_ERR_LAST_ADMIN', 'the last admin cannot be deleted');
         await ctx.db.deleteFrom('users').where('id', '=', u.id).execute();
+        users.forget(u.id); // its tokens stop working now
       }, 204);
     });
 }

@@ -13,7 +13,8 @@ import type { ServerInput, ServerView } from '../../core/servers.js';
 import { ApiError, asTask, errors, type App, type Guards } from '../common.js';
 import type { AppContext } from '../context.js';
 import { checkLogin, LoginLimiter } from './auth.js';
-import { ServerFields, ServerSettings } from './servers.js';
+import { tokenClaims } from '../tokens.js';
+import { keepMaskedSecrets, ServerFields, ServerSettings } from './servers.js';
 
 export const SERVER_TYPE_SRT = 'SERVER_TYPE_SRT';
 /** The native API's default server_type; every Sluice server is an SRT server. */
@@ -217,7 +218,7 @@ export function registerCallabaRoutes(app: App, ctx: AppContext, g: Guards, limi
     const username = req.body.username ?? req.body.email;
     if (!username) throw new ApiError(400, 'API_ERR_VALIDATION', 'invalid request: username (or email) is required', [{ field: 'username', message: 'is required' }]);
     const u = await checkLogin(ctx, limiter, req.ip, username, req.body.password);
-    const token = app.jwt.sign({ sub: u.username, role: u.role });
+    const token = app.jwt.sign(tokenClaims(u));
     const exp = (app.jwt.decode<{ exp: number }>(token)?.exp ?? 0) * 1000;
     return { success: true, token, 'x-access-token': token, role: u.role, expires_at: new Date(exp).toISOString() };
   });
@@ -234,6 +235,7 @@ export function registerCallabaRoutes(app: App, ctx: AppContext, g: Guards, limi
 
   app.post('/servers/update', {
     ...g.write, attachValidation: true,
+    preValidation: keepMaskedSecrets(ctx, (req) => { const b = req.body as { id?: unknown; _id?: unknown } | null; return b?.id ?? b?._id; }),
     schema: { tags, summary: 'Update a server (id or _id plus the fields to change); a running server is stopped, its peers disconnected, and started again', body: UpdateBody, response: { ...one, 200: Updated } },
   }, async (req, reply) => {
     check(req, updateKeys);

@@ -48,7 +48,12 @@ function bearerFrom(req: FastifyRequest, query: { token?: string }): string | un
   return typeof alt === 'string' ? alt : undefined;
 }
 
-export async function registerPreviewRoutes(app: App, ctx: AppContext, maxBuffered = PREVIEW_MAX_BUFFERED): Promise<void> {
+/**
+ * `authorize` maps a verified token's claims to the user it acts as, or null when the token was
+ * revoked (app.ts passes the users-table check of tokens.ts); without it any verified token is taken.
+ */
+export async function registerPreviewRoutes(app: App, ctx: AppContext, maxBuffered = PREVIEW_MAX_BUFFERED,
+  authorize: (claims: TokenUser) => Promise<TokenUser | null> = async (c) => c): Promise<void> {
   await app.register(websocket, {
     options: {
       maxPayload: 64 * 1024, // viewers send nothing but close frames
@@ -65,7 +70,9 @@ export async function registerPreviewRoutes(app: App, ctx: AppContext, maxBuffer
     let user: TokenUser;
     try {
       if (!token) throw new Error('no token');
-      user = app.jwt.verify<TokenUser>(token);
+      const current = await authorize(app.jwt.verify<TokenUser>(token));
+      if (!current) throw new Error('revoked');
+      user = current;
     } catch {
       throw new Refusal(PreviewClose.UNAUTHORIZED, 401, 'API_ERR_UNAUTHORIZED', 'a valid token is required (POST /api/v1/auth/login)');
     }

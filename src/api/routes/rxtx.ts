@@ -9,6 +9,7 @@ import type { GatewayView } from '../../core/gateways.js';
 import { ApiError, AsyncQuery, asTask, errors, IdParams, type App, type Guards } from '../common.js';
 import type { AppContext } from '../context.js';
 import { checkLogin, LoginLimiter } from './auth.js';
+import { tokenClaims } from '../tokens.js';
 
 const Login = Type.Object({ username: Type.String({ minLength: 1 }), password: Type.String({ minLength: 1 }) }, { additionalProperties: false });
 
@@ -123,7 +124,7 @@ export function registerRxTxRoutes(app: App, ctx: AppContext, g: Guards, limiter
     schema: { tags: ['rx/tx'], summary: 'Log in (RX/TX document): a JWT and its expiry as an HTTP date', security: [], body: Login, response: { 200: Type.Object({ jwt: Type.String(), exp: Type.String() }), ...errors(400, 401, 429) } },
   }, async (req) => {
     const u = await checkLogin(ctx, limiter, req.ip, req.body.username, req.body.password);
-    const jwt = app.jwt.sign({ sub: u.username, role: u.role });
+    const jwt = app.jwt.sign(tokenClaims(u));
     const exp = (app.jwt.decode<{ exp: number }>(jwt)?.exp ?? 0) * 1000;
     return { jwt, exp: new Date(exp).toUTCString() };
   });

@@ -1,5 +1,7 @@
 // /api/v1/servers: SRT servers (Callaba's fields + Sluice settings), their live streams and connections.
 import { Type, type Static } from '@sinclair/typebox';
+import type { FastifyRequest } from 'fastify';
+import { restoreMasked } from '../../core/secrets.js';
 import { ConflictError, NotFoundError } from '../../core/servers.js';
 import { STAT_NAMES } from '../../protocol/stats.js';
 import { AsyncQuery, asTask, errors, IdParams, type App, type Guards } from '../common.js';
@@ -77,6 +79,21 @@ export const SrtStatsSchema = Type.Object(Object.fromEntries(STAT_NAMES.map((n) 
 export const ConnView = Type.Object({ id: Type.Integer(), role: Type.String(), stream: Type.String(), peer: Type.String(), streamId: Type.String(), connectedAt: Type.Number(), stats: SrtStatsSchema });
 export const StreamView = Type.Object({ name: Type.String(), publisher: Type.Union([ConnView, Type.Null()]), players: Type.Array(ConnView), messages: Type.Integer(), bytes: Type.Integer() });
 
+/**
+ * A client that read masked settings (core/secrets.ts) may send them back: before validation,
+ * every "***" at a secret field of `settings` becomes the stored value at the same place.
+ */
+export function keepMaskedSecrets(ctx: AppContext, idOf: (req: FastifyRequest) => unknown): (req: FastifyRequest) => Promise<void> {
+  return async (req) => {
+    const b = req.body as { settings?: unknown } | null | undefined;
+    if (!b || typeof b !== 'object' || !b.settings || typeof b.settings !== 'object') return;
+    const id = Number(idOf(req));
+    if (!Number.isSafeInteger(id) || id < 1) return;
+    const cur = await ctx.servers.get(id).catch(() => null);
+    if (cur) b.settings = restoreMasked(b.settings, cur.settings);
+  };
+}
+
 export function registerServerRoutes(app: App, ctx: AppContext, g: Guards): void {
   const tags = ['servers'];
   const views = { 200: ServerView, 202: Type.Unknown(), ...errors(400, 401, 403, 404, 409) };
@@ -84,7 +101,7 @@ export function registerServerRoutes(app: App, ctx: AppContext, g: Guards): void
   app.get('/api/v1/servers/:id', { ...g.read, schema: { tags, summary: 'One SRT server', params: IdParams, response: views } }, async (req) => ctx.servers.get(req.params.id));
   app.post('/api/v1/servers', { ...g.write, schema: { tags, summary: 'Create (and start, unless server_active is false) an SRT server', querystring: AsyncQuery, body: ServerCreate, response: { ...views, 201: ServerView } } },
     async (req, reply) => asTask(ctx, req, reply, 'server.create', 'servers', () => ctx.servers.create(req.body as Static<typeof ServerCreate>), 201));
-  app.patch('/api/v1/servers/:id', { ...g.write, schema: { tags, summary: 'Update a server; a running one restarts and its peers are disconnected', params: IdParams, querystring: AsyncQuery, body: ServerUpdate, response: { ...views, 200: Type.Object({ server: ServerView, restarted: Type.Boolean() }) } } },
+  app.patch('/api/v1/servers/:id', { ...g.write, preValidation: keepMaskedSecrets(ctx, (req) => (req.params as { id?: unknown }).id), schema: { tags, summary: 'Update a server; a running one restarts and its peers are disconnected', params: IdParams, querystring: AsyncQuery, body: ServerUpdate, response: { ...views, 200: Type.Object({ server: ServerView, restarted: Type.Boolean() }) } } },
     async (req, reply) => {
       await ctx.servers.get(req.params.id);
       return asTask(ctx, req, reply, 'server.update', `server:${req.params.id}`, () => ctx.servers.update(req.params.id, req.body as Static<typeof ServerUpdate>));
