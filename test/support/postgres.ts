@@ -88,7 +88,11 @@ export async function startPostgres(): Promise<Postgres> {
       process.off('exit', killOnExit);
       if (proc.exitCode === null) {
         const exited = new Promise((r) => proc.once('exit', r));
-        proc.kill('SIGINT'); // fast shutdown
+        // smart shutdown: waits for sessions to end instead of terminating them. A pool's end()
+        // resolves once its clients have *sent* Terminate, so a fast shutdown right after it can
+        // still hit one with "terminating connection due to administrator command" — an 'error'
+        // on a client nobody listens to any more, i.e. an uncaught exception in the test process.
+        proc.kill('SIGTERM');
         const t = setTimeout(() => proc.kill('SIGKILL'), 5000);
         await exited;
         clearTimeout(t);
