@@ -78,6 +78,15 @@ export class Connection {
   readonly params: ConnectionParams;
   state: ConnectionState = 'connected';
   closeReason: CloseReason | null = null;
+  /**
+   * Graceful close under way (closeGracefully): still connected — ACKs, retransmissions and
+   * deliveries go on — but nothing more is sent; SHUTDOWN follows on the timer.
+   */
+  closing = false;
+  /** While closing: the wait for the last ACK ends here (SO_LINGER, at least the peer's latency + 1.5 s). */
+  private lingerUntil = Infinity;
+  /** While closing, once everything sent is acknowledged: SHUTDOWN after the peer played the tail out. */
+  private shutdownAt = Infinity;
   readonly sender: Sender;
   readonly receiver: Receiver;
   private readonly c: Counters = newCounters();
@@ -177,7 +186,7 @@ export class Connection {
 
   /** Application data: one message. Returns false if the send buffer is full (backpressure). */
   send(now: number, payload: Buffer): boolean {
-    if (this.state !== 'connected') return false;
+    if (this.state !== 'connected' || this.closing) return false;
     if (payload.length > this.maxPayload) {
       throw new RangeError(`message of ${payload.length} bytes exceeds the maximum payload ${this.maxPayload}`);
     }
@@ -193,7 +202,7 @@ export class Connection {
   }
 
   canSend(): boolean {
-    return this.state === 'connected' && !this.sender.isFull();
+    return this.state === 'connected' && !this.closing && !this.sender.isFull();
   }
 
   handlePacket(now: number, p: Packet): void {
@@ -284,6 +293,7 @@ export class Connection {
         if (a.bandwidth !== undefined && a.bandwidth > 0) this.peerBandwidth = a.bandwidth;
         if (a.recvRate !== undefined) this.peerRecvRate = a.recvRate;
         this.sender.updateRate();
+        if (this.closing) this.lingerCheck(now);
         return;
       }
       case CtrlType.Nak: {
@@ -391,6 +401,7 @@ export class Connection {
     if (now - this.lastSendTime >= KEEPALIVE_US) {
       this.push(now, encodeKeepalive(this.timestamp(now), this.peerSocketId));
     }
+    if (this.closing) this.lingerCheck(now);
   }
 
   private maybeFullAck(now: number): void {
@@ -425,6 +436,27 @@ export class Connection {
   private push(now: number, d: Buffer): void {
     this.outbox.push(d);
     this.lastSendTime = now;
+  }
+
+  /**
+   * Graceful close (the application ended its stream): wait until everything sent is
+   * acknowledged (at most SO_LINGER, and at least long enough for live data to be dropped by the
+   * sender), then give the peer its TSBPD latency to play the tail out before SHUTDOWN — libsrt
+   * receivers discard what they still hold when SHUTDOWN arrives. Driven by handleTimeout.
+   */
+  closeGracefully(now: number): void {
+    if (this.state !== 'connected' || this.closing) return;
+    this.closing = true;
+    this.lingerUntil = now + Math.max(this.options.linger * 1000, this.params.sndLatencyMs + 1500) * 1000;
+    this.lingerCheck(now);
+  }
+
+  private lingerCheck(now: number): void {
+    if (this.shutdownAt === Infinity && this.sender.isEmpty()) {
+      this.lingerUntil = Infinity;
+      this.shutdownAt = now + (this.params.sndLatencyMs + Math.ceil((2 * this.srtt) / 1000) + 20) * 1000;
+    }
+    if (now >= Math.min(this.lingerUntil, this.shutdownAt)) this.close(now);
   }
 
   /** Closes locally: one SHUTDOWN to the peer (libsrt sends no handshake for it). */
@@ -502,33 +534,42 @@ export class Connection {
   }
 
   /**
-   * Set by nextDeadline(): the earliest time at which handleTimeout has something to do (ACK and
-   * NAK timers, keepalive, idle timeout, key refresh, sender drop). A driver may call
-   * handleTimeout whenever this has passed, not only when its timer fires.
+   * The earliest time at which handleTimeout has something to do (ACK and NAK timers, keepalive,
+   * idle timeout, key refresh, sender drop). A pure read: a driver may call handleTimeout whenever
+   * this has passed, not only when its timer fires (the endpoint does on every data packet).
    */
-  timeoutAt = Infinity;
+  timerDeadline(): number {
+    if (this.state !== 'connected') return Infinity;
+    return Math.min(this.sendTimerDeadline(), this.receiveTimerDeadline());
+  }
 
-  /**
-   * Earliest time at which handleTimeout/pollTransmit/pollDelivery has something to do.
-   * `deliveryPaused`: the application is not reading, so play times do not count.
-   * `receiveLateUs`: how late the caller may serve the receiver's own deadlines (play times, ACK
-   * and NAK timers) — for a driver that, on every received data packet, also delivers what is
-   * due and calls handleTimeout once `timeoutAt` has passed, so that its timer is only the
-   * fallback for a pause in the traffic.
-   */
-  nextDeadline(deliveryPaused = false, receiveLateUs = 0): number {
-    if (this.state !== 'connected') {
-      this.timeoutAt = Infinity;
-      return this.outbox.length > 0 || !this.flushed ? 0 : Infinity;
-    }
+  private sendTimerDeadline(): number {
     let t = Math.min(this.lastRecvTime + this.options.peeridletimeo * 1000, this.lastSendTime + KEEPALIVE_US);
     if (this.tx) t = Math.min(t, this.tx.nextKmDeadline(this.srtt));
     // sender too-late drop: when the oldest buffered packet passes the threshold (dropTooLate
     // drops only packets strictly older than it, hence the +1 µs)
     if (this.sndDropThresholdUs !== Infinity) t = Math.min(t, this.sender.oldestOrigin() + this.sndDropThresholdUs + 1);
-    const rcv = this.receiver.ackSeq !== this.lastAckAckedSeq ? Math.min(this.nextNakTime, this.nextAckTime) : this.nextNakTime;
-    this.timeoutAt = Math.min(t, rcv);
+    if (this.closing) t = Math.min(t, this.lingerUntil, this.shutdownAt);
+    return t;
+  }
+
+  private receiveTimerDeadline(): number {
+    return this.receiver.ackSeq !== this.lastAckAckedSeq ? Math.min(this.nextNakTime, this.nextAckTime) : this.nextNakTime;
+  }
+
+  /**
+   * Earliest time at which handleTimeout/pollTransmit/pollDelivery has something to do; a pure read.
+   * `deliveryPaused`: the application is not reading, so play times do not count.
+   * `receiveLateUs`: how late the caller may serve the receiver's own deadlines (play times, ACK
+   * and NAK timers) — for a driver that, on every received data packet, also delivers what is
+   * due and calls handleTimeout once timerDeadline() has passed, so that its timer is only the
+   * fallback for a pause in the traffic.
+   */
+  nextDeadline(deliveryPaused = false, receiveLateUs = 0): number {
+    if (this.state !== 'connected') return this.outbox.length > 0 || !this.flushed ? 0 : Infinity;
     if (this.outbox.length > 0 || (!deliveryPaused && this.rxPos < this.rxLen)) return 0;
+    const t = this.sendTimerDeadline();
+    const rcv = this.receiveTimerDeadline();
     const play = deliveryPaused ? Infinity : this.receiver.nextPlayTime;
     return Math.min(t, rcv + receiveLateUs, play + receiveLateUs, this.sender.nextDue());
   }

@@ -6,7 +6,7 @@ import type { ConnectRequest } from '../protocol/listener.js';
 import { resolveOptions, type SrtOptions } from '../protocol/options.js';
 import { SRT_REJ } from '../protocol/reject.js';
 import { SrtError, SrtRejectedError } from './errors.js';
-import { Multiplexer, type AcceptHook, type ConnEntry } from './mux.js';
+import { Multiplexer, type AcceptHook, type MuxLink } from './mux.js';
 import type { SrtSocket } from './socket.js';
 import { parseSrtUrl } from './url.js';
 
@@ -127,7 +127,7 @@ export async function dial(target: string | DialOptions): Promise<SrtSocket> {
     if (signal?.aborted) throw SRT_REJ.CLOSE;
     await mux.connectPeer(address, port);
     const socket = await (rendezvous ? mux.rendezvous(address, port, options, cookie) : mux.connect(address, port, options));
-    mux.on('connectionClosed', (_e: ConnEntry) => { void mux.close(); });
+    mux.on('connectionClosed', (_l: MuxLink) => { void mux.close(); });
     return socket;
   } catch (reason) {
     await mux.close();

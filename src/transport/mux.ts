@@ -1,32 +1,20 @@
-// The driver: one UDP socket, many SRT connections, one timer. This is the only place (with
-// clock.ts) that touches sockets and the clock; the protocol state machines stay pure.
+// The UDP driver: one UDP socket, one Node timer, around the sans-IO endpoint
+// (src/protocol/endpoint.ts), which owns every connection, handshake and the listener behind the
+// port. This is the only place (with clock.ts) that touches sockets and the clock.
 import dgram from 'node:dgram';
 import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CallerHandshake } from '../protocol/caller.js';
-import type { Connection } from '../protocol/connection.js';
-import { ParseError } from '../protocol/errors.js';
-import { ListenerCore, type AcceptDecision, type ConnectRequest } from '../protocol/listener.js';
-import { RendezvousCore } from '../protocol/rendezvous.js';
+import type { CloseReason } from '../protocol/connection.js';
+import { ConnHandle, Endpoint, TIMER_SLACK_US, type ConnectorHandle, type EndpointSink } from '../protocol/endpoint.js';
+import type { AcceptDecision, ConnectRequest } from '../protocol/listener.js';
 import type { SrtOptions } from '../protocol/options.js';
-import { checkControl, CtrlType, datagramDestination, decodePacket, HEADER_SIZE, type ControlPacket, type Packet } from '../protocol/packet.js';
 import { SRT_REJ } from '../protocol/reject.js';
+import type { SrtStats } from '../protocol/stats.js';
 import { nowUs, randomCookie, randomIsn, randomSocketId } from './clock.js';
-import { DeadlineHeap } from './heap.js';
-import { SrtSocket } from './socket.js';
+import { SrtSocket, type SocketLink } from './socket.js';
 
-const TIMER_SLACK_US = 300;
-const MIN_STEP_US = 100;
-/**
- * How late the timer may serve a connection's receiving deadlines (play times, ACK and NAK
- * timers). Every data packet that arrives delivers what is due and serves a due timer at once
- * (onMessage), so while packets keep coming the timer is mostly a fallback; it need not wake the
- * process at each play time, and a Node timer, once armed, always wakes it. 1 ms is the timer's
- * resolution anyway.
- */
-const RECEIVE_LATE_US = 1_000;
 const ACCEPT_HOOK_TIMEOUT_MS = 10_000;
 const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
 
@@ -52,54 +40,29 @@ function lookup(address: string, family: number, cb: (err: NodeJS.ErrnoException
 /** IP literals already seen by lookup(), with their family (4 or 6). */
 const literalFamily = new Map<string, number>();
 
-interface Scheduled {
-  heapTime: number;
-  closed: boolean;
-  onTimeout(now: number): void;
-}
-
-/** Driver-side state of one established connection. */
-export class ConnEntry implements Scheduled {
-  heapTime = Infinity;
-  closed = false;
-  paused = false;
-  /** A rendezvous connection keeps its core: it answers the peer's repeated handshakes with AGREEMENT. */
-  rdv: RendezvousCore | null = null;
-  constructor(readonly mux: Multiplexer, readonly conn: Connection, readonly socket: SrtSocket, readonly address: string, readonly port: number) {}
-  onTimeout(now: number): void {
-    this.conn.handleTimeout(now);
-    this.mux.service(this, now);
+/** The socket's view of one connection: the narrow interface over the endpoint's handle. */
+export class MuxLink implements SocketLink {
+  constructor(readonly mux: Multiplexer, readonly h: ConnHandle, readonly socket: SrtSocket) {}
+  get socketId(): number { return this.h.conn.localSocketId; }
+  get peerSocketId(): number { return this.h.conn.peerSocketId; }
+  get streamId(): string { return this.h.conn.streamId; }
+  get remoteAddress(): string { return this.h.address; }
+  get remotePort(): number { return this.h.port; }
+  get pbkeylen(): number {
+    const c = this.h.conn;
+    return c.tx?.keys.keyLen ?? c.rx?.keys?.keyLen ?? 0;
   }
-}
-
-/** A handshake in progress: a caller's, or a rendezvous (which also takes data packets: "pinning in"). */
-interface Connector {
-  readonly state: string;
-  readonly connection: Connection | null;
-  readonly rejectReason: number;
-  handlePacket(now: number, p: Packet): void;
-  handleTimeout(now: number): void;
-  pollTransmit(): Buffer | null;
-  nextDeadline(): number;
-}
-
-class CallerEntry implements Scheduled {
-  heapTime = Infinity;
-  closed = false;
-  constructor(
-    readonly mux: Multiplexer,
-    readonly hs: Connector,
-    readonly address: string,
-    readonly port: number,
-    readonly options: SrtOptions,
-    readonly resolve: (s: SrtSocket) => void,
-    readonly reject: (reason: number) => void,
-    readonly rdv: RendezvousCore | null = null,
-  ) {}
-  onTimeout(now: number): void {
-    this.hs.handleTimeout(now);
-    this.mux.serviceCaller(this, now);
+  get negotiated(): { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number } {
+    const p = this.h.conn.params;
+    return { rcvLatency: p.rcvLatencyMs, sndLatency: p.sndLatencyMs, mss: p.mss, peerSrtVersion: p.peerSrtVersion };
   }
+  get open(): boolean { return !this.h.closed && this.h.conn.state === 'connected' && !this.h.conn.closing; }
+  stats(clear: boolean): SrtStats { return this.h.conn.stats(nowUs(), clear); }
+  send(msg: Buffer): boolean { return this.mux.write(this.h, msg); }
+  canSend(): boolean { return this.h.conn.canSend(); }
+  resume(): void { this.mux.resume(this.h); }
+  close(): void { this.mux.closeConnection(this.h); }
+  shutdown(): void { this.mux.shutdownConnection(this.h); }
 }
 
 export type AcceptHook = (req: ConnectRequest) => AcceptDecision | void | Promise<AcceptDecision | void>;
@@ -111,29 +74,52 @@ export interface MuxStats {
   sendErrors: number;
 }
 
-/** Owns one UDP socket; demultiplexes by destination socket id and peer address. */
+interface Pending {
+  resolve: (s: SrtSocket) => void;
+  reject: (reason: number) => void;
+}
+
+/** Owns one UDP socket and drives the endpoint behind it. */
 export class Multiplexer extends EventEmitter {
   readonly sock: dgram.Socket;
-  private readonly conns = new Map<number, ConnEntry>();
-  private readonly callers = new Map<number, CallerEntry>();
-  private readonly heap = new DeadlineHeap<Scheduled>();
+  private readonly endpoint: Endpoint;
   private timer: NodeJS.Timeout | null = null;
   private timerAt = Infinity;
-  private listener: ListenerCore | null = null;
   private acceptHook: AcceptHook | null = null;
   private closing = false;
   /** Set when the UDP socket is connected to a single peer (a caller): sends skip the address. */
   private connectedPeer: { address: string; port: number } | null = null;
-  readonly counters: MuxStats = { datagramsReceived: 0, datagramsInvalid: 0, datagramsUnknownDestination: 0, sendErrors: 0 };
+  private sendErrors = 0;
 
   constructor(type: 'udp4' | 'udp6') {
     super();
+    const sink: EndpointSink = {
+      opened: (h) => {
+        const socket = new SrtSocket();
+        const link = new MuxLink(this, h, socket);
+        h.owner = link;
+        socket.attach(link);
+      },
+      deliver: (h, payload) => (h.owner as MuxLink).socket.deliver(payload),
+      serviced: (h) => (h.owner as MuxLink).socket.onWritable(),
+    };
+    this.endpoint = new Endpoint({ random: randomBytes, socketId: randomSocketId, isn: randomIsn }, sink);
     this.sock = dgram.createSocket({ type, reuseAddr: false, lookup: lookup as unknown as typeof dns.lookup });
     this.sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
     this.sock.on('error', (err) => {
-      this.counters.sendErrors++;
+      this.sendErrors++;
       this.emit('socketError', err);
     });
+  }
+
+  get counters(): MuxStats {
+    const c = this.endpoint.counters;
+    return {
+      datagramsReceived: c.datagramsReceived,
+      datagramsInvalid: c.datagramsInvalid,
+      datagramsUnknownDestination: c.datagramsUnknownDestination,
+      sendErrors: this.sendErrors,
+    };
   }
 
   bind(port: number, address?: string): Promise<void> {
@@ -163,154 +149,79 @@ export class Multiplexer extends EventEmitter {
     });
   }
 
-  /** Sends one datagram to a peer. */
-  sendTo(d: Buffer, port: number, address: string): void {
-    if (this.connectedPeer) this.sock.send(d);
-    else this.sock.send(d, port, address);
-  }
-
   address(): { address: string; port: number } {
     const a = this.sock.address();
     return { address: a.address, port: a.port };
   }
 
   get connectionCount(): number {
-    return this.conns.size;
+    return this.endpoint.connectionCount;
   }
 
   setListener(options: SrtOptions, hook: AcceptHook | null): void {
-    this.listener = new ListenerCore({ options, secret: randomBytes(32), now: nowUs(), random: randomBytes });
+    this.endpoint.listen(nowUs(), options, randomBytes(32));
     this.acceptHook = hook;
   }
 
-  private allocateSocketId(): number {
-    for (;;) {
-      const id = randomSocketId();
-      if (!this.conns.has(id) && !this.callers.has(id)) return id;
-    }
-  }
-
-  // ------------------------------------------------------------------ input
+  // ------------------------------------------------------------------ endpoint I/O
 
   private onMessage(msg: Buffer, address: string, port: number): void {
-    this.counters.datagramsReceived++;
-    // fast path, once per data packet: an established connection's data, without a Packet object
-    if (msg.length >= HEADER_SIZE && (msg[0]! & 0x80) === 0) {
-      const e = this.conns.get(datagramDestination(msg));
-      if (e !== undefined) {
-        if (address !== e.address || port !== e.port) {
-          e.conn.countInvalid();
-          this.counters.datagramsInvalid++;
-          return;
-        }
-        const now = nowUs();
-        e.conn.handleData(now, msg);
-        // a timer deadline that has passed is served now, as the timer would (see RECEIVE_LATE_US)
-        if (now >= e.conn.timeoutAt) e.conn.handleTimeout(now);
-        this.service(e, now);
-        return;
-      }
-    }
-    const now = nowUs();
-    let p: Packet;
-    try {
-      p = decodePacket(msg);
-      if (p.kind === 'control') checkControl(p);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      this.counters.datagramsInvalid++;
-      return;
-    }
-    const dst = p.dstSocketId;
-    if (dst !== 0) {
-      const e = this.conns.get(dst);
-      if (e) {
-        if (address !== e.address || port !== e.port) {
-          e.conn.countInvalid();
-          this.counters.datagramsInvalid++;
-          return;
-        }
-        if (e.rdv && p.kind === 'control' && p.type === CtrlType.Handshake) this.answerRendezvous(e, now, p);
-        e.conn.handlePacket(now, p);
-        this.service(e, now);
-        return;
-      }
-      const c = this.callers.get(dst);
-      if (c && (p.kind === 'control' || c.rdv) && address === c.address && port === c.port) {
-        this.feedCaller(c, now, p);
-        return;
-      }
-      this.counters.datagramsUnknownDestination++;
-      return;
-    }
-    if (p.kind === 'control' && p.type === CtrlType.Handshake) {
-      if (this.listener) {
-        this.onListenerHandshake(now, address, port, p);
-        return;
-      }
-      // libsrt <= 1.3.0 answers callers with destination 0; a rendezvous peer waves to 0 until it knows our id
-      for (const c of this.callers.values()) {
-        if (c.address === address && c.port === port) {
-          this.feedCaller(c, now, p);
-          return;
-        }
-      }
-    }
-    this.counters.datagramsUnknownDestination++;
+    this.endpoint.handleDatagram(nowUs(), msg, address, port);
+    this.drive();
   }
 
-  private feedCaller(c: CallerEntry, now: number, p: Packet): void {
-    if (p.kind !== 'control' && !c.rdv) return;
-    try {
-      c.hs.handlePacket(now, p);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      this.counters.datagramsInvalid++;
-      return;
+  /** Sends what the endpoint queued, handles its events and re-arms the timer: after every endpoint call. */
+  private drive(): void {
+    const ep = this.endpoint;
+    for (;;) {
+      let t;
+      while ((t = ep.pollTransmit()) !== null) {
+        if (this.connectedPeer) this.sock.send(t.datagram);
+        else this.sock.send(t.datagram, t.port, t.address);
+      }
+      const ev = ep.pollEvent();
+      if (ev === null) break;
+      switch (ev.type) {
+        case 'request':
+          this.onRequest(ev.request);
+          break;
+        case 'accepted':
+          this.emit('accepted', (ev.handle.owner as MuxLink).socket, ev.request);
+          break;
+        case 'rejected':
+          this.emit('rejected', ev.request, ev.reason);
+          break;
+        case 'connected': {
+          const p = ev.connector.owner as Pending;
+          p.resolve((ev.handle.owner as MuxLink).socket);
+          break;
+        }
+        case 'failed':
+          (ev.connector.owner as Pending).reject(ev.reason);
+          break;
+        case 'closed':
+          this.onClosed(ev.handle, ev.reason);
+          break;
+      }
     }
-    this.serviceCaller(c, now);
+    const next = ep.nextDeadline();
+    if (next < this.timerAt - TIMER_SLACK_US) this.arm(next);
   }
 
-  /** A handshake for an established rendezvous connection (the peer missed our AGREEMENT). */
-  private answerRendezvous(e: ConnEntry, now: number, p: ControlPacket): void {
-    try {
-      e.rdv!.handlePacket(now, p);
-    } catch (err) {
-      if (!(err instanceof ParseError)) throw err;
-      return; // the connection counts it as invalid
-    }
-    let d: Buffer | null;
-    while ((d = e.rdv!.pollTransmit()) !== null) this.sendTo(d, e.port, e.address);
+  private onClosed(h: ConnHandle, reason: CloseReason): void {
+    const link = h.owner as MuxLink;
+    link.socket.onFinished(reason);
+    this.emit('connectionClosed', link);
   }
 
-  private onListenerHandshake(now: number, address: string, port: number, p: Packet & { kind: 'control' }): void {
-    const l = this.listener!;
-    const r = l.handleHandshake(now, address, port, p);
-    if (r.kind === 'reply') {
-      this.sendTo(r.datagram, port, address);
-      return;
-    }
-    if (r.kind === 'ignore') {
-      this.counters.datagramsInvalid++;
-      return;
-    }
-    const req = r.request;
+  private onRequest(req: ConnectRequest): void {
     const finish = (decision: AcceptDecision): void => {
-      if (this.closing || this.listener !== l) {
-        l.abandon(req);
+      if (this.closing) {
+        this.endpoint.abandon(req);
         return;
       }
-      const t = nowUs();
-      const id = this.allocateSocketId();
-      const out = l.decide(t, req, decision, id);
-      this.sendTo(out.datagram, req.peerPort, req.peerAddress);
-      if (!out.connection) {
-        this.emit('rejected', req, out.reason);
-        return;
-      }
-      const e = this.adopt(out.connection, req.peerAddress, req.peerPort);
-      this.emit('accepted', e.socket, req);
-      this.service(e, t);
+      this.endpoint.decide(nowUs(), req, decision);
+      this.drive();
     };
     const hook = this.acceptHook;
     if (!hook) {
@@ -340,25 +251,10 @@ export class Multiplexer extends EventEmitter {
     }
   }
 
-  private adopt(conn: Connection, address: string, port: number): ConnEntry {
-    const socket = new SrtSocket();
-    const e = new ConnEntry(this, conn, socket, address, port);
-    socket.attach(e);
-    this.conns.set(conn.localSocketId, e);
-    return e;
-  }
-
   // ------------------------------------------------------------------ caller
 
   connect(address: string, port: number, options: SrtOptions): Promise<SrtSocket> {
-    return new Promise((resolve, reject) => {
-      const now = nowUs();
-      const id = this.allocateSocketId();
-      const hs = new CallerHandshake({ options, localSocketId: id, isn: randomIsn(), peerAddress: address, peerPort: port, now, random: randomBytes });
-      const c = new CallerEntry(this, hs, address, port, options, resolve, (reason) => reject(reason));
-      this.callers.set(id, c);
-      this.serviceCaller(c, now);
-    });
+    return this.startConnector((now) => this.endpoint.connect(now, address, port, options));
   }
 
   /**
@@ -366,122 +262,51 @@ export class Multiplexer extends EventEmitter {
    * socket should be bound to the port the peer targets.
    */
   rendezvous(address: string, port: number, options: SrtOptions, cookie = randomCookie()): Promise<SrtSocket> {
+    return this.startConnector((now) => this.endpoint.rendezvous(now, address, port, options, cookie));
+  }
+
+  private startConnector(start: (now: number) => ConnectorHandle): Promise<SrtSocket> {
     return new Promise((resolve, reject) => {
-      const now = nowUs();
-      const id = this.allocateSocketId();
-      const hs = new RendezvousCore({
-        options, localSocketId: id, isn: randomIsn(), cookie, peerAddress: address, peerPort: port, now, random: randomBytes,
-      });
-      const c = new CallerEntry(this, hs, address, port, options, resolve, (reason) => reject(reason), hs);
-      this.callers.set(id, c);
-      this.serviceCaller(c, now);
+      if (this.closing) {
+        reject(SRT_REJ.CLOSE);
+        return;
+      }
+      const c = start(nowUs());
+      c.owner = { resolve, reject } satisfies Pending;
+      this.drive();
     });
   }
 
-  serviceCaller(c: CallerEntry, now: number): void {
-    let d: Buffer | null;
-    while ((d = c.hs.pollTransmit()) !== null) this.sendTo(d, c.port, c.address);
-    if (c.hs.state === 'connected') {
-      this.callers.delete(c.hs.connection!.localSocketId);
-      c.closed = true;
-      const e = this.adopt(c.hs.connection!, c.address, c.port);
-      e.rdv = c.rdv;
-      c.resolve(e.socket);
-      this.service(e, now);
-      return;
-    }
-    if (c.hs.state === 'failed') {
-      c.closed = true;
-      for (const [id, x] of this.callers) if (x === c) this.callers.delete(id);
-      c.reject(c.hs.rejectReason);
-      return;
-    }
-    this.schedule(c, c.hs.nextDeadline());
-  }
-
-  // ------------------------------------------------------------------ connection service
-
-  /** Moves deliveries, datagrams and events out of a connection and re-arms its deadline. */
-  service(e: ConnEntry, now: number): void {
-    const c = e.conn;
-    if (!e.paused) {
-      let d: Buffer | null;
-      while ((d = c.pollDelivery(now)) !== null) {
-        if (!e.socket.deliver(d)) {
-          e.paused = true;
-          break;
-        }
-      }
-    }
-    let p: Buffer | null;
-    while ((p = c.pollTransmit(now)) !== null) this.sendTo(p, e.port, e.address);
-    let ev;
-    while ((ev = c.pollEvent()) !== null) e.socket.onConnectionEvent(ev);
-    if (c.state === 'closed') {
-      if (!e.paused && !e.closed) {
-        e.closed = true;
-        this.conns.delete(c.localSocketId);
-        e.socket.onFinished(c.closeReason ?? 'local');
-        this.emit('connectionClosed', e);
-      }
-      return;
-    }
-    e.socket.onWritable();
-    // a deadline already due is served on the next timer tick (never a busy loop)
-    this.schedule(e, Math.max(c.nextDeadline(e.paused, RECEIVE_LATE_US), now + MIN_STEP_US));
-  }
-
-  /** The application read: resume deliveries that were held back. */
-  resume(e: ConnEntry): void {
-    if (!e.paused) return;
-    e.paused = false;
-    this.service(e, nowUs());
-  }
-
-  private schedule(s: Scheduled, t: number): void {
-    if (t >= s.heapTime) return;
-    s.heapTime = t;
-    this.heap.push(t, s);
-    if (t < this.timerAt - TIMER_SLACK_US) this.arm(t);
-  }
+  // ------------------------------------------------------------------ timer
 
   private arm(t: number): void {
     if (this.timer) clearTimeout(this.timer);
     this.timerAt = t;
-    if (t === Infinity) {
+    if (t === Infinity || this.closing) {
       this.timer = null;
+      this.timerAt = Infinity;
       return;
     }
     // whole milliseconds, rounded up: Node keeps one timer list per distinct duration and fires
     // fractional ones early (then waits again), so a fractional delay costs extra wake-ups
     const delayMs = Math.max(1, Math.ceil((t - nowUs()) / 1000));
-    this.timer = setTimeout(() => this.onTimer(), delayMs);
+    this.timer = setTimeout(this.onTimer, delayMs);
   }
 
-  private onTimer(): void {
+  private readonly onTimer = (): void => {
     this.timer = null;
     this.timerAt = Infinity;
-    const now = nowUs();
-    // take everything due first, so that a re-armed entry waits for the next tick (no spinning)
-    const due: Scheduled[] = [];
-    while (this.heap.peekTime() <= now + TIMER_SLACK_US) {
-      const t = this.heap.peekTime();
-      const s = this.heap.pop()!;
-      if (t !== s.heapTime || s.closed) continue;
-      s.heapTime = Infinity;
-      due.push(s);
-    }
-    for (const s of due) if (!s.closed) s.onTimeout(now);
-    this.arm(this.heap.peekTime());
-  }
+    this.endpoint.handleTimeout(nowUs());
+    this.drive();
+  };
 
   // ------------------------------------------------------------------ application calls
 
-  write(e: ConnEntry, payload: Buffer): boolean {
-    const ok = e.conn.send(nowUs(), payload);
+  write(h: ConnHandle, payload: Buffer): boolean {
+    const ok = this.endpoint.send(nowUs(), h, payload);
     if (ok) {
       // writes made in the same tick are transmitted together (one batch encryption, one deadline)
-      this.dirty.add(e);
+      this.dirty.add(h);
       if (!this.flushQueued) {
         this.flushQueued = true;
         queueMicrotask(this.flushDirty);
@@ -490,21 +315,34 @@ export class Multiplexer extends EventEmitter {
     return ok;
   }
 
-  private readonly dirty = new Set<ConnEntry>();
+  private readonly dirty = new Set<ConnHandle>();
   private flushQueued = false;
   private readonly flushDirty = (): void => {
     this.flushQueued = false;
     const now = nowUs();
-    for (const e of this.dirty) if (!e.closed) this.service(e, now);
+    for (const h of this.dirty) this.endpoint.flush(now, h);
     this.dirty.clear();
+    this.drive();
   };
 
-  closeConnection(e: ConnEntry): void {
-    if (e.closed) return;
-    const now = nowUs();
-    e.conn.close(now);
-    e.paused = false;
-    this.service(e, now);
+  /** The application reads again: deliveries held back resume. */
+  resume(h: ConnHandle): void {
+    if (!h.paused) return;
+    this.endpoint.resume(nowUs(), h);
+    this.drive();
+  }
+
+  /** Graceful close, driven by the connection's timer. */
+  shutdownConnection(h: ConnHandle): void {
+    if (h.closed) return;
+    this.endpoint.shutdown(nowUs(), h);
+    this.drive();
+  }
+
+  closeConnection(h: ConnHandle): void {
+    if (h.closed) return;
+    this.endpoint.close(nowUs(), h);
+    this.drive();
   }
 
   private closed: Promise<void> | null = null;
@@ -517,12 +355,8 @@ export class Multiplexer extends EventEmitter {
 
   private async shutdown(): Promise<void> {
     this.closing = true;
-    for (const e of [...this.conns.values()]) this.closeConnection(e);
-    for (const c of [...this.callers.values()]) {
-      c.closed = true;
-      c.reject(SRT_REJ.CLOSE);
-    }
-    this.callers.clear();
+    this.endpoint.closeAll(nowUs());
+    this.drive();
     if (this.timer) clearTimeout(this.timer);
     this.timer = null;
     await new Promise<void>((resolve) => {

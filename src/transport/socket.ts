@@ -1,11 +1,35 @@
 // An SRT connection as a Node Duplex: one message per write (live mode), one message per read
 // (readable object mode), backpressure in both directions.
 import { Duplex } from 'node:stream';
-import type { CloseReason, ConnectionEvent } from '../protocol/connection.js';
+import type { CloseReason } from '../protocol/connection.js';
 import type { SrtStats } from '../protocol/stats.js';
-import { nowUs } from './clock.js';
 import { SrtError } from './errors.js';
-import type { ConnEntry } from './mux.js';
+
+/**
+ * What a socket needs from its driver, and all it sees of the connection (the driver implements
+ * it over the endpoint's connection handle).
+ */
+export interface SocketLink {
+  readonly socketId: number;
+  readonly peerSocketId: number;
+  readonly streamId: string;
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  readonly pbkeylen: number;
+  readonly negotiated: { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number };
+  /** True while messages may be sent (connected, not closing). */
+  readonly open: boolean;
+  stats(clear: boolean): SrtStats;
+  /** One message; false when the send buffer is full. Throws RangeError for an oversized one. */
+  send(msg: Buffer): boolean;
+  canSend(): boolean;
+  /** The application reads again. */
+  resume(): void;
+  /** SHUTDOWN at once (what was received is still delivered). */
+  close(): void;
+  /** Graceful close: SHUTDOWN once everything sent is acknowledged (or SO_LINGER expires); then onFinished. */
+  shutdown(): void;
+}
 
 export interface SrtSocketEvents {
   /** The connection ended: `reason` is local, peer (SHUTDOWN), timeout or error. */
@@ -15,11 +39,9 @@ export interface SrtSocketEvents {
 }
 
 export class SrtSocket extends Duplex {
-  private entry: ConnEntry | null = null;
+  private link: SocketLink | null = null;
   private pendingWrite: { chunk: Buffer; cb: (err?: Error | null) => void } | null = null;
   private finalCb: ((err?: Error | null) => void) | null = null;
-  private lingerTimer: NodeJS.Timeout | null = null;
-  private draining = false;
   private messageSink: ((msg: Buffer) => void) | null = null;
   private sendWaiting = false;
   closeReason: CloseReason | null = null;
@@ -29,45 +51,43 @@ export class SrtSocket extends Duplex {
   }
 
   /** @internal */
-  attach(e: ConnEntry): void {
-    this.entry = e;
+  attach(link: SocketLink): void {
+    this.link = link;
   }
 
   get socketId(): number {
-    return this.entry!.conn.localSocketId;
+    return this.link!.socketId;
   }
 
   get peerSocketId(): number {
-    return this.entry!.conn.peerSocketId;
+    return this.link!.peerSocketId;
   }
 
   get streamId(): string {
-    return this.entry!.conn.streamId;
+    return this.link!.streamId;
   }
 
   get remoteAddress(): string {
-    return this.entry!.address;
+    return this.link!.remoteAddress;
   }
 
   get remotePort(): number {
-    return this.entry!.port;
+    return this.link!.remotePort;
   }
 
   /** Key length in use, bytes (libsrt's SRTO_PBKEYLEN read back): 16, 24, 32, or 0 unencrypted. */
   get pbkeylen(): number {
-    const c = this.entry!.conn;
-    return c.tx?.keys.keyLen ?? c.rx?.keys?.keyLen ?? 0;
+    return this.link!.pbkeylen;
   }
 
   /** Negotiated latencies (ms) and other connection parameters. */
   get negotiated(): { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number } {
-    const p = this.entry!.conn.params;
-    return { rcvLatency: p.rcvLatencyMs, sndLatency: p.sndLatencyMs, mss: p.mss, peerSrtVersion: p.peerSrtVersion };
+    return this.link!.negotiated;
   }
 
   /** SRT_TRACEBSTATS statistics; `clear` starts a new interval. */
   stats(clear = false): SrtStats {
-    return this.entry!.conn.stats(nowUs(), clear);
+    return this.link!.stats(clear);
   }
 
   /**
@@ -93,9 +113,9 @@ export class SrtSocket extends Duplex {
    * gracefully after the last message.
    */
   sendMessage(msg: Buffer): boolean {
-    const e = this.entry;
-    if (!e || e.closed || e.conn.state !== 'connected') throw new SrtError('SRT_ECONNLOST', 'connection is closed');
-    if (e.mux.write(e, msg)) return true;
+    const l = this.link;
+    if (!l || !l.open) throw new SrtError('SRT_ECONNLOST', 'connection is closed');
+    if (l.send(msg)) return true;
     this.sendWaiting = true;
     return false;
   }
@@ -111,17 +131,17 @@ export class SrtSocket extends Duplex {
   }
 
   override _read(): void {
-    if (this.entry) this.entry.mux.resume(this.entry);
+    this.link?.resume();
   }
 
   override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    const e = this.entry;
-    if (!e || e.closed || e.conn.state !== 'connected') {
+    const l = this.link;
+    if (!l || !l.open) {
       cb(new SrtError('SRT_ECONNLOST', 'connection is closed'));
       return;
     }
     try {
-      if (e.mux.write(e, chunk)) {
+      if (l.send(chunk)) {
         cb();
         return;
       }
@@ -134,22 +154,21 @@ export class SrtSocket extends Duplex {
 
   /** @internal the connection may have room again. */
   onWritable(): void {
-    const e = this.entry!;
-    if (this.pendingWrite && e.conn.canSend()) {
+    const l = this.link!;
+    if (this.pendingWrite && l.canSend()) {
       const { chunk, cb } = this.pendingWrite;
       this.pendingWrite = null;
       try {
-        e.mux.write(e, chunk);
+        l.send(chunk);
         cb();
       } catch (err) {
         cb(err as Error);
       }
     }
-    if (this.sendWaiting && e.conn.canSend()) {
+    if (this.sendWaiting && l.canSend()) {
       this.sendWaiting = false;
       this.emit('sendable');
     }
-    this.checkDrained();
   }
 
   /**
@@ -159,39 +178,13 @@ export class SrtSocket extends Duplex {
    * when SHUTDOWN arrives.
    */
   override _final(cb: (err?: Error | null) => void): void {
-    const e = this.entry;
-    if (!e || e.closed) {
+    const l = this.link;
+    if (!l || !l.open) {
       cb();
       return;
     }
-    this.finalCb = cb;
-    const ackWaitMs = Math.max(e.conn.options.linger * 1000, e.conn.params.sndLatencyMs + 1500);
-    this.lingerTimer = setTimeout(() => this.finishFinal(), ackWaitMs);
-    this.checkDrained();
-  }
-
-  private checkDrained(): void {
-    const e = this.entry!;
-    if (!this.finalCb || this.draining || !e.conn.sendBufferEmpty()) return;
-    this.draining = true;
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    const playOutMs = e.conn.params.sndLatencyMs + Math.ceil((2 * e.conn.srtt) / 1000) + 20;
-    this.lingerTimer = setTimeout(() => this.finishFinal(), playOutMs);
-  }
-
-  private finishFinal(): void {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    this.lingerTimer = null;
-    const cb = this.finalCb;
-    this.finalCb = null;
-    const e = this.entry!;
-    e.mux.closeConnection(e);
-    cb?.();
-  }
-
-  /** @internal */
-  onConnectionEvent(ev: ConnectionEvent): void {
-    if (ev.type === 'closed') this.closeReason = ev.reason;
+    this.finalCb = cb; // called by onFinished
+    l.shutdown();
   }
 
   /** @internal everything buffered has been delivered: end the readable side. */
@@ -201,7 +194,9 @@ export class SrtSocket extends Duplex {
       this.pendingWrite.cb(new SrtError('SRT_ECONNLOST', `connection closed (${reason})`));
       this.pendingWrite = null;
     }
-    if (this.finalCb) this.finishFinal();
+    const cb = this.finalCb;
+    this.finalCb = null;
+    cb?.();
     // end the readable side; what is already buffered stays readable
     this.push(null);
     this.emit('closed', reason);
@@ -209,9 +204,7 @@ export class SrtSocket extends Duplex {
   }
 
   override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
-    if (this.lingerTimer) clearTimeout(this.lingerTimer);
-    const e = this.entry;
-    if (e && !e.closed) e.mux.closeConnection(e);
+    this.link?.close();
     cb(err);
   }
 

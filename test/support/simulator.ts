@@ -1,21 +1,22 @@
 // Deterministic network simulator for the sans-IO protocol core.
 //
 // A fake clock with an event queue, a seeded PRNG, lossy/jittery/duplicating/bandwidth-limited
-// links, and `simulatePair()`, which connects a CallerHandshake to a ListenerCore through two such
-// links, streams messages and records every delivery with its simulated time. The endpoints are
-// driven exactly like src/transport/mux.ts drives them: after any input, pollDelivery until null,
-// pollTransmit until null, pollEvent until null, then re-arm the timer at nextDeadline().
+// links, and `simulatePair()`, which connects a caller to a listener through two such links,
+// streams messages and records every delivery with its simulated time. Each side is the
+// production demultiplexer (src/protocol/endpoint.ts, the one src/transport/mux.ts drives over
+// UDP) driven the way mux.ts drives it: after any input, send what the endpoint queued, handle its
+// events, then arm the one timer at endpoint.nextDeadline(). So the receive fast path, the
+// RECEIVE_LATE_US timer rule and the polling order under test are the ones users run.
 //
 // Everything is a pure function of the seed: no Math.random, no wall clock. Every loop is bounded
 // by simulated time and by an event cap.
-import { CallerHandshake } from '../../src/protocol/caller.js';
+import type { CallerHandshake } from '../../src/protocol/caller.js';
 import type { CloseReason, Connection, ConnectionEvent } from '../../src/protocol/connection.js';
-import { ParseError } from '../../src/protocol/errors.js';
-import { ListenerCore } from '../../src/protocol/listener.js';
+import { Endpoint as SrtEndpoint, type ConnHandle, type EndpointEvent, type EndpointSink, type Transmit } from '../../src/protocol/endpoint.js';
 import { resolveOptions, type SrtOptions } from '../../src/protocol/options.js';
-import { checkControl, CtrlType, decodePacket, type ControlPacket, type Packet } from '../../src/protocol/packet.js';
+import { CtrlType, datagramDestination, decodePacket, HEADER_SIZE } from '../../src/protocol/packet.js';
 import { decodeHandshake, HsType } from '../../src/protocol/handshake.js';
-import { RendezvousCore } from '../../src/protocol/rendezvous.js';
+import type { RendezvousCore } from '../../src/protocol/rendezvous.js';
 
 // ------------------------------------------------------------------ PRNG
 
@@ -312,12 +313,32 @@ export interface ClosedInfo {
   message?: string;
 }
 
-/** One side: handshake state, its Connection once established, and everything observed. */
-export abstract class Endpoint {
+/** Same socket id on every draw (a side's only connection), then further ids from the seed. */
+function idSource(first: number, rng: Rng): () => number {
+  let used = false;
+  return () => {
+    if (used) return rng.int(1, 0x3fffffff);
+    used = true;
+    return first;
+  };
+}
+
+/**
+ * One side: the production endpoint (src/protocol/endpoint.ts) bound to this side's address,
+ * driven the way src/transport/mux.ts drives it — after any input, send what it queued, handle
+ * its events, arm the one timer at nextDeadline() — plus everything observed.
+ */
+export abstract class Endpoint implements EndpointSink {
+  /** The production demultiplexer of this side (null until the side starts: its port is closed). */
+  ep: SrtEndpoint | null = null;
+  /** This side's connection (the first one for a listener). */
+  handle: ConnHandle | null = null;
   conn: Connection | null = null;
   connectedAt = NaN;
   /** Time base of what this side receives: arrival − peer timestamp − peer start (spec §5). */
   tsbpdOffset = NaN;
+  /** The peer's clock origin (its start time). */
+  peerStart = NaN;
   readonly deliveries: Delivery[] = [];
   readonly events: { time: number; event: ConnectionEvent }[] = [];
   closed: ClosedInfo | null = null;
@@ -326,7 +347,7 @@ export abstract class Endpoint {
   /** Submit time of each message this side sent (index → µs); NaN if the send was refused. */
   readonly sentAt: number[] = [];
   sendRefused = 0;
-  /** Datagrams that reached this side but had no destination (before connect / after close). */
+  /** Datagrams that reached this side but had no destination (before connect / after close) or were invalid. */
   unroutable = 0;
   /** When the last datagram reached this side, µs. */
   lastArrival = NaN;
@@ -334,6 +355,7 @@ export abstract class Endpoint {
   readonly hsSent = new Map<number, { time: number; datagram: Buffer }[]>();
   /** Handshake datagrams that reached this side, with their times (per handshake type). */
   readonly hsReceived = new Map<number, { time: number; datagram: Buffer }[]>();
+  /** The local time at which this side's timer is armed (Infinity: not armed). */
   timerAt = Infinity;
   /** Clock rate error of this side, parts per million (its clock runs at 1 + ppm·1e-6). */
   clockPpm = 0;
@@ -367,7 +389,15 @@ export abstract class Endpoint {
     return this.conn ? this.conn.params.rcvLatencyMs * 1000 : NaN;
   }
 
+  /** Creates this side's production endpoint (its first socket id and ISN fixed by the seed). */
+  protected open(socketId: number, isn: number, keys: Rng): SrtEndpoint {
+    const more = Rng.derive(socketId, `${this.name}-more-ids`);
+    this.ep = new SrtEndpoint({ random: (n) => keys.bytes(n), socketId: idSource(socketId, more), isn: () => isn }, this);
+    return this.ep;
+  }
+
   private noteHandshake(map: Map<number, { time: number; datagram: Buffer }[]>, d: Buffer): void {
+    if (d.length < HEADER_SIZE || (d[0]! & 0x80) === 0) return;
     try {
       const p = decodePacket(d);
       if (p.kind !== 'control' || p.type !== CtrlType.Handshake) return;
@@ -385,35 +415,63 @@ export abstract class Endpoint {
     this.link.send(d);
   }
 
-  /** mux.ts `service`: deliveries, then datagrams, then events, then re-arm the timer. */
-  service(): void {
-    const c = this.conn;
-    if (!c) return;
-    const now = this.localNow();
-    let d: Buffer | null;
+  // EndpointSink: the endpoint hands this side its connection's deliveries
+  opened(h: ConnHandle): void {
+    h.owner = this;
+  }
+
+  deliver(h: ConnHandle, payload: Buffer): boolean {
+    this.recordDelivery(payload, this.sim.now, h.conn.state === 'closed');
+    return true;
+  }
+
+  serviced(): void {
+    // nothing waits for send-buffer room in the simulation
+  }
+
+  /** mux.ts `drive`: send what the endpoint queued, handle its events, re-arm the timer. */
+  protected drive(): void {
+    const ep = this.ep!;
     let guard = 0;
-    while ((d = c.pollDelivery(now)) !== null) {
-      if (++guard > 1_000_000) throw new Error(`${this.name}: pollDelivery never returned null (seed=${this.seed})`);
-      this.recordDelivery(d, this.sim.now, c.state === 'closed');
-    }
-    guard = 0;
-    while ((d = c.pollTransmit(now)) !== null) {
-      if (++guard > 1_000_000) throw new Error(`${this.name}: pollTransmit never returned null (seed=${this.seed})`);
-      this.transmit(d);
-    }
-    let ev: ConnectionEvent | null;
-    while ((ev = c.pollEvent()) !== null) {
-      const time = this.sim.now;
-      this.events.push({ time, event: ev });
-      if (ev.type === 'closed' && !this.closed) {
-        this.closed = ev.message !== undefined ? { time, reason: ev.reason, message: ev.message } : { time, reason: ev.reason };
+    for (;;) {
+      let t: Transmit | null;
+      while ((t = ep.pollTransmit()) !== null) {
+        if (++guard > 1_000_000) throw new Error(`${this.name}: pollTransmit never returned null (seed=${this.seed})`);
+        this.onTransmit(t.datagram);
       }
+      const ev = ep.pollEvent();
+      if (ev === null) break;
+      this.onEvent(ev);
     }
-    if (c.state === 'closed') {
-      this.timerAt = Infinity;
-      return;
+    this.afterDrive();
+    this.schedule(ep.nextDeadline());
+  }
+
+  protected onTransmit(d: Buffer): void {
+    this.transmit(d);
+  }
+
+  protected afterDrive(): void {
+    // subclasses observe their connector here
+  }
+
+  protected onEvent(ev: EndpointEvent): void {
+    if (ev.type === 'closed') {
+      if (ev.handle !== this.handle) return;
+      const time = this.sim.now;
+      const event: ConnectionEvent = ev.message !== undefined ? { type: 'closed', reason: ev.reason, message: ev.message } : { type: 'closed', reason: ev.reason };
+      this.events.push({ time, event });
+      if (!this.closed) this.closed = ev.message !== undefined ? { time, reason: ev.reason, message: ev.message } : { time, reason: ev.reason };
     }
-    this.schedule(c.nextDeadline());
+  }
+
+  /** Adopts the endpoint's connection as this side's. */
+  protected connected(h: ConnHandle): void {
+    if (this.handle) return;
+    this.handle = h;
+    this.conn = h.conn;
+    this.connectedAt = this.sim.now;
+    this.tsbpdOffset = h.conn.params.tsbpdBase - this.peerStart;
   }
 
   private recordDelivery(d: Buffer, now: number, afterClose: boolean): void {
@@ -422,7 +480,7 @@ export abstract class Endpoint {
     this.deliveries.push({ index, time: now, sentAt, playTime: this.playTime(sentAt), afterClose });
   }
 
-  /** mux.ts `schedule`: only ever moves the timer earlier; stale heap entries are skipped. */
+  /** mux.ts `drive` → `arm`: only ever moves the timer earlier; a superseded one does nothing. */
   schedule(t: number): void {
     if (t >= this.timerAt) return;
     this.timerAt = t;
@@ -445,68 +503,78 @@ export abstract class Endpoint {
       this.spinCount = 0;
     }
     this.timerAt = Infinity;
-    this.onTimeout(this.localNow());
+    this.ep!.handleTimeout(this.localNow());
+    this.drive();
   }
 
-  protected onTimeout(now: number): void {
-    this.conn?.handleTimeout(now);
-    this.service();
-  }
-
-  /** A datagram arrived from the link. */
-  receive(d: Buffer): void {
-    const now = this.localNow();
+  /** A datagram arrived from the link, from the peer's address. */
+  receive(d: Buffer, address: string, port: number): void {
     this.lastArrival = this.sim.now;
-    let p: Packet;
-    try {
-      p = decodePacket(d);
-      if (p.kind === 'control') checkControl(p);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      this.unroutable++;
+    const ep = this.ep;
+    if (!ep) {
+      this.unroutable++; // not bound yet
       return;
     }
-    if (p.kind === 'control' && p.type === CtrlType.Handshake) this.noteHandshake(this.hsReceived, d);
-    this.onPacket(now, p);
-  }
-
-  protected abstract onPacket(now: number, p: Packet): void;
-
-  protected feedConnection(now: number, p: Packet): void {
+    this.noteHandshake(this.hsReceived, d);
     const c = this.conn;
-    if (!c || c.state === 'closed' || p.dstSocketId !== c.localSocketId) {
-      this.unroutable++;
-      return;
+    if (c && c.state !== 'closed' && d.length >= HEADER_SIZE + 4 && (d[0]! & 0x80) === 0 && datagramDestination(d) === c.localSocketId) {
+      const idx = d.readUInt32BE(HEADER_SIZE);
+      if (!this.arrived.has(idx)) this.arrived.set(idx, this.sim.now);
     }
-    if (p.kind === 'data') {
-      const idx = p.payload.length >= 4 ? p.payload.readUInt32BE(0) : -1;
-      if (idx >= 0 && !this.arrived.has(idx)) this.arrived.set(idx, this.sim.now);
-    }
-    c.handlePacket(now, p);
-    this.service();
+    const k = ep.counters;
+    const before = k.datagramsInvalid + k.datagramsUnknownDestination;
+    this.beforeReceive(d);
+    ep.handleDatagram(this.localNow(), d, address, port);
+    this.drive();
+    this.afterReceive();
+    this.unroutable += k.datagramsInvalid + k.datagramsUnknownDestination - before;
   }
 
-  /** Application send (mux.ts `write`). */
+  protected beforeReceive(_d: Buffer): void {
+    // the listener marks repeated conclusions here
+  }
+
+  protected afterReceive(): void {
+    // and unmarks them here
+  }
+
+  /** Application send (mux.ts `write`, flushed at once). */
   send(index: number, size: number): boolean {
-    const c = this.conn;
-    if (!c || c.state !== 'connected') {
+    const h = this.handle;
+    if (!h || h.closed || h.conn.state !== 'connected') {
       this.sentAt[index] = NaN;
       this.sendRefused++;
       return false;
     }
-    const ok = c.send(this.localNow(), makeMessage(index, size));
+    const now = this.localNow();
+    const ok = this.ep!.send(now, h, makeMessage(index, size));
     this.sentAt[index] = ok ? this.sim.now : NaN;
-    if (!ok) this.sendRefused++;
-    if (ok) this.service();
-    return ok;
+    if (!ok) {
+      this.sendRefused++;
+      return false;
+    }
+    this.ep!.flush(now, h);
+    this.drive();
+    return true;
   }
 
   /** Application close (mux.ts `closeConnection`). */
   close(): void {
-    const c = this.conn;
-    if (!c || c.state === 'closed') return;
-    c.close(this.localNow());
-    this.service();
+    const h = this.handle;
+    if (!h || h.closed) return;
+    this.ep!.close(this.localNow(), h);
+    this.drive();
+  }
+
+  /**
+   * Application graceful close (SrtSocket.end(): SO_LINGER): SHUTDOWN once everything sent is
+   * acknowledged and the peer had its latency to play the tail out, or once the linger expires.
+   */
+  shutdown(): void {
+    const h = this.handle;
+    if (!h || h.closed) return;
+    this.ep!.shutdown(this.localNow(), h);
+    this.drive();
   }
 
   /** Delivered message indices in delivery order. */
@@ -517,114 +585,74 @@ export abstract class Endpoint {
 
 export class CallerEndpoint extends Endpoint {
   hs!: CallerHandshake;
-  peerStart = NaN;
   socketId = 0;
 
   start(options: SrtOptions, socketId: number, isn: number): void {
     this.socketId = socketId;
-    const keyRng = Rng.derive(isn, 'caller-keys');
-    this.hs = new CallerHandshake({ options, localSocketId: socketId, isn, peerAddress: LISTENER_ADDR, peerPort: LISTENER_PORT, now: this.localNow(), random: (n) => keyRng.bytes(n) });
-    this.serviceCaller();
+    const ep = this.open(socketId, isn, Rng.derive(isn, 'caller-keys'));
+    this.hs = ep.connect(this.localNow(), LISTENER_ADDR, LISTENER_PORT, options).hs as CallerHandshake;
+    this.drive();
   }
 
-  /** mux.ts `serviceCaller`. */
-  private serviceCaller(): void {
-    let d: Buffer | null;
-    while ((d = this.hs.pollTransmit()) !== null) this.transmit(d);
-    if (this.hs.state === 'connected' && !this.conn) {
-      this.conn = this.hs.connection!;
-      this.connectedAt = this.sim.now;
-      this.timerAt = Infinity;
-      this.service();
-      return;
-    }
-    if (this.hs.state === 'failed') {
-      this.timerAt = Infinity;
-      return;
-    }
-    if (!this.conn) this.schedule(this.hs.nextDeadline());
-  }
-
-  protected override onTimeout(now: number): void {
-    if (this.conn) {
-      super.onTimeout(now);
-      return;
-    }
-    this.hs.handleTimeout(now);
-    this.serviceCaller();
-  }
-
-  protected override onPacket(now: number, p: Packet): void {
-    if (this.conn) {
-      this.feedConnection(now, p);
-      return;
-    }
-    if (p.kind !== 'control' || p.dstSocketId !== this.socketId) {
-      this.unroutable++;
-      return;
-    }
-    try {
-      this.hs.handlePacket(now, p);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      this.unroutable++;
-      return;
-    }
-    if (this.hs.state === 'connected') this.tsbpdOffset = now - p.timestamp - this.peerStart;
-    this.serviceCaller();
+  protected override onEvent(ev: EndpointEvent): void {
+    if (ev.type === 'connected') this.connected(ev.handle);
+    super.onEvent(ev);
   }
 }
 
 export class ListenerEndpoint extends Endpoint {
-  core!: ListenerCore;
-  /** Connections ListenerCore handed out (must be exactly one per caller). */
+  /** Connections the endpoint accepted (must be exactly one per caller). */
   connectionsCreated = 0;
   requests = 0;
   /** Replies to repeated conclusions (after the decision). */
   readonly repeatReplies: Buffer[] = [];
   decisionDatagram: Buffer | null = null;
   socketId = 0;
-  peerStart = NaN;
+  private repeatedConclusion = false;
 
   start(options: SrtOptions, secret: Buffer, socketId: number): void {
-    const keyRng = Rng.derive(socketId, 'listener-keys');
-    this.core = new ListenerCore({ options, secret, now: this.localNow(), random: (n) => keyRng.bytes(n) });
+    const ep = this.open(socketId, 0, Rng.derive(socketId, 'listener-keys'));
+    ep.listen(this.localNow(), options, secret);
     this.socketId = socketId;
   }
 
-  protected override onPacket(now: number, p: Packet): void {
-    if (p.dstSocketId !== 0) {
-      this.feedConnection(now, p);
-      return;
+  protected override beforeReceive(d: Buffer): void {
+    if (!this.decisionDatagram || d.length < HEADER_SIZE || (d[0]! & 0x80) === 0 || datagramDestination(d) !== 0) return;
+    try {
+      const p = decodePacket(d);
+      this.repeatedConclusion = p.kind === 'control' && p.type === CtrlType.Handshake && decodeHandshake(p.cif).type === HsType.Conclusion;
+    } catch {
+      // not a handshake
     }
-    if (p.kind !== 'control' || p.type !== CtrlType.Handshake) {
-      this.unroutable++;
-      return;
-    }
-    const r = this.core.handleHandshake(now, CALLER_ADDR, CALLER_PORT, p as ControlPacket);
-    if (r.kind === 'reply') {
-      if (this.decisionDatagram && decodeHandshake(p.cif).type === HsType.Conclusion) this.repeatReplies.push(Buffer.from(r.datagram));
-      this.transmit(r.datagram);
-      return;
-    }
-    if (r.kind === 'ignore') {
-      this.unroutable++;
-      return;
-    }
-    // the accept decision is taken at once (no hook)
-    this.requests++;
-    const out = this.core.decide(now, r.request, {}, this.socketId);
-    this.decisionDatagram = Buffer.from(out.datagram);
-    this.transmit(out.datagram);
-    if (out.connection) {
-      this.connectionsCreated++;
-      if (!this.conn) {
-        this.conn = out.connection;
-        this.connectedAt = this.sim.now;
-        this.tsbpdOffset = now - r.request.peerTimestamp - this.peerStart;
-        this.service();
+  }
+
+  protected override afterReceive(): void {
+    this.repeatedConclusion = false;
+  }
+
+  protected override onTransmit(d: Buffer): void {
+    if (this.repeatedConclusion) this.repeatReplies.push(Buffer.from(d));
+    super.onTransmit(d);
+  }
+
+  protected override onEvent(ev: EndpointEvent): void {
+    if (ev.type === 'request') {
+      // the accept decision is taken at once (no hook)
+      this.requests++;
+      const ep = this.ep!;
+      ep.decide(this.localNow(), ev.request, {});
+      const t = ep.pollTransmit();
+      if (t) {
+        this.decisionDatagram = Buffer.from(t.datagram);
+        this.transmit(t.datagram);
       }
+      return;
     }
+    if (ev.type === 'accepted') {
+      this.connectionsCreated++;
+      this.connected(ev.handle);
+    }
+    super.onEvent(ev);
   }
 }
 
@@ -713,8 +741,8 @@ export function simulatePair(opts: PairOptions): Pair {
   const listenerOpts = resolveOptions(opts.listener ?? {});
   const caller = new CallerEndpoint('caller', sim, seed);
   const listener = new ListenerEndpoint('listener', sim, seed);
-  const forward = new Link(sim, Rng.derive(seed, 'forward'), opts.forward ?? {}, (d) => listener.receive(d));
-  const backward = new Link(sim, Rng.derive(seed, 'backward'), opts.backward ?? {}, (d) => caller.receive(d));
+  const forward = new Link(sim, Rng.derive(seed, 'forward'), opts.forward ?? {}, (d) => listener.receive(d, CALLER_ADDR, CALLER_PORT));
+  const backward = new Link(sim, Rng.derive(seed, 'backward'), opts.backward ?? {}, (d) => caller.receive(d, LISTENER_ADDR, LISTENER_PORT));
   caller.link = forward;
   listener.link = backward;
   caller.peer = listener;
@@ -806,12 +834,10 @@ export const RDV_A_ADDR = '10.0.1.1';
 export const RDV_B_ADDR = '10.0.1.2';
 export const RDV_PORT = 5000;
 
-/** One rendezvous peer, driven like mux.ts drives a RendezvousCore and then its Connection. */
+/** One rendezvous peer: the production endpoint with a RendezvousCore, then its Connection. */
 export class RendezvousEndpoint extends Endpoint {
   core!: RendezvousCore;
   socketId = 0;
-  /** The peer core's clock origin (its start time). */
-  peerStart = NaN;
   startedAt = NaN;
   /** Every state the core went through, in order (starting with 'waving'). */
   readonly states: string[] = [];
@@ -819,67 +845,18 @@ export class RendezvousEndpoint extends Endpoint {
   start(options: SrtOptions, socketId: number, isn: number, cookie: number, peerAddress: string): void {
     this.socketId = socketId;
     this.startedAt = this.sim.now;
-    const keyRng = Rng.derive(isn, `${this.name}-keys`);
-    this.core = new RendezvousCore({
-      options, localSocketId: socketId, isn, cookie, peerAddress, peerPort: RDV_PORT, now: this.localNow(), random: (n) => keyRng.bytes(n),
-    });
-    this.serviceCore();
+    const ep = this.open(socketId, isn, Rng.derive(isn, `${this.name}-keys`));
+    this.core = ep.rendezvous(this.localNow(), peerAddress, RDV_PORT, options, cookie).hs as RendezvousCore;
+    this.drive();
   }
 
-  /** mux.ts `serviceCaller` for a rendezvous connector. */
-  private serviceCore(): void {
-    if (this.states[this.states.length - 1] !== this.core.state) this.states.push(this.core.state);
-    let d: Buffer | null;
-    while ((d = this.core.pollTransmit()) !== null) this.transmit(d);
-    if (this.core.state === 'connected' && !this.conn) {
-      this.conn = this.core.connection!;
-      this.connectedAt = this.sim.now;
-      this.tsbpdOffset = this.conn.params.tsbpdBase - this.peerStart;
-      this.timerAt = Infinity;
-      this.service();
-      return;
-    }
-    if (this.core.state === 'failed') {
-      this.timerAt = Infinity;
-      return;
-    }
-    if (!this.conn) this.schedule(this.core.nextDeadline());
+  protected override afterDrive(): void {
+    if (this.core && this.states[this.states.length - 1] !== this.core.state) this.states.push(this.core.state);
   }
 
-  protected override onTimeout(now: number): void {
-    if (this.conn) {
-      super.onTimeout(now);
-      return;
-    }
-    if (!this.core) return;
-    this.core.handleTimeout(now);
-    this.serviceCore();
-  }
-
-  protected override onPacket(now: number, p: Packet): void {
-    if (!this.core || (p.dstSocketId !== 0 && p.dstSocketId !== this.socketId)) {
-      this.unroutable++; // not bound yet, or for another socket
-      return;
-    }
-    if (this.conn) {
-      if (p.kind === 'control' && p.type === CtrlType.Handshake) {
-        // the connected core answers repeated handshakes with AGREEMENT (mux.ts does the same)
-        this.core.handlePacket(now, p);
-        let d: Buffer | null;
-        while ((d = this.core.pollTransmit()) !== null) this.transmit(d);
-        if (p.dstSocketId === 0) return;
-      }
-      this.feedConnection(now, p);
-      return;
-    }
-    try {
-      this.core.handlePacket(now, p);
-    } catch (e) {
-      if (!(e instanceof ParseError)) throw e;
-      this.unroutable++;
-      return;
-    }
-    this.serviceCore();
+  protected override onEvent(ev: EndpointEvent): void {
+    if (ev.type === 'connected') this.connected(ev.handle);
+    super.onEvent(ev);
   }
 }
 
@@ -926,8 +903,8 @@ export function simulateRendezvous(opts: RendezvousPairOptions): RendezvousPair 
   const bOpts = resolveOptions(opts.b ?? {});
   const a = new RendezvousEndpoint('a', sim, seed);
   const b = new RendezvousEndpoint('b', sim, seed);
-  const ab = new Link(sim, Rng.derive(seed, 'ab'), opts.ab ?? {}, (d) => b.receive(d));
-  const ba = new Link(sim, Rng.derive(seed, 'ba'), opts.ba ?? {}, (d) => a.receive(d));
+  const ab = new Link(sim, Rng.derive(seed, 'ab'), opts.ab ?? {}, (d) => b.receive(d, RDV_A_ADDR, RDV_PORT));
+  const ba = new Link(sim, Rng.derive(seed, 'ba'), opts.ba ?? {}, (d) => a.receive(d, RDV_B_ADDR, RDV_PORT));
   a.link = ab;
   b.link = ba;
   a.peer = b;

@@ -11,6 +11,10 @@ export class DeadlineHeap<T> {
     return this.times.length > 0 ? this.times[0]! : Infinity;
   }
 
+  peekItem(): T | undefined {
+    return this.items[0];
+  }
+
   push(t: number, item: T): void {
     const times = this.times, items = this.items;
     let i = times.length;
