@@ -172,8 +172,20 @@ function parseField(name: string, spec: Spec, v: unknown): { value: FieldValue }
 
 const KIND_NAME: Record<GatewayKind, string> = { rx: 'an RX', tx: 'a TX' };
 
-/** Maps the input's keys to canonical field names; unknown or other-kind fields are errors. */
-function canonicalInput(kind: GatewayKind, input: Record<string, unknown>, errors: FieldError[]): Record<string, unknown> {
+/** The counterpart of each direction-specific field (for the hint when the wrong one is sent). */
+const COUNTERPART: Record<string, string> = { UdpOut: 'UdpIn', UdpIn: 'UdpOut', TxIp: 'RxIp', RxIp: 'TxIp' };
+
+export interface NormalizeOptions {
+  /**
+   * The RX/TX compatibility routes (/v1/*): fields of the other direction are ignored, as the
+   * original service ignored what it did not use (a client may send one body shape for both).
+   * Unknown names stay errors, so that a misspelt field is not silently lost.
+   */
+  lenient?: boolean;
+}
+
+/** Maps the input's keys to canonical field names; unknown (and, unless lenient, other-kind) fields are errors. */
+function canonicalInput(kind: GatewayKind, input: Record<string, unknown>, errors: FieldError[], lenient: boolean, ignored: Set<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const own = new Set(FIELDS[kind]);
   const other = new Set(FIELDS[kind === 'rx' ? 'tx' : 'rx']);
@@ -181,8 +193,10 @@ function canonicalInput(kind: GatewayKind, input: Record<string, unknown>, error
     if (READ_ONLY.has(k)) continue;
     const name = ALIASES[kind][k] ?? k;
     if (own.has(name)) out[name] = v;
-    else if (other.has(name)) errors.push({ field: k, message: `not a field of ${KIND_NAME[kind]} gateway${k === 'UdpOut' ? ' (a TX gateway takes UdpIn)' : k === 'UdpIn' ? ' (an RX gateway takes UdpOut)' : k === 'TxIp' ? ' (a TX gateway takes RxIp)' : k === 'RxIp' ? ' (an RX gateway takes TxIp)' : ''}` });
-    else errors.push({ field: k, message: 'unknown field' });
+    else if (other.has(name)) {
+      if (lenient) ignored.add(k);
+      else errors.push({ field: k, message: `not a field of ${KIND_NAME[kind]} gateway${COUNTERPART[k] ? ` (${KIND_NAME[kind]} gateway takes ${COUNTERPART[k]})` : ''}` });
+    } else errors.push({ field: k, message: 'unknown field' });
   }
   return out;
 }
@@ -191,18 +205,22 @@ function canonicalInput(kind: GatewayKind, input: Record<string, unknown>, error
  * Validates `input` (merged over `base`, the stored configuration, for updates) and returns the
  * normalized configuration. Throws GatewayConfigError listing every invalid field.
  */
-export function normalizeConfig(kind: GatewayKind, input: unknown, base: GatewayConfig = {}): GatewayConfig {
+export function normalizeConfig(kind: GatewayKind, input: unknown, base: GatewayConfig = {}, opts: NormalizeOptions = {}): GatewayConfig {
   if (!input || typeof input !== 'object' || Array.isArray(input)) {
     throw new GatewayConfigError([{ field: '', message: 'the body must be a JSON object with the gateway fields' }]);
   }
   const errors: FieldError[] = [];
-  const raw: Record<string, unknown> = { ...base, ...canonicalInput(kind, input as Record<string, unknown>, errors) };
+  const ignored = new Set<string>();
+  const raw: Record<string, unknown> = { ...base, ...canonicalInput(kind, input as Record<string, unknown>, errors, opts.lenient === true, ignored) };
   const out: GatewayConfig = {};
   for (const name of FIELDS[kind]) {
     const spec = SPECS[name]!;
     const v = raw[name];
     if (v === undefined || v === null) {
-      if (REQUIRED[kind].includes(name)) errors.push({ field: name, message: 'is required' });
+      if (REQUIRED[kind].includes(name)) {
+        const sent = COUNTERPART[name];
+        errors.push({ field: name, message: `is required${sent && ignored.has(sent) ? ` (${sent} is the field of the other direction and is ignored here)` : ''}` });
+      }
       else if (spec.def !== undefined) out[name] = spec.def;
       continue;
     }

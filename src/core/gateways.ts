@@ -8,7 +8,7 @@ import type { DB, GatewaysTable } from '../store/db.js';
 import type { EventLog } from './events.js';
 import {
   boundPort, checkSupported, documentStats, normalizeConfig, rxSpec, txSpec,
-  type GatewayConfig, type GatewayKind,
+  type GatewayConfig, type GatewayKind, type NormalizeOptions,
 } from './gateway-config.js';
 import { ConflictError, NotFoundError } from './servers.js';
 
@@ -131,9 +131,12 @@ export class GatewayManager {
     }
   }
 
-  /** Validates (400/422/409) and stores a gateway; starts it unless `active` is false. */
-  async create(kind: GatewayKind, input: unknown, active = true): Promise<GatewayView> {
-    const cfg = normalizeConfig(kind, input);
+  /**
+   * Validates (400/422/409) and stores a gateway; starts it unless `active` is false. `lenient`:
+   * fields of the other direction are ignored (the RX/TX compatibility routes).
+   */
+  async create(kind: GatewayKind, input: unknown, active = true, opts: NormalizeOptions = {}): Promise<GatewayView> {
+    const cfg = normalizeConfig(kind, input, {}, opts);
     checkSupported(kind, cfg);
     await this.checkConflicts(kind, cfg);
     const now = new Date().toISOString();
@@ -145,9 +148,9 @@ export class GatewayManager {
   }
 
   /** Merges `input` into the configuration; a running gateway restarts with it. */
-  async update(id: number, input: unknown, opts: { active?: boolean; kind?: GatewayKind } = {}): Promise<{ gateway: GatewayView; restarted: boolean }> {
+  async update(id: number, input: unknown, opts: { active?: boolean; kind?: GatewayKind } & NormalizeOptions = {}): Promise<{ gateway: GatewayView; restarted: boolean }> {
     const cur = await this.row(id, opts.kind);
-    const cfg = normalizeConfig(cur.kind, input ?? {}, GatewayManager.config(cur));
+    const cfg = normalizeConfig(cur.kind, input ?? {}, GatewayManager.config(cur), { lenient: opts.lenient });
     checkSupported(cur.kind, cfg);
     await this.checkConflicts(cur.kind, cfg, id);
     const active = opts.active === undefined ? cur.active : opts.active ? 1 : 0;

@@ -179,18 +179,19 @@ test('validation: 400 names every bad field; required fields per kind and mode; 
     });
     assert.equal(bad.statusCode, 400);
     assert.equal((bad.json() as { code: string }).code, 'API_ERR_VALIDATION');
+    // InputBw (a TX field) is ignored on /v1; Bogus is not a field of either kind
     assert.deepEqual(fields(bad), ['Bogus', 'Congestion', 'FEC', 'FecArq', 'FecCols', 'FecLayout', 'FecRows', 'GroupConnect', 'GroupIp1', 'GroupIp2', 'GroupType',
-      'InputBw', 'Ip1Weight', 'Ip2Weight', 'Latency', 'ListenPort', 'Mode', 'PassPhrase', 'PbKeyLen', 'ServiceName', 'SrtBw', 'TTL', 'TlpktDrop', 'TransType',
+      'Ip1Weight', 'Ip2Weight', 'Latency', 'ListenPort', 'Mode', 'PassPhrase', 'PbKeyLen', 'ServiceName', 'SrtBw', 'TTL', 'TlpktDrop', 'TransType',
       'TxIp', 'UdpOut'].sort());
     const msg = (bad.json() as { message: string }).message;
     assert.match(msg, /PassPhrase: must be empty or 10 to 79 characters/);
     assert.match(msg, /ListenPort: "70000" is not an integer from 1 to 65535/);
-    assert.match(msg, /InputBw: not a field of an RX gateway/);
+    assert.match(msg, /Bogus: unknown field/);
+    assert.doesNotMatch(msg, /InputBw/);
     const txBad = await t.app.inject({ method: 'POST', url: '/v1/add_tx', headers: auth, payload: { ServiceName: 'x', Mode: 'caller', ListenPort: 9000, UdpIn: 'example.com:5000', OverHead: 2, UdpOut: '1.2.3.4:5' } });
     assert.equal(txBad.statusCode, 400);
-    assert.deepEqual(fields(txBad), ['OverHead', 'RxIp', 'UdpIn', 'UdpOut']);
+    assert.deepEqual(fields(txBad), ['OverHead', 'RxIp', 'UdpIn']);
     assert.match((txBad.json() as { message: string }).message, /RxIp: is required in caller mode/);
-    assert.match((txBad.json() as { message: string }).message, /UdpOut: not a field of a TX gateway \(a TX gateway takes UdpIn\)/);
     assert.deepEqual(fields(await t.app.inject({ method: 'POST', url: '/v1/add_tx', headers: auth, payload: {} })), ['ListenPort', 'Mode', 'ServiceName', 'UdpIn']);
     assert.deepEqual(fields(await t.app.inject({ method: 'POST', url: '/v1/add_rx', headers: auth, payload: { ServiceName: 'a', Mode: 'caller', ListenPort: 1 } })), ['TxIp', 'UdpOut']);
 
@@ -230,6 +231,68 @@ test('validation: 400 names every bad field; required fields per kind and mode; 
       assert.equal((r.json() as { code: string }).code, 'API_ERR_NOT_FOUND');
     }
     assert.equal((await t.app.inject({ url: '/v1/get_rx/abc', headers: auth })).statusCode, 400);
+  } finally {
+    await t.close();
+  }
+});
+
+test('/v1 accepts what the original API accepted: one body shape for both directions, read-only fields, numbers as strings; wrong values still named; /api/v1 stays strict', async () => {
+  const t = await setup();
+  try {
+    const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
+    const fields = (r: { json(): unknown }): string[] => ((r.json() as { errors: { field: string }[] }).errors.map((e) => e.field)).sort();
+    const rxPort = await freePort();
+    const txPort = await freePort();
+    const udpIn = await freePort();
+    // what a client sends for either direction: the RX and TX fields together, numbers as strings,
+    // and the read-only fields a GET gave it
+    const union = (name: string, port: number): Doc => ({
+      ServiceName: name, Mode: 'listener', TxIp: '', RxIp: '', ListenPort: String(port), UdpOut: '127.0.0.1:5009', UdpIn: `127.0.0.1:${udpIn}`,
+      Latency: '700', SrtBw: '12000', PassPhrase: 'mysecretpassword', PbKeyLen: '16', TlpktDrop: '0', TTL: '24', FEC: '0', PacketFilter: 0,
+      FecCols: '10', FecRows: '5', FecLayOut: 'staircase', FecArq: 'always', Congestion: 'live', TransType: 'live', GroupConnect: '0', GroupType: 'backup',
+      GroupIp1: '', GroupIp2: '', Ip1Weight: '60', Ip2Weight: '40', InputBw: '6000', OverHead: '30',
+      Id: 77, Status: 1, ContainerId: '93f1946d9e', LinkRtt: 33.4, RecvPackets: 273412, SendPackets: 4095, LineLoss: 0, Connected: 1, Reconnections: 0,
+    });
+    const rxR = await t.app.inject({ method: 'POST', url: '/v1/add_rx', headers: auth, payload: union('one-shape-rx', rxPort) });
+    assert.equal(rxR.statusCode, 201, rxR.body);
+    const rx = rxR.json() as Doc;
+    assert.deepEqual(Object.keys(rx), RX_KEYS, 'the TX fields are not stored or shown');
+    assert.deepEqual([rx['ListenPort'], rx['Latency'], rx['SrtBw'], rx['PbKeyLen'], rx['TlpktDrop'], rx['TTL'], rx['FecCols'], rx['Ip1Weight'], rx['UdpOut']],
+      [rxPort, 700, 12000, 16, 0, 24, 10, 60, '127.0.0.1:5009'], 'numeric strings became numbers');
+    assert.notEqual(rx['Id'], 77, 'Id is not taken from the body');
+    assert.notEqual(rx['ContainerId'], '93f1946d9e');
+    assert.deepEqual([rx['Connected'], rx['RecvPackets']], [2, 0], 'statistics are not taken from the body');
+    const txR = await t.app.inject({ method: 'POST', url: '/v1/add_tx', headers: auth, payload: union('one-shape-tx', txPort) });
+    assert.equal(txR.statusCode, 201, txR.body);
+    const tx = txR.json() as Doc;
+    assert.deepEqual(Object.keys(tx), TX_KEYS, 'the RX fields are not stored or shown');
+    assert.deepEqual([tx['ListenPort'], tx['Latency'], tx['InputBw'], tx['OverHead'], tx['PacketFilter'], tx['UdpIn'], tx['RxIp']],
+      [txPort, 700, 6000, 30, 0, `127.0.0.1:${udpIn}`, '']);
+    // update takes the same shape: the other direction's fields are ignored, the rest applied
+    const upd = await t.app.inject({ method: 'PUT', url: `/v1/update_tx/${tx['Id']}`, headers: auth, payload: { ...tx, Latency: '900', TTL: '5', TlpktDrop: 1, UdpOut: '1.2.3.4:5' } });
+    assert.equal(upd.statusCode, 200, upd.body);
+    assert.deepEqual([(upd.json() as Doc)['Latency'], Object.keys(upd.json() as Doc)], [900, TX_KEYS]);
+    // wrong values are still refused, every bad own field named; ignored fields are not judged
+    const bad = await t.app.inject({
+      method: 'POST', url: '/v1/add_rx', headers: auth,
+      payload: { ...union('bad', await freePort()), Latency: 'slow', TTL: '0', ListenPort: '9001x', PbKeyLen: '20', InputBw: 'whatever', OverHead: 'x', Typo: 1 },
+    });
+    assert.equal(bad.statusCode, 400);
+    assert.deepEqual(fields(bad), ['Latency', 'ListenPort', 'PbKeyLen', 'TTL', 'Typo']);
+    assert.match((bad.json() as { message: string }).message, /Latency: "slow" is not an integer from 0 to 65535 \(ms\)/);
+    // a TX body with only the RX-side UdpOut: UdpIn is missing, and the answer says why
+    const onlyOut = await t.app.inject({ method: 'POST', url: '/v1/add_tx', headers: auth, payload: { ServiceName: 'x', Mode: 'listener', ListenPort: '9002', UdpOut: '1.2.3.4:5' } });
+    assert.equal(onlyOut.statusCode, 400);
+    assert.deepEqual(fields(onlyOut), ['UdpIn']);
+    assert.match((onlyOut.json() as { message: string }).message, /UdpIn: is required \(UdpOut is the field of the other direction and is ignored here\)/);
+    // the native API stays strict: a field of the other kind is an error there
+    const native = await t.app.inject({ method: 'POST', url: '/api/v1/gateways', headers: auth, payload: { kind: 'rx', config: { ServiceName: 'n', Mode: 'listener', ListenPort: await freePort(), UdpOut: '127.0.0.1:5009', InputBw: 0, UdpIn: '127.0.0.1:5010' } } });
+    assert.equal(native.statusCode, 400);
+    assert.deepEqual((native.json() as { errors: { field: string; message: string }[] }).errors, [
+      { field: 'InputBw', message: 'not a field of an RX gateway' },
+      { field: 'UdpIn', message: 'not a field of an RX gateway (an RX gateway takes UdpOut)' },
+    ]);
+    assert.equal((await t.app.inject({ url: '/v1/get_rx', headers: auth })).json().length, 1, 'nothing stored by the refused requests');
   } finally {
     await t.close();
   }
