@@ -308,47 +308,56 @@ const round = (x: number, digits: number): number => {
   return Math.round(x * f) / f;
 };
 
-/** Statistics of the last interval in the document's names and units (zeros without a connection). */
-export function documentStats(kind: GatewayKind, cfg: GatewayConfig, running: boolean, s: SrtStats | null): Record<string, number> {
+/**
+ * Statistics in the document's names and units (zeros without a connection). As the document's
+ * examples show (RecvBytes = RecvPackets × 1360 at 6.4 Mbit/s is minutes of traffic; the second
+ * example restarts after a reconnection), packet and byte counts are totals since the current
+ * connection was established, from `live` (its `*Total` counters now); LineLoss is over the
+ * connection; LinkRtt and LinkBandwidth are current; the Mbit rates are those of the last
+ * complete interval (`interval`, 0 until the first one ends).
+ */
+export function documentStats(kind: GatewayKind, cfg: GatewayConfig, running: boolean, live: SrtStats | null, interval: SrtStats | null = null): Record<string, number> {
+  const s = live;
   const link = {
     LinkRtt: s ? round(s.msRTT, 3) : 0,
     LinkBandwidth: s ? round(s.mbpsBandwidth, 3) : 0,
     LinkMaxBandwidth: running ? (cfg['SrtBw'] as number) / 1000 : 0,
   };
   const pct = (lost: number, all: number): number => (all > 0 ? round((100 * lost) / all, 4) : 0);
+  const rate = (v: number | undefined): number => (s && v !== undefined ? round(v, 5) : 0);
   if (kind === 'rx') {
     return {
       ...link,
-      RecvPackets: s?.pktRecv ?? 0,
-      RecvPacketsUnique: s?.pktRecvUnique ?? 0,
-      RecvPacketsLost: s?.pktRcvLoss ?? 0,
-      RecvPacketsDropped: s?.pktRcvDrop ?? 0,
-      RecvPacketsRetransmitted: s?.pktRcvRetrans ?? 0,
-      RecvPacketsBelated: s?.pktRcvBelated ?? 0,
-      RecvPacketsFilterExtra: s?.pktRcvFilterExtra ?? 0,
-      RecvPacketsFilterSupply: s?.pktRcvFilterSupply ?? 0,
-      RecvPacketsFilterLoss: s?.pktRcvFilterLoss ?? 0,
-      RecvBytes: s?.byteRecv ?? 0,
-      RecvBytesUnique: s?.byteRecvUnique ?? 0,
-      RecvBytesLost: s?.byteRcvLoss ?? 0,
-      RecvBytesDropped: s?.byteRcvDrop ?? 0,
-      RecvMbitRate: s ? round(s.mbpsRecvRate, 5) : 0,
+      RecvPackets: s?.pktRecvTotal ?? 0,
+      RecvPacketsUnique: s?.pktRecvUniqueTotal ?? 0,
+      RecvPacketsLost: s?.pktRcvLossTotal ?? 0,
+      RecvPacketsDropped: s?.pktRcvDropTotal ?? 0,
+      RecvPacketsRetransmitted: s?.pktRcvRetransTotal ?? 0,
+      RecvPacketsBelated: s?.pktRcvBelatedTotal ?? 0,
+      RecvPacketsFilterExtra: s?.pktRcvFilterExtraTotal ?? 0,
+      RecvPacketsFilterSupply: s?.pktRcvFilterSupplyTotal ?? 0,
+      RecvPacketsFilterLoss: s?.pktRcvFilterLossTotal ?? 0,
+      RecvBytes: s?.byteRecvTotal ?? 0,
+      RecvBytesUnique: s?.byteRecvUniqueTotal ?? 0,
+      RecvBytesLost: s?.byteRcvLossTotal ?? 0,
+      RecvBytesDropped: s?.byteRcvDropTotal ?? 0,
+      RecvMbitRate: rate(interval?.mbpsRecvRate),
       // over the whole connection: packets reported lost per packet received (as for TX)
       LineLoss: s ? pct(s.pktRcvLossTotal, s.pktRecvTotal) : 0,
     };
   }
   return {
     ...link,
-    SendPackets: s?.pktSent ?? 0,
-    SendPacketsUnique: s?.pktSentUnique ?? 0,
-    SendPacketsLost: s?.pktSndLoss ?? 0,
-    SendPacketsDropped: s?.pktSndDrop ?? 0,
-    SendPacketsRetransmitted: s?.pktRetrans ?? 0,
-    SendPacketsFilterExtra: s?.pktSndFilterExtra ?? 0,
-    SendBytes: s?.byteSent ?? 0,
-    SendBytesUnique: s?.byteSentUnique ?? 0,
-    SendBytesDropped: s?.byteSndDrop ?? 0,
-    SendMbitRate: s ? round(s.mbpsSendRate, 5) : 0,
+    SendPackets: s?.pktSentTotal ?? 0,
+    SendPacketsUnique: s?.pktSentUniqueTotal ?? 0,
+    SendPacketsLost: s?.pktSndLossTotal ?? 0,
+    SendPacketsDropped: s?.pktSndDropTotal ?? 0,
+    SendPacketsRetransmitted: s?.pktRetransTotal ?? 0,
+    SendPacketsFilterExtra: s?.pktSndFilterExtraTotal ?? 0,
+    SendBytes: s?.byteSentTotal ?? 0,
+    SendBytesUnique: s?.byteSentUniqueTotal ?? 0,
+    SendBytesDropped: s?.byteSndDropTotal ?? 0,
+    SendMbitRate: rate(interval?.mbpsSendRate),
     // the document's example: 105 lost of 4095 sent = 2.5641 %
     LineLoss: s ? pct(s.pktSndLossTotal, s.pktSentTotal) : 0,
   };

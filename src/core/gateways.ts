@@ -1,5 +1,5 @@
 // Application service: RX/TX gateways stored in the database (the RX/TX document's fields),
-// started and stopped at run time, with their connection state and last-interval statistics.
+// started and stopped at run time, with their connection state and statistics.
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { RxGateway, TxGateway, type ConnectedState, type Gateway } from '../gateway/rxtx.js';
@@ -41,9 +41,12 @@ export interface GatewayStatsView {
   connected: ConnectedState;
   reconnections: number;
   intervalMs: number;
-  /** The last complete interval, libsrt names (with the *Total counters of the connection). */
+  /** The last complete interval, libsrt names (with the *Total counters at its end). */
   srt: SrtStats | null;
-  /** The same in the RX/TX document's names and units. */
+  /**
+   * The RX/TX document's names and units: packet and byte counts since the current connection was
+   * established (as of now), rates of the last interval, RTT and bandwidth current.
+   */
   fields: Record<string, number>;
 }
 
@@ -106,10 +109,11 @@ export class GatewayManager {
 
   async stats(id: number, kind?: GatewayKind): Promise<GatewayStatsView> {
     const v = await this.get(id, kind);
-    const srt = this.running.get(id)?.gw.lastStats ?? null;
+    const gw = this.running.get(id)?.gw;
+    const srt = gw?.lastStats ?? null;
     return {
       id, kind: v.kind, connected: v.connected, reconnections: v.reconnections, intervalMs: STATS_INTERVAL_MS,
-      srt, fields: documentStats(v.kind, v.config, v.status === 'running', srt),
+      srt, fields: documentStats(v.kind, v.config, v.status === 'running', gw?.liveStats() ?? null, srt),
     };
   }
 

@@ -2,6 +2,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { dial } from '../../src/transport/api.js';
+import type { SrtSocket } from '../../src/transport/socket.js';
 import { apiHarness } from '../support/api.js';
 import { freePort, makeMessages, sleep, udpCollect, until } from '../support/peers.js';
 
@@ -298,39 +299,80 @@ test('/v1 accepts what the original API accepted: one body shape for both direct
   }
 });
 
-test('statistics through the API: an RX listener fed by a Sluice caller shows Connected 1 and Recv* of the last second', async () => {
+test('statistics through the API: counts since the connection was established (they stay when the feed stops, restart with a new connection), the rate of the last second', async () => {
   const t = await setup();
   const sink = await udpCollect();
+  const callers: SrtSocket[] = [];
   try {
     const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
     const port = await freePort();
     const rx = (await t.app.inject({ method: 'POST', url: '/v1/add_rx', headers: auth, payload: { ServiceName: 'feed', Mode: 'listener', ListenPort: port, UdpOut: `127.0.0.1:${sink.port}`, SrtBw: 8000 } })).json() as Doc;
+    const id = rx['Id'] as number;
+    const get = async (): Promise<Doc> => (await t.app.inject({ url: `/v1/get_rx/${id}`, headers: auth })).json() as Doc;
+    const send = async (caller: SrtSocket, msgs: Buffer[]): Promise<void> => {
+      const start = performance.now();
+      for (let i = 0; i < msgs.length; i++) {
+        caller.write(msgs[i]!);
+        const wait = start + i - performance.now(); // 1000 messages/s
+        if (wait > 1) await sleep(wait);
+      }
+    };
     const caller = await dial({ host: '127.0.0.1', port });
-    await until(() => t.gateways.runtime(rx['Id'] as number)?.connected === 1);
+    callers.push(caller);
+    await until(() => t.gateways.runtime(id)?.connected === 1);
     const msgs = makeMessages(1800);
-    const start = performance.now();
-    for (let i = 0; i < msgs.length; i++) {
-      caller.write(msgs[i]!);
-      const wait = start + i - performance.now(); // 1000 messages/s
-      if (wait > 1) await sleep(wait);
+    let rateSeen = 0;
+    let last = 0;
+    let sent = false;
+    const watching = (async () => {
+      // counts only grow while the feed runs; remember the highest rate of a second
+      while (!sent) {
+        const d = await get();
+        assert.ok((d['RecvPacketsUnique'] as number) >= last, `RecvPacketsUnique only grows: ${last} → ${d['RecvPacketsUnique']}`);
+        last = d['RecvPacketsUnique'] as number;
+        rateSeen = Math.max(rateSeen, d['RecvMbitRate'] as number);
+        await sleep(100);
+      }
+    })();
+    try {
+      await send(caller, msgs);
+      await sink.waitFor(msgs.length, 5000);
+    } finally {
+      sent = true;
+      await watching;
     }
-    await sink.waitFor(msgs.length, 5000);
     assert.equal(sink.messages.length, msgs.length);
-    const one = (await t.app.inject({ url: `/v1/get_rx/${rx['Id']}`, headers: auth })).json() as Doc;
-    assert.equal(one['Connected'], 1);
-    assert.equal(one['LinkMaxBandwidth'], 8);
-    const pk = one['RecvPackets'] as number;
-    assert.ok(pk > 500, `packets of the last interval: ${pk}`);
-    assert.equal(one['RecvBytes'], pk * 1360);
-    assert.ok((one['RecvMbitRate'] as number) > 5, `RecvMbitRate ${one['RecvMbitRate']}`);
-    const native = (await t.app.inject({ url: `/api/v1/gateways/${rx['Id']}/stats`, headers: auth })).json() as { srt: Record<string, number>; fields: Doc; connected: number };
+    assert.ok(rateSeen > 5 && rateSeen < 20, `RecvMbitRate of a busy second ~10.9 Mbit/s: ${rateSeen}`);
+    const one = await get();
+    assert.deepEqual([one['Connected'], one['LinkMaxBandwidth'], one['RecvPacketsUnique'], one['RecvBytesUnique'], one['RecvPacketsLost']], [1, 8, msgs.length, msgs.length * 1360, 0]);
+    assert.equal(one['RecvBytes'], (one['RecvPackets'] as number) * 1360);
+    const native = (await t.app.inject({ url: `/api/v1/gateways/${id}/stats`, headers: auth })).json() as { srt: Record<string, number>; fields: Doc; connected: number };
     assert.equal(native.connected, 1);
-    assert.ok(native.srt['pktRecvTotal']! >= pk && 'msRTT' in native.srt, 'libsrt names with totals');
+    assert.equal(native.fields['RecvPacketsUnique'], msgs.length, 'the native API shows the same totals');
+    assert.ok(native.srt['pktRecvTotal']! <= msgs.length && native.srt['pktRecv']! <= native.srt['pktRecvTotal']! && 'msRTT' in native.srt, 'srt: the last interval in libsrt names');
+    // the feed stops, the link stays: a second without data shows rate 0 and the same totals
+    let idle = await get();
+    for (let i = 0; i < 50 && idle['RecvMbitRate'] !== 0; i++) {
+      await sleep(100);
+      idle = await get();
+    }
+    assert.deepEqual([idle['Connected'], idle['RecvPacketsUnique'], idle['RecvBytesUnique']], [1, msgs.length, msgs.length * 1360]);
     caller.destroy();
-    await until(() => t.gateways.runtime(rx['Id'] as number)?.connected === 2);
-    const after = (await t.app.inject({ url: `/v1/get_rx/${rx['Id']}`, headers: auth })).json() as Doc;
-    assert.deepEqual([after['Connected'], after['RecvPackets'], after['Reconnections']], [2, 0, 0]);
+    await until(() => t.gateways.runtime(id)?.connected === 2);
+    const after = await get();
+    assert.deepEqual([after['Connected'], after['RecvPackets'], after['RecvMbitRate'], after['Reconnections']], [2, 0, 0, 0], 'no connection: nothing counted');
+    // a new connection counts from zero
+    const again = await dial({ host: '127.0.0.1', port });
+    callers.push(again);
+    await until(() => t.gateways.runtime(id)?.connected === 1);
+    sink.messages.length = 0;
+    const more = makeMessages(300);
+    await send(again, more);
+    await sink.waitFor(more.length, 5000);
+    const next = await get();
+    assert.deepEqual([next['Connected'], next['Reconnections'], next['RecvPacketsUnique'], next['RecvBytesUnique']], [1, 1, more.length, more.length * 1360]);
   } finally {
+    for (const c of callers) c.destroy();
     sink.close();
     await t.close();
   }

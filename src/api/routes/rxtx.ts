@@ -76,7 +76,8 @@ export function documentView(ctx: AppContext, v: GatewayView): Record<string, un
   for (const f of FIELDS[v.kind]) out[f] = v.config[f];
   out['Status'] = v.status === 'running' ? 1 : 0;
   out['ContainerId'] = v.instance;
-  Object.assign(out, documentStats(v.kind, v.config, v.status === 'running', ctx.gateways.runtime(v.id)?.lastStats ?? null));
+  const rt = ctx.gateways.runtime(v.id);
+  Object.assign(out, documentStats(v.kind, v.config, v.status === 'running', rt?.liveStats() ?? null, rt?.lastStats ?? null));
   out['Connected'] = v.connected;
   out['Reconnections'] = v.reconnections;
   return out;
