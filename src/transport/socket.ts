@@ -65,6 +65,16 @@ export class SrtSocket extends Duplex {
     return { rcvLatency: p.rcvLatencyMs, sndLatency: p.sndLatencyMs, mss: p.mss, peerSrtVersion: p.peerSrtVersion };
   }
 
+  /** Time since the last packet from the peer arrived, ms (a live peer sends at least a keepalive a second). */
+  get silentMs(): number {
+    return (nowUs() - this.entry!.conn.lastReceivedAt) / 1000;
+  }
+
+  /** When the last packet (data or control) from the peer arrived, µs on the transport clock. */
+  get lastHeardUs(): number {
+    return this.entry!.conn.lastReceivedAt;
+  }
+
   /** SRT_TRACEBSTATS statistics; `clear` starts a new interval. */
   stats(clear = false): SrtStats {
     return this.entry!.conn.stats(nowUs(), clear);

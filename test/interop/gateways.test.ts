@@ -100,7 +100,8 @@ function assertLosslessStats(samples: GatewayStatsView[], dir: 'Recv' | 'Send', 
     assert.equal(f[`${dir}PacketsDropped`], 0);
     assert.equal(f['LineLoss'], 0);
     assert.equal(f['LinkMaxBandwidth'], maxBwMbps, 'LinkMaxBandwidth = SrtBw / 1000');
-    assert.ok(f['LinkRtt']! >= 0 && f['LinkRtt']! < 100, `LinkRtt ${f['LinkRtt']} ms on loopback`);
+    // 100 ms is SRT's initial RTT, kept until the first measurement (an idle link has none yet)
+    assert.ok(f['LinkRtt']! >= 0 && f['LinkRtt']! <= 100, `LinkRtt ${f['LinkRtt']} ms on loopback`);
     // the rate is the last interval's and agrees with its byte count (the interval is ~1 s)
     const mbit = f[`${dir}MbitRate`]!;
     const expected = (one[byte]! * 8) / 1e6;
@@ -108,6 +109,7 @@ function assertLosslessStats(samples: GatewayStatsView[], dir: 'Recv' | 'Send', 
   }
   assert.equal(samples.at(-1)!.fields[`${dir}PacketsUnique`], carried, `the last sample counts every message of the connection (${carried})`);
   for (const s of busy) assert.ok(s.fields['LinkBandwidth']! > 0, `LinkBandwidth estimated while data flows: ${s.fields['LinkBandwidth']}`);
+  assert.ok(samples.at(-1)!.fields['LinkRtt']! < 100, `LinkRtt measured on loopback after data flowed: ${samples.at(-1)!.fields['LinkRtt']}`);
   const best = busy.reduce((a, b) => (iv(a)[pkt]! > iv(b)[pkt]! ? a : b));
   const bestRate = best.fields[`${dir}MbitRate`]!;
   assert.ok(bestRate > 5 && bestRate < 20, `~10.9 Mbit/s at 1000 × 1360 bytes/s: ${bestRate}`);
@@ -177,6 +179,55 @@ test('RX listener: srt-live-transmit caller (UDP in) → RX gateway listening �
     });
     assert.equal(diffMessages(msgs, sink.messages), null);
     assertLosslessStats(samples, 'Recv', 0, msgs.length);
+  } finally {
+    await t.close();
+    await slt?.kill();
+    sink.close();
+  }
+});
+
+test('RX listener: a caller killed with SIGKILL and restarted is taken back at once (same source port, then a new one), not after the idle timeout; byte-exact after', async () => {
+  requireTool('srt-live-transmit');
+  const srtPort = await freePort();
+  const udpIn = await freePort();
+  const srcPort = await freePort();
+  const sink = await udpCollect();
+  const t = await managerOnMemory();
+  let slt: Peer | null = null;
+  try {
+    const gw = await t.m.create('rx', { ServiceName: 'rx-restart', Mode: 'listener', ListenPort: srtPort, UdpOut: `127.0.0.1:${sink.port}` });
+    const connectedAgain = async (n: number): Promise<void> => {
+      await until(() => t.m.runtime(gw.id)?.connected === 1 && t.m.runtime(gw.id)?.reconnections === n, 8000);
+      assert.deepEqual([t.m.runtime(gw.id)?.connected, t.m.runtime(gw.id)?.reconnections], [1, n]);
+    };
+    const carry = async (n: number): Promise<void> => {
+      await sleep(300); // srt-live-transmit reads its UDP input once connected
+      sink.messages.length = 0;
+      const msgs = makeMessages(n);
+      await udpSendPaced(udpIn, msgs, 1000);
+      await sink.waitFor(msgs.length, 5000);
+      assert.equal(diffMessages(msgs, sink.messages), null);
+    };
+    // an encoder with a fixed source port: killed, restarted, the same address and port
+    slt = sltCallerFromUdp(udpIn, srtPort, `&port=${srcPort}`);
+    await connectedAgain(0);
+    assert.equal((await t.m.get(gw.id)).peer, `127.0.0.1:${srcPort}`);
+    await carry(500);
+    await slt.kill('SIGKILL');
+    slt = sltCallerFromUdp(udpIn, srtPort, `&port=${srcPort}`);
+    await connectedAgain(1);
+    await carry(500);
+    // an encoder on an ephemeral port: restarted, it calls from a new port of the same host
+    await slt.kill('SIGKILL');
+    slt = sltCallerFromUdp(udpIn, srtPort);
+    await connectedAgain(2);
+    const peer = (await t.m.get(gw.id)).peer ?? '';
+    assert.match(peer, /^127\.0\.0\.1:\d+$/);
+    assert.notEqual(peer, `127.0.0.1:${srcPort}`);
+    await carry(500);
+    // the dead connections ended because their peer came back, not by the 5 s idle timeout
+    const evs = (await t.events.list({ type: 'gateway.disconnected', target: `gateway:rx:${gw.id}` })).items.reverse();
+    assert.deepEqual(evs.map((e) => (e.data as { reason: string }).reason), ['replaced: 127.0.0.1 connected again', 'replaced: 127.0.0.1 connected again']);
   } finally {
     await t.close();
     await slt?.kill();
