@@ -43,6 +43,8 @@ export interface LinkConfig {
   port: number;
   /** rendezvous only: a local port different from `port` (srt-live-transmit's `port=` key). */
   localPort?: number;
+  /** rendezvous only: the local address to bind (srt-live-transmit's `adapter=` key; default all). */
+  localAddress?: string;
   options: Partial<SrtOptions>;
   /** Redial delays of a caller: first, then doubled up to max (ms). */
   backoff?: { initialMs: number; maxMs: number };
@@ -175,7 +177,7 @@ export class SrtLink extends EventEmitter<LinkEvents> {
         this.attempt = new AbortController();
         const signal = this.attempt.signal;
         this.dialing = dial(this.cfg.mode === 'rendezvous'
-          ? { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, mode: 'rendezvous', localPort: this.cfg.localPort ?? this.cfg.port, signal }
+          ? { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, mode: 'rendezvous', localPort: this.cfg.localPort ?? this.cfg.port, localAddress: this.cfg.localAddress, signal }
           : { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, signal });
         s = await this.dialing;
       } catch (e) {
