@@ -173,8 +173,20 @@ function parseField(name: string, spec: Spec, v: unknown): { value: FieldValue }
 
 const KIND_NAME: Record<GatewayKind, string> = { rx: 'an RX', tx: 'a TX' };
 
-/** Maps the input's keys to canonical field names; unknown or other-kind fields are errors. */
-function canonicalInput(kind: GatewayKind, input: Record<string, unknown>, errors: FieldError[]): Record<string, unknown> {
+/** The counterpart of each direction-specific field (for the hint when the wrong one is sent). */
+const COUNTERPART: Record<string, string> = { UdpOut: 'UdpIn', UdpIn: 'UdpOut', TxIp: 'RxIp', RxIp: 'TxIp' };
+
+export interface NormalizeOptions {
+  /**
+   * The RX/TX compatibility routes (/v1/*): fields of the other direction are ignored, as the
+   * original service ignored what it did not use (a client may send one body shape for both).
+   * Unknown names stay errors, so that a misspelt field is not silently lost.
+   */
+  lenient?: boolean;
+}
+
+/** Maps the input's keys to canonical field names; unknown (and, unless lenient, other-kind) fields are errors. */
+function canonicalInput(kind: GatewayKind, input: Record<string, unknown>, errors: FieldError[], lenient: boolean, ignored: Set<string>): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   const own = new Set(FIELDS[kind]);
   const other = new Set(FIELDS[kind === 'rx' ? 'tx' : 'rx']);
@@ -182,8 +194,10 @@ function canonicalInput(kind: GatewayKind, input: Record<string, unknown>, error
     if (READ_ONLY.has(k)) continue;
     const name = ALIASES[kind][k] ?? k;
     if (own.has(name)) out[name] = v;
-    else if (other.has(name)) errors.push({ field: k, message: `not a field of ${KIND_NAME[kind]} gateway${k === 'UdpOut' ? ' (a TX gateway takes UdpIn)' : k === 'UdpIn' ? ' (an RX gateway takes UdpOut)' : k === 'TxIp' ? ' (a TX gateway takes RxIp)' : k === 'RxIp' ? ' (an RX gateway takes TxIp)' : ''}` });
-    else errors.push({ field: k, message: 'unknown field' });
+    else if (other.has(name)) {
+      if (lenient) ignored.add(k);
+      else errors.push({ field: k, message: `not a field of ${KIND_NAME[kind]} gateway${COUNTERPART[k] ? ` (${KIND_NAME[kind]} gateway takes ${COUNTERPART[k]})` : ''}` });
+    } else errors.push({ field: k, message: 'unknown field' });
   }
   return out;
 }
@@ -192,12 +206,13 @@ function canonicalInput(kind: GatewayKind, input: Record<string, unknown>, error
  * Validates `input` (merged over `base`, the stored configuration, for updates) and returns the
  * normalized configuration. Throws GatewayConfigError listing every invalid field.
  */
-export function normalizeConfig(kind: GatewayKind, input: unknown, base: GatewayConfig = {}): GatewayConfig {
+export function normalizeConfig(kind: GatewayKind, input: unknown, base: GatewayConfig = {}, opts: NormalizeOptions = {}): GatewayConfig {
   if (!input || typeof input !== 'object' || Array.isArray(input)) {
     throw new GatewayConfigError([{ field: '', message: 'the body must be a JSON object with the gateway fields' }]);
   }
   const errors: FieldError[] = [];
-  const given = canonicalInput(kind, input as Record<string, unknown>, errors);
+  const ignored = new Set<string>();
+  const given = canonicalInput(kind, input as Record<string, unknown>, errors, opts.lenient === true, ignored);
   // a client may send back the masked passphrase it read ("***"): that keeps the stored one
   if (given['PassPhrase'] === MASK && base['PassPhrase']) delete given['PassPhrase'];
   const raw: Record<string, unknown> = { ...base, ...given };
@@ -206,7 +221,10 @@ export function normalizeConfig(kind: GatewayKind, input: unknown, base: Gateway
     const spec = SPECS[name]!;
     const v = raw[name];
     if (v === undefined || v === null) {
-      if (REQUIRED[kind].includes(name)) errors.push({ field: name, message: 'is required' });
+      if (REQUIRED[kind].includes(name)) {
+        const sent = COUNTERPART[name];
+        errors.push({ field: name, message: `is required${sent && ignored.has(sent) ? ` (${sent} is the field of the other direction and is ignored here)` : ''}` });
+      }
       else if (spec.def !== undefined) out[name] = spec.def;
       continue;
     }
@@ -294,47 +312,56 @@ const round = (x: number, digits: number): number => {
   return Math.round(x * f) / f;
 };
 
-/** Statistics of the last interval in the document's names and units (zeros without a connection). */
-export function documentStats(kind: GatewayKind, cfg: GatewayConfig, running: boolean, s: SrtStats | null): Record<string, number> {
+/**
+ * Statistics in the document's names and units (zeros without a connection). As the document's
+ * examples show (RecvBytes = RecvPackets × 1360 at 6.4 Mbit/s is minutes of traffic; the second
+ * example restarts after a reconnection), packet and byte counts are totals since the current
+ * connection was established, from `live` (its `*Total` counters now); LineLoss is over the
+ * connection; LinkRtt and LinkBandwidth are current; the Mbit rates are those of the last
+ * complete interval (`interval`, 0 until the first one ends).
+ */
+export function documentStats(kind: GatewayKind, cfg: GatewayConfig, running: boolean, live: SrtStats | null, interval: SrtStats | null = null): Record<string, number> {
+  const s = live;
   const link = {
     LinkRtt: s ? round(s.msRTT, 3) : 0,
     LinkBandwidth: s ? round(s.mbpsBandwidth, 3) : 0,
     LinkMaxBandwidth: running ? (cfg['SrtBw'] as number) / 1000 : 0,
   };
   const pct = (lost: number, all: number): number => (all > 0 ? round((100 * lost) / all, 4) : 0);
+  const rate = (v: number | undefined): number => (s && v !== undefined ? round(v, 5) : 0);
   if (kind === 'rx') {
     return {
       ...link,
-      RecvPackets: s?.pktRecv ?? 0,
-      RecvPacketsUnique: s?.pktRecvUnique ?? 0,
-      RecvPacketsLost: s?.pktRcvLoss ?? 0,
-      RecvPacketsDropped: s?.pktRcvDrop ?? 0,
-      RecvPacketsRetransmitted: s?.pktRcvRetrans ?? 0,
-      RecvPacketsBelated: s?.pktRcvBelated ?? 0,
-      RecvPacketsFilterExtra: s?.pktRcvFilterExtra ?? 0,
-      RecvPacketsFilterSupply: s?.pktRcvFilterSupply ?? 0,
-      RecvPacketsFilterLoss: s?.pktRcvFilterLoss ?? 0,
-      RecvBytes: s?.byteRecv ?? 0,
-      RecvBytesUnique: s?.byteRecvUnique ?? 0,
-      RecvBytesLost: s?.byteRcvLoss ?? 0,
-      RecvBytesDropped: s?.byteRcvDrop ?? 0,
-      RecvMbitRate: s ? round(s.mbpsRecvRate, 5) : 0,
+      RecvPackets: s?.pktRecvTotal ?? 0,
+      RecvPacketsUnique: s?.pktRecvUniqueTotal ?? 0,
+      RecvPacketsLost: s?.pktRcvLossTotal ?? 0,
+      RecvPacketsDropped: s?.pktRcvDropTotal ?? 0,
+      RecvPacketsRetransmitted: s?.pktRcvRetransTotal ?? 0,
+      RecvPacketsBelated: s?.pktRcvBelatedTotal ?? 0,
+      RecvPacketsFilterExtra: s?.pktRcvFilterExtraTotal ?? 0,
+      RecvPacketsFilterSupply: s?.pktRcvFilterSupplyTotal ?? 0,
+      RecvPacketsFilterLoss: s?.pktRcvFilterLossTotal ?? 0,
+      RecvBytes: s?.byteRecvTotal ?? 0,
+      RecvBytesUnique: s?.byteRecvUniqueTotal ?? 0,
+      RecvBytesLost: s?.byteRcvLossTotal ?? 0,
+      RecvBytesDropped: s?.byteRcvDropTotal ?? 0,
+      RecvMbitRate: rate(interval?.mbpsRecvRate),
       // over the whole connection: packets reported lost per packet received (as for TX)
       LineLoss: s ? pct(s.pktRcvLossTotal, s.pktRecvTotal) : 0,
     };
   }
   return {
     ...link,
-    SendPackets: s?.pktSent ?? 0,
-    SendPacketsUnique: s?.pktSentUnique ?? 0,
-    SendPacketsLost: s?.pktSndLoss ?? 0,
-    SendPacketsDropped: s?.pktSndDrop ?? 0,
-    SendPacketsRetransmitted: s?.pktRetrans ?? 0,
-    SendPacketsFilterExtra: s?.pktSndFilterExtra ?? 0,
-    SendBytes: s?.byteSent ?? 0,
-    SendBytesUnique: s?.byteSentUnique ?? 0,
-    SendBytesDropped: s?.byteSndDrop ?? 0,
-    SendMbitRate: s ? round(s.mbpsSendRate, 5) : 0,
+    SendPackets: s?.pktSentTotal ?? 0,
+    SendPacketsUnique: s?.pktSentUniqueTotal ?? 0,
+    SendPacketsLost: s?.pktSndLossTotal ?? 0,
+    SendPacketsDropped: s?.pktSndDropTotal ?? 0,
+    SendPacketsRetransmitted: s?.pktRetransTotal ?? 0,
+    SendPacketsFilterExtra: s?.pktSndFilterExtraTotal ?? 0,
+    SendBytes: s?.byteSentTotal ?? 0,
+    SendBytesUnique: s?.byteSentUniqueTotal ?? 0,
+    SendBytesDropped: s?.byteSndDropTotal ?? 0,
+    SendMbitRate: rate(interval?.mbpsSendRate),
     // the document's example: 105 lost of 4095 sent = 2.5641 %
     LineLoss: s ? pct(s.pktSndLossTotal, s.pktSentTotal) : 0,
   };

@@ -1,5 +1,5 @@
 // Application service: RX/TX gateways stored in the database (the RX/TX document's fields),
-// started and stopped at run time, with their connection state and last-interval statistics.
+// started and stopped at run time, with their connection state and statistics.
 import { randomBytes } from 'node:crypto';
 import type { Kysely, Selectable } from 'kysely';
 import { RxGateway, TxGateway, type ConnectedState, type Gateway } from '../gateway/rxtx.js';
@@ -8,7 +8,7 @@ import type { DB, GatewaysTable } from '../store/db.js';
 import type { EventLog } from './events.js';
 import {
   boundPort, checkSupported, documentStats, normalizeConfig, rxSpec, txSpec,
-  type GatewayConfig, type GatewayKind,
+  type GatewayConfig, type GatewayKind, type NormalizeOptions,
 } from './gateway-config.js';
 import { ConflictError, NotFoundError } from './servers.js';
 
@@ -41,9 +41,12 @@ export interface GatewayStatsView {
   connected: ConnectedState;
   reconnections: number;
   intervalMs: number;
-  /** The last complete interval, libsrt names (with the *Total counters of the connection). */
+  /** The last complete interval, libsrt names (with the *Total counters at its end). */
   srt: SrtStats | null;
-  /** The same in the RX/TX document's names and units. */
+  /**
+   * The RX/TX document's names and units: packet and byte counts since the current connection was
+   * established (as of now), rates of the last interval, RTT and bandwidth current.
+   */
   fields: Record<string, number>;
 }
 
@@ -106,10 +109,11 @@ export class GatewayManager {
 
   async stats(id: number, kind?: GatewayKind): Promise<GatewayStatsView> {
     const v = await this.get(id, kind);
-    const srt = this.running.get(id)?.gw.lastStats ?? null;
+    const gw = this.running.get(id)?.gw;
+    const srt = gw?.lastStats ?? null;
     return {
       id, kind: v.kind, connected: v.connected, reconnections: v.reconnections, intervalMs: STATS_INTERVAL_MS,
-      srt, fields: documentStats(v.kind, v.config, v.status === 'running', srt),
+      srt, fields: documentStats(v.kind, v.config, v.status === 'running', gw?.liveStats() ?? null, srt),
     };
   }
 
@@ -131,9 +135,12 @@ export class GatewayManager {
     }
   }
 
-  /** Validates (400/422/409) and stores a gateway; starts it unless `active` is false. */
-  async create(kind: GatewayKind, input: unknown, active = true): Promise<GatewayView> {
-    const cfg = normalizeConfig(kind, input);
+  /**
+   * Validates (400/422/409) and stores a gateway; starts it unless `active` is false. `lenient`:
+   * fields of the other direction are ignored (the RX/TX compatibility routes).
+   */
+  async create(kind: GatewayKind, input: unknown, active = true, opts: NormalizeOptions = {}): Promise<GatewayView> {
+    const cfg = normalizeConfig(kind, input, {}, opts);
     checkSupported(kind, cfg);
     await this.checkConflicts(kind, cfg);
     const now = new Date().toISOString();
@@ -145,9 +152,9 @@ export class GatewayManager {
   }
 
   /** Merges `input` into the configuration; a running gateway restarts with it. */
-  async update(id: number, input: unknown, opts: { active?: boolean; kind?: GatewayKind } = {}): Promise<{ gateway: GatewayView; restarted: boolean }> {
+  async update(id: number, input: unknown, opts: { active?: boolean; kind?: GatewayKind } & NormalizeOptions = {}): Promise<{ gateway: GatewayView; restarted: boolean }> {
     const cur = await this.row(id, opts.kind);
-    const cfg = normalizeConfig(cur.kind, input ?? {}, GatewayManager.config(cur));
+    const cfg = normalizeConfig(cur.kind, input ?? {}, GatewayManager.config(cur), { lenient: opts.lenient });
     checkSupported(cur.kind, cfg);
     await this.checkConflicts(cur.kind, cfg, id);
     const active = opts.active === undefined ? cur.active : opts.active ? 1 : 0;

@@ -63,8 +63,8 @@ const FIELDS: Record<RouteKind, readonly string[]> = {
 };
 
 const URL_HELP: Record<RouteKind, string> = {
-  pull: 'srt://host:port (we call the source) or srt://:port (the source calls us)',
-  push: 'srt://host:port (we call the receiver) or srt://:port (the receiver calls us)',
+  pull: 'srt://host:port (we call the source), srt://:port (the source calls us) or srt://host:port?mode=rendezvous&port=local (both call each other; local port = port if not given)',
+  push: 'srt://host:port (we call the receiver), srt://:port (the receiver calls us) or srt://host:port?mode=rendezvous&port=local (both call each other; local port = port if not given)',
   'udp-in': 'udp://address:port (a local address or a multicast group; ?source= for SSM, ?adapter= for the interface)',
   'udp-out': 'udp://host:port (a unicast address or a multicast group; ?ttl=, ?adapter=)',
   record: '',
@@ -105,9 +105,10 @@ function checkSrtUrl(kind: RouteKind, v: string): string | null {
   if (!v.startsWith('srt://')) return `must be an srt:// URL: ${URL_HELP[kind]}`;
   try {
     const ep = parseSrtUrl(v);
-    // routes take a caller or a listener leg (a rendezvous leg would need its local port plumbed through)
-    if (ep.mode !== 'caller' && ep.mode !== 'listener') return `${ep.mode} mode is not supported for routes (caller or listener)`;
-    if (ep.mode === 'caller' && !isIP(ep.host) && !/^[A-Za-z0-9.-]+$/.test(ep.host)) return `"${ep.host}" is not an IP address or host name`;
+    // caller, listener or rendezvous (the peer's host:port; the local port is `port=`, else the same
+    // port number, and the local address `adapter=`, as srt-live-transmit takes them)
+    if (ep.mode !== 'listener' && !isIP(ep.host) && !/^[A-Za-z0-9.-]+$/.test(ep.host)) return `"${ep.host}" is not an IP address or host name`;
+    if (ep.mode === 'rendezvous' && ep.adapter !== undefined && ep.adapter !== '' && !isIP(ep.adapter)) return `adapter "${ep.adapter}" is not a local IP address`;
     if (ep.options.passphrase !== undefined) return 'give the passphrase in config.passphrase, not in the URL (the URL is shown to every user)';
     return null;
   } catch (e) {
@@ -188,8 +189,10 @@ export function routeLink(config: RouteConfig): LinkConfig {
   const ep = parseSrtUrl(String(config['url']));
   const options = { ...ep.options };
   if (typeof config['passphrase'] === 'string') options.passphrase = config['passphrase'];
-  // a listener binds its adapter (or the URL's host) on the port; a caller dials host:port
+  // a listener binds its adapter (or the URL's host) on the port; a caller dials host:port; a
+  // rendezvous waves to host:port from its local port (port=, default the same) on adapter=
   const host = ep.mode === 'listener' ? (ep.adapter ?? ep.host) : ep.host;
+  if (ep.mode === 'rendezvous') return { mode: ep.mode, host, port: ep.port, localPort: ep.localPort ?? ep.port, localAddress: ep.adapter || undefined, options };
   return { mode: ep.mode, host, port: ep.port, options };
 }
 
@@ -197,11 +200,11 @@ export function routeUdp(config: RouteConfig): UdpEndpoint {
   return parseUdpUrl(String(config['url']));
 }
 
-/** The local UDP port a route binds exclusively (SRT listener, unicast UDP input), or null. */
+/** The local UDP port a route binds exclusively (SRT listener or rendezvous, unicast UDP input), or null. */
 export function boundPort(kind: RouteKind, config: RouteConfig): number | null {
   if (kind === 'pull' || kind === 'push') {
     const l = routeLink(config);
-    return l.mode === 'listener' ? l.port : null;
+    return l.mode === 'listener' ? l.port : l.mode === 'rendezvous' ? (l.localPort ?? l.port) : null;
   }
   if (kind === 'udp-in') {
     const u = routeUdp(config);

@@ -1,7 +1,22 @@
 // One SRT connection kept up for a gateway: a caller that redials by itself with exponential
 // backoff, a listener that serves one peer at a time and takes the next one when it leaves, or a
 // rendezvous peer that retries like a caller (from the same local port every time).
+//
+// A listener's peer that vanished (killed, rebooted, unplugged) is only noticed after the idle
+// timeout (peeridletimeo, 5 s): until then its connection holds the one place. When that peer
+// comes back it should not be refused, so a newcomer from the SAME IP ADDRESS replaces the held
+// connection when that connection is dead:
+// - same address and port, another caller socket id: at once — that UDP port now belongs to the
+//   new socket, so the old one is gone (a caller bound to a fixed port, a restarted Sluice);
+// - same address, another port (an encoder restarted: a new ephemeral port): once nothing has come
+//   from the held peer for PEER_GONE_MS. A live SRT peer sends a packet at least every second (a
+//   keepalive when it has nothing else), so that silence means it is gone; the decision waits
+//   (while the newcomer's handshake is held) until the silence is that long, and refuses the
+//   newcomer (SRT_REJX_CONFLICT, 1409) if the held peer speaks meanwhile — another process on the
+//   same host, or hosts behind one NAT address, never push each other out;
+// - another address: refused (1409) while a peer is served, as before.
 import { EventEmitter } from 'node:events';
+import type { AcceptDecision, ConnectRequest } from '../protocol/listener.js';
 import type { SrtOptions } from '../protocol/options.js';
 import { SRT_REJX } from '../protocol/reject.js';
 import { dial, listen, type SrtServer } from '../transport/api.js';
@@ -28,6 +43,8 @@ export interface LinkConfig {
   port: number;
   /** rendezvous only: a local port different from `port` (srt-live-transmit's `port=` key). */
   localPort?: number;
+  /** rendezvous only: the local address to bind (srt-live-transmit's `adapter=` key; default all). */
+  localAddress?: string;
   options: Partial<SrtOptions>;
   /** Redial delays of a caller: first, then doubled up to max (ms). */
   backoff?: { initialMs: number; maxMs: number };
@@ -42,6 +59,12 @@ export interface LinkEvents {
 
 const DEFAULT_BACKOFF = { initialMs: 250, maxMs: 5000 };
 
+/**
+ * A served listener peer silent this long is taken as gone when its host calls again: libsrt and
+ * Sluice send a keepalive after 1 s without other traffic, so a live peer is never this quiet.
+ */
+export const PEER_GONE_MS = 1500;
+
 export class SrtLink extends EventEmitter<LinkEvents> {
   state: LinkState = 'idle';
   socket: SrtSocket | null = null;
@@ -52,6 +75,12 @@ export class SrtLink extends EventEmitter<LinkEvents> {
   /** The attempt in progress (a rendezvous holds its port for up to 10 × conntimeo). */
   private attempt: AbortController | null = null;
   private dialing: Promise<SrtSocket> | null = null;
+  /** The current connection's end (resolves when it has been let go). */
+  private served: Promise<void> | null = null;
+  /** A listener deciding whether a newcomer replaces the connection it holds. */
+  private admitting = false;
+  /** The connection being replaced by its peer's new one (its disconnect reason says so). */
+  private replaced: SrtSocket | null = null;
 
   constructor(readonly cfg: LinkConfig) {
     super();
@@ -80,8 +109,9 @@ export class SrtLink extends EventEmitter<LinkEvents> {
       ...this.cfg.options,
       host: this.cfg.host,
       port: this.cfg.port,
-      // one peer at a time: the next caller is refused at the handshake while one is served
-      accept: () => (this.socket ? { reject: SRT_REJX.CONFLICT } : undefined),
+      // one peer at a time: the next caller is refused at the handshake while one is served,
+      // unless it is the served peer coming back (see the top of this file)
+      accept: (req) => this.admit(req),
     });
     this.state = 'waiting';
     this.server.on('connection', (s) => {
@@ -90,8 +120,50 @@ export class SrtLink extends EventEmitter<LinkEvents> {
         return;
       }
       void this.serve(s).then(() => {
-        if (this.state !== 'closed') this.state = 'waiting';
+        if (this.state !== 'closed' && !this.socket) this.state = 'waiting';
       });
+    });
+  }
+
+  /** A listener's decision on a caller while it may be serving one. */
+  private async admit(req: ConnectRequest): Promise<AcceptDecision | undefined> {
+    const cur = this.socket;
+    if (this.admitting) return { reject: SRT_REJX.CONFLICT };
+    if (!cur) return undefined;
+    if (req.peerAddress !== cur.remoteAddress) return { reject: SRT_REJX.CONFLICT };
+    if (req.peerPort === cur.remotePort && req.callerSocketId === cur.peerSocketId) return { reject: SRT_REJX.CONFLICT }; // a late copy of its own handshake
+    this.admitting = true;
+    try {
+      if (req.peerPort !== cur.remotePort) {
+        const heard = cur.lastHeardUs;
+        const wait = PEER_GONE_MS - cur.silentMs;
+        if (wait > 0) await this.pause(wait, cur);
+        if (this.state === 'closed') return { reject: SRT_REJX.CONFLICT };
+        if (this.socket !== cur) return this.socket ? { reject: SRT_REJX.CONFLICT } : undefined; // it left meanwhile
+        if (cur.lastHeardUs !== heard) return { reject: SRT_REJX.CONFLICT }; // it spoke: alive, someone else on that host
+      }
+      this.replaced = cur;
+      const done = this.served;
+      cur.close();
+      await done;
+      return this.state === 'closed' ? { reject: SRT_REJX.CONFLICT } : undefined;
+    } finally {
+      this.admitting = false;
+    }
+  }
+
+  /** Waits `ms`, or less if `s` ends or the link closes. */
+  private pause(ms: number, s: SrtSocket): Promise<void> {
+    return new Promise((resolve) => {
+      const done = (): void => {
+        clearTimeout(t);
+        s.off('close', done);
+        s.off('closed', done);
+        resolve();
+      };
+      const t = setTimeout(done, ms);
+      s.once('close', done);
+      s.once('closed', done);
     });
   }
 
@@ -105,7 +177,7 @@ export class SrtLink extends EventEmitter<LinkEvents> {
         this.attempt = new AbortController();
         const signal = this.attempt.signal;
         this.dialing = dial(this.cfg.mode === 'rendezvous'
-          ? { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, mode: 'rendezvous', localPort: this.cfg.localPort ?? this.cfg.port, signal }
+          ? { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, mode: 'rendezvous', localPort: this.cfg.localPort ?? this.cfg.port, localAddress: this.cfg.localAddress, signal }
           : { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, signal });
         s = await this.dialing;
       } catch (e) {
@@ -145,19 +217,25 @@ export class SrtLink extends EventEmitter<LinkEvents> {
     this.connections++;
     // errors (idle timeout) also end the connection: 'closed'/'close' below report it
     s.on('error', () => undefined);
-    this.emit('connected', s);
-    return new Promise((resolve) => {
+    const served = new Promise<void>((resolve) => {
       let done = false;
       const end = (reason: string): void => {
         if (done) return;
         done = true;
         if (this.socket === s) this.socket = null;
+        if (this.replaced === s) {
+          this.replaced = null;
+          reason = `replaced: ${s.remoteAddress} connected again`;
+        }
         this.emit('disconnected', reason);
         resolve();
       };
       s.once('closed', (reason) => end(reason));
       s.once('close', () => end(s.closeReason ?? 'local'));
     });
+    this.served = served;
+    this.emit('connected', s);
+    return served;
   }
 
   /** Sends SHUTDOWN to the peer (if any) and releases the port. */

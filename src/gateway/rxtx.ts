@@ -21,7 +21,10 @@ export type ConnectedState = 0 | 1 | 2;
 
 export abstract class Gateway extends EventEmitter<GatewayEvents> {
   readonly link: SrtLink;
-  /** Statistics of the last complete interval of the current connection (libsrt names), or null. */
+  /**
+   * Statistics of the last complete interval of the current connection (libsrt names), or null:
+   * the rates (mbpsRecvRate, mbpsSendRate) of the last second come from here.
+   */
   lastStats: SrtStats | null = null;
   private sampler: NodeJS.Timeout | null = null;
   private running = false;
@@ -42,6 +45,15 @@ export abstract class Gateway extends EventEmitter<GatewayEvents> {
 
   get reconnections(): number {
     return this.link.reconnections;
+  }
+
+  /**
+   * Statistics of the current connection as of now (its `*Total` counters count since it was
+   * established; RTT and bandwidth are current), or null while there is no connection.
+   */
+  liveStats(): SrtStats | null {
+    const s = this.link.socket;
+    return this.running && s && !s.destroyed ? s.stats() : null;
   }
 
   /** Opens the UDP side, then the SRT side; throws (with everything released) if either cannot bind. */

@@ -574,6 +574,11 @@ export class Connection {
     return Math.min(t, rcv + receiveLateUs, play + receiveLateUs, this.sender.nextDue());
   }
 
+  /** When the last packet from the peer arrived (µs, the driver's clock). */
+  get lastReceivedAt(): number {
+    return this.lastRecvTime;
+  }
+
   /** True once everything sent has been acknowledged (or dropped). */
   sendBufferEmpty(): boolean {
     return this.sender.isEmpty();

@@ -4,6 +4,7 @@ import { Duplex } from 'node:stream';
 import type { CloseReason } from '../protocol/connection.js';
 import type { SrtStats } from '../protocol/stats.js';
 import { SrtError } from './errors.js';
+import { nowUs } from './clock.js';
 
 /**
  * What a socket needs from its driver, and all it sees of the connection (the driver implements
@@ -17,6 +18,8 @@ export interface SocketLink {
   readonly remotePort: number;
   readonly pbkeylen: number;
   readonly negotiated: { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number };
+  /** When the last packet (data or control) from the peer arrived, µs on the transport clock. */
+  readonly lastHeardUs: number;
   /** True while messages may be sent (connected, not closing). */
   readonly open: boolean;
   stats(clear: boolean): SrtStats;
@@ -83,6 +86,16 @@ export class SrtSocket extends Duplex {
   /** Negotiated latencies (ms) and other connection parameters. */
   get negotiated(): { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number } {
     return this.link!.negotiated;
+  }
+
+  /** Time since the last packet from the peer arrived, ms (a live peer sends at least a keepalive a second). */
+  get silentMs(): number {
+    return (nowUs() - this.link!.lastHeardUs) / 1000;
+  }
+
+  /** When the last packet (data or control) from the peer arrived, µs on the transport clock. */
+  get lastHeardUs(): number {
+    return this.link!.lastHeardUs;
   }
 
   /** SRT_TRACEBSTATS statistics; `clear` starts a new interval. */

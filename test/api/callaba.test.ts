@@ -241,3 +241,36 @@ test('Callaba end-to-end: servers created through the native and the Callaba rou
     await t.close();
   }
 });
+
+test('Callaba create accepts what a client sends back: a getById object (ids and outputs ignored) and numbers/booleans as strings; bad values and unknown fields are still named', async () => {
+  const t = await setup();
+  try {
+    const auth = await t.login('admin', 'admin-pass-1');
+    const port = await freePort();
+    // the document's example with every value as a string, as form-built clients send it
+    const strings = await t.app.inject({
+      method: 'POST', url: '/servers/create', headers: auth,
+      payload: { server_name: 'Strings', server_type: 'SERVER_TYPE_SRT', server_port: String(port), server_latency: '200', server_maxbw: '-1', server_timeout: '60', server_rcvbuf: '48234496', server_active: 'false' },
+    });
+    assert.equal(strings.statusCode, 200, strings.body);
+    const s = strings.json() as CallabaServer;
+    assert.deepEqual([s.server_port, s.server_latency, s.server_maxbw, s.server_timeout, s.server_rcvbuf, s.server_active, s.status], [port, 200, -1, 60, 48234496, false, 'stopped']);
+    // a copy: what getById answered, renamed and on another port; _id, id, server_name_code, status … are ignored
+    const got = (await t.app.inject({ url: `/servers/getById?id=${s.id}`, headers: auth })).json() as Record<string, unknown>;
+    const port2 = await freePort();
+    const copy = await t.app.inject({ method: 'POST', url: '/servers/create', headers: auth, payload: { ...got, server_name: 'Strings copy', server_port: port2, status: 'running', connections: 5 } });
+    assert.equal(copy.statusCode, 200, copy.body);
+    const c = copy.json() as CallabaServer;
+    assert.notEqual(c.id, s.id, 'a new server, not the one whose id was sent');
+    assert.deepEqual([c.server_name_code, c.server_port, c.server_latency, c.server_timeout, c.status, c.connections], ['strings-copy', port2, 200, 60, 'stopped', 0]);
+    assert.equal(((await t.app.inject({ url: '/servers/getAllByType', headers: auth })).json() as unknown[]).length, 2);
+    // wrong values and unknown fields: 400, each named; nothing created
+    const bad = await t.app.inject({ method: 'POST', url: '/servers/create', headers: auth, payload: { ...got, server_name: 'Bad', server_port: 'x', server_latency: '-5', server_dvr: true } });
+    assert.equal(bad.statusCode, 400);
+    assert.deepEqual([...new Set((bad.json() as { errors: { field: string }[] }).errors.map((e) => e.field))].sort(), ['server_dvr', 'server_latency', 'server_port']);
+    assert.doesNotMatch((bad.json() as { message: string }).message, /supported: .*server_name_code/, 'the hint lists the fields one may set');
+    assert.equal(((await t.app.inject({ url: '/servers/getAllByType', headers: auth })).json() as unknown[]).length, 2);
+  } finally {
+    await t.close();
+  }
+});

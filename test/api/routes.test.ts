@@ -44,6 +44,15 @@ test('validation names every bad field; conflicts are 409; viewers cannot change
     assert.match(r.body, /config\.passphrase, not in the URL/);
     r = await post({ kind: 'pull', name: 'p', stream: 's', config: { url: 'srt://10.0.0.1:9000', passphrase: 'short' } });
     assert.deepEqual([r.statusCode, fields(r)], [400, ['config.passphrase']]);
+    // rendezvous legs: the peer's host is needed, a local adapter must be an IP address, the local port a port
+    r = await post({ kind: 'pull', name: 'p', stream: 's', config: { url: 'srt://:9000?mode=rendezvous' } });
+    assert.deepEqual([r.statusCode, fields(r)], [400, ['config.url']]);
+    assert.match(r.body, /rendezvous mode needs the peer's host/);
+    r = await post({ kind: 'push', name: 'p', stream: 's', config: { url: 'srt://10.0.0.1:9000?mode=rendezvous&adapter=eth0' } });
+    assert.deepEqual([r.statusCode, fields(r)], [400, ['config.url']]);
+    assert.match((r.json() as ErrorBody).errors![0]!.message, /adapter "eth0" is not a local IP address/);
+    r = await post({ kind: 'push', name: 'p', stream: 's', config: { url: 'srt://10.0.0.1:9000?mode=rendezvous&port=0' } });
+    assert.deepEqual([r.statusCode, fields(r)], [400, ['config.url']]);
     r = await post({ kind: 'udp-out', name: 'u', stream: 's', config: { url: 'udp://239.1.1.1:5000?ttl=0' } });
     assert.deepEqual([r.statusCode, fields(r)], [400, ['config.url']]);
     r = await post({ kind: 'udp-in', name: 'u', stream: 's', config: { url: 'udp://127.0.0.1:70000' } });

@@ -69,32 +69,50 @@ function sltToUdp(srt: string, udpOut: number): Peer {
   return spawnPeer('srt-live-transmit', ['-q', srt, `udp://127.0.0.1:${udpOut}`]);
 }
 
-/** The lossless-run checks of the document's statistics (RX: Recv*, TX: Send*). */
-function assertLosslessStats(samples: GatewayStatsView[], dir: 'Recv' | 'Send', maxBwMbps: number): void {
+/**
+ * The lossless-run checks of the statistics (RX: Recv*, TX: Send*). `srt` holds each 1-second
+ * interval (libsrt names); the document's `fields` count since the connection was established:
+ * they only grow, and end at the number of messages carried.
+ */
+function assertLosslessStats(samples: GatewayStatsView[], dir: 'Recv' | 'Send', maxBwMbps: number, carried: number): void {
   assert.ok(samples.length >= 2, `at least two intervals sampled (got ${samples.length})`);
-  const busy = samples.filter((s) => s.fields[`${dir}Packets`]! > 0);
-  assert.ok(busy.some((s) => s.fields[`${dir}Packets`]! >= 700), `an interval with ~1000 packets: ${busy.map((s) => s.fields[`${dir}Packets`]).join(',')}`);
+  const [pkt, byte] = dir === 'Recv' ? ['pktRecv', 'byteRecv'] : ['pktSent', 'byteSent'];
+  const iv = (s: GatewayStatsView): Record<string, number> => s.srt! as unknown as Record<string, number>;
+  const busy = samples.filter((s) => iv(s)[pkt]! > 0);
+  assert.ok(busy.some((s) => iv(s)[pkt]! >= 700), `an interval with ~1000 packets: ${busy.map((s) => iv(s)[pkt]).join(',')}`);
+  let prev = 0;
   for (const s of samples) {
     const f = s.fields;
-    const pkts = f[`${dir}Packets`]!;
-    assert.equal(f[`${dir}Bytes`], pkts * (1316 + HEADERS), `${dir}Bytes = packets × (payload + 44): ${JSON.stringify(f)}`);
-    assert.equal(f[`${dir}PacketsUnique`], pkts, 'no duplicates');
+    const one = iv(s);
+    // the interval's own counts (libsrt names)
+    assert.equal(one[byte], one[pkt]! * (1316 + HEADERS), `${byte} = ${pkt} × (payload + 44): ${JSON.stringify(one)}`);
+    assert.equal(one[`${pkt}Unique`], one[pkt], 'no duplicates in the interval');
+    // the document's fields: totals of the connection, never smaller than before, at least the interval's own
+    const total = f[`${dir}Packets`]!;
+    assert.ok(total >= prev, `${dir}Packets only grows: ${prev} → ${total}`);
+    assert.ok(total >= one[`${pkt}Total`]!, `${dir}Packets (now) ≥ the total at the interval's end`);
+    prev = total;
+    assert.equal(f[`${dir}Bytes`], total * (1316 + HEADERS), `${dir}Bytes = packets × (payload + 44): ${JSON.stringify(f)}`);
+    assert.equal(f[`${dir}PacketsUnique`], total, 'no duplicates');
     assert.equal(f[`${dir}BytesUnique`], f[`${dir}Bytes`]);
     assert.equal(f[`${dir}PacketsLost`], 0);
     assert.equal(f[`${dir}PacketsRetransmitted`], 0);
     assert.equal(f[`${dir}PacketsDropped`], 0);
     assert.equal(f['LineLoss'], 0);
     assert.equal(f['LinkMaxBandwidth'], maxBwMbps, 'LinkMaxBandwidth = SrtBw / 1000');
-    assert.ok(f['LinkRtt']! >= 0 && f['LinkRtt']! < 100, `LinkRtt ${f['LinkRtt']} ms on loopback`);
-    // the rate of the interval agrees with its byte count (the interval is ~1 s)
+    // 100 ms is SRT's initial RTT, kept until the first measurement (an idle link has none yet)
+    assert.ok(f['LinkRtt']! >= 0 && f['LinkRtt']! <= 100, `LinkRtt ${f['LinkRtt']} ms on loopback`);
+    // the rate is the last interval's and agrees with its byte count (the interval is ~1 s)
     const mbit = f[`${dir}MbitRate`]!;
-    const expected = (f[`${dir}Bytes`]! * 8) / 1e6;
+    const expected = (one[byte]! * 8) / 1e6;
     assert.ok(Math.abs(mbit - expected) <= expected * 0.2 + 0.05, `${dir}MbitRate ${mbit} ≈ ${expected}`);
-    assert.equal(s.srt![dir === 'Recv' ? 'pktRecv' : 'pktSent'], pkts, 'libsrt names carry the same numbers');
   }
+  assert.equal(samples.at(-1)!.fields[`${dir}PacketsUnique`], carried, `the last sample counts every message of the connection (${carried})`);
   for (const s of busy) assert.ok(s.fields['LinkBandwidth']! > 0, `LinkBandwidth estimated while data flows: ${s.fields['LinkBandwidth']}`);
-  const best = busy.reduce((a, b) => (a.fields[`${dir}Packets`]! > b.fields[`${dir}Packets`]! ? a : b));
-  assert.ok(best.fields[`${dir}MbitRate`]! > 5 && best.fields[`${dir}MbitRate`]! < 20, `~10.9 Mbit/s at 1000 × 1360 bytes/s: ${best.fields[`${dir}MbitRate`]}`);
+  assert.ok(samples.at(-1)!.fields['LinkRtt']! < 100, `LinkRtt measured on loopback after data flowed: ${samples.at(-1)!.fields['LinkRtt']}`);
+  const best = busy.reduce((a, b) => (iv(a)[pkt]! > iv(b)[pkt]! ? a : b));
+  const bestRate = best.fields[`${dir}MbitRate`]!;
+  assert.ok(bestRate > 5 && bestRate < 20, `~10.9 Mbit/s at 1000 × 1360 bytes/s: ${bestRate}`);
 }
 
 test('RX caller: srt-live-transmit listener (UDP in) → RX gateway → UDP out, byte-exact; per-interval statistics; stop', async () => {
@@ -122,7 +140,7 @@ test('RX caller: srt-live-transmit listener (UDP in) → RX gateway → UDP out,
       await sink.waitFor(msgs.length, 5000);
     });
     assert.equal(diffMessages(msgs, sink.messages), null);
-    assertLosslessStats(samples, 'Recv', 12);
+    assertLosslessStats(samples, 'Recv', 12, msgs.length);
     assert.equal(samples[0]!.fields['RecvPacketsBelated'], 0);
     assert.ok('RecvPacketsFilterExtra' in samples[0]!.fields && 'RecvBytesLost' in samples[0]!.fields);
     const stopped = await t.m.stop(created.id);
@@ -160,7 +178,56 @@ test('RX listener: srt-live-transmit caller (UDP in) → RX gateway listening �
       await sink.waitFor(msgs.length, 5000);
     });
     assert.equal(diffMessages(msgs, sink.messages), null);
-    assertLosslessStats(samples, 'Recv', 0);
+    assertLosslessStats(samples, 'Recv', 0, msgs.length);
+  } finally {
+    await t.close();
+    await slt?.kill();
+    sink.close();
+  }
+});
+
+test('RX listener: a caller killed with SIGKILL and restarted is taken back at once (same source port, then a new one), not after the idle timeout; byte-exact after', async () => {
+  requireTool('srt-live-transmit');
+  const srtPort = await freePort();
+  const udpIn = await freePort();
+  const srcPort = await freePort();
+  const sink = await udpCollect();
+  const t = await managerOnMemory();
+  let slt: Peer | null = null;
+  try {
+    const gw = await t.m.create('rx', { ServiceName: 'rx-restart', Mode: 'listener', ListenPort: srtPort, UdpOut: `127.0.0.1:${sink.port}` });
+    const connectedAgain = async (n: number): Promise<void> => {
+      await until(() => t.m.runtime(gw.id)?.connected === 1 && t.m.runtime(gw.id)?.reconnections === n, 8000);
+      assert.deepEqual([t.m.runtime(gw.id)?.connected, t.m.runtime(gw.id)?.reconnections], [1, n]);
+    };
+    const carry = async (n: number): Promise<void> => {
+      await sleep(300); // srt-live-transmit reads its UDP input once connected
+      sink.messages.length = 0;
+      const msgs = makeMessages(n);
+      await udpSendPaced(udpIn, msgs, 1000);
+      await sink.waitFor(msgs.length, 5000);
+      assert.equal(diffMessages(msgs, sink.messages), null);
+    };
+    // an encoder with a fixed source port: killed, restarted, the same address and port
+    slt = sltCallerFromUdp(udpIn, srtPort, `&port=${srcPort}`);
+    await connectedAgain(0);
+    assert.equal((await t.m.get(gw.id)).peer, `127.0.0.1:${srcPort}`);
+    await carry(500);
+    await slt.kill('SIGKILL');
+    slt = sltCallerFromUdp(udpIn, srtPort, `&port=${srcPort}`);
+    await connectedAgain(1);
+    await carry(500);
+    // an encoder on an ephemeral port: restarted, it calls from a new port of the same host
+    await slt.kill('SIGKILL');
+    slt = sltCallerFromUdp(udpIn, srtPort);
+    await connectedAgain(2);
+    const peer = (await t.m.get(gw.id)).peer ?? '';
+    assert.match(peer, /^127\.0\.0\.1:\d+$/);
+    assert.notEqual(peer, `127.0.0.1:${srcPort}`);
+    await carry(500);
+    // the dead connections ended because their peer came back, not by the 5 s idle timeout
+    const evs = (await t.events.list({ type: 'gateway.disconnected', target: `gateway:rx:${gw.id}` })).items.reverse();
+    assert.deepEqual(evs.map((e) => (e.data as { reason: string }).reason), ['replaced: 127.0.0.1 connected again', 'replaced: 127.0.0.1 connected again']);
   } finally {
     await t.close();
     await slt?.kill();
@@ -187,7 +254,7 @@ test('TX caller: UDP in → TX gateway → srt-live-transmit listener → UDP, b
       await sink.waitFor(msgs.length, 5000);
     });
     assert.equal(diffMessages(msgs, sink.messages), null);
-    assertLosslessStats(samples, 'Send', 20);
+    assertLosslessStats(samples, 'Send', 20, msgs.length);
     assert.ok('SendPacketsFilterExtra' in samples[0]!.fields && !('RecvPackets' in samples[0]!.fields), 'TX statistics are the Send* set');
   } finally {
     await t.close();
@@ -218,7 +285,11 @@ test('TX listener: srt-live-transmit caller pulls from the TX gateway, byte-exac
       await sink.waitFor(msgs.length, 5000);
     });
     assert.equal(diffMessages(msgs, sink.messages), null);
-    assertLosslessStats(samples, 'Send', 0);
+    assertLosslessStats(samples, 'Send', 0, msgs.length);
+    // the feed stops, the link stays up: the counts of the connection stay (a client watching them
+    // does not see a dead link), only the rate of the last second falls to 0
+    const idle = await eventually(() => t.m.stats(gw.id), (st) => st.srt !== null && st.srt['pktSent'] === 0, 5000);
+    assert.deepEqual([idle.connected, idle.fields['SendMbitRate'], idle.fields['SendPacketsUnique'], idle.fields['SendBytesUnique']], [1, 0, msgs.length, msgs.length * (1316 + HEADERS)]);
 
     // the peer leaves and comes back: the listener takes it again, Reconnections counts it
     await slt.kill();
@@ -234,6 +305,9 @@ test('TX listener: srt-live-transmit caller pulls from the TX gateway, byte-exac
     await udpSendPaced(udpIn, more, 1000);
     await sink.waitFor(more.length, 5000);
     assert.equal(diffMessages(more, sink.messages), null, 'data flows to the new peer');
+    // the counts start again with the new connection
+    const again = await t.m.stats(gw.id);
+    assert.deepEqual([again.connected, again.reconnections, again.fields['SendPacketsUnique'], again.fields['SendBytesUnique']], [1, 1, more.length, more.length * (1316 + HEADERS)]);
   } finally {
     await t.close();
     await slt?.kill();

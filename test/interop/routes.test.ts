@@ -169,6 +169,52 @@ test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte
   }
 });
 
+test('rendezvous legs: a pull route and a push route meet srt-live-transmit in rendezvous mode (mode=rendezvous, port= the local port), byte-exact; the local port is taken like a listener\'s', async () => {
+  requireTool('srt-live-transmit');
+  const t = await setup();
+  const peers: Peer[] = [];
+  const sink = await udpCollect();
+  try {
+    // pull: srt-live-transmit reads UDP and waves from sltPort to routePort; the route waves back
+    const udpIn = await freePort();
+    const [sltPort, routePort] = [await freePort(), await freePort()];
+    peers.push(spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://127.0.0.1:${routePort}?mode=rendezvous&port=${sltPort}&latency=120`]));
+    const pull = await createRoute(t, { kind: 'pull', name: 'rdv in', stream: 'rdv-in', config: { url: `srt://127.0.0.1:${sltPort}?mode=rendezvous&port=${routePort}&adapter=127.0.0.1&latency=120` } });
+    assert.equal(pull.status, 'running', JSON.stringify(pull));
+    await until(() => t.routes.runtime(pull.id)?.connected === true, 10000);
+    assert.equal((await t.routes.get(pull.id)).peer, `127.0.0.1:${sltPort}`);
+    const p = await player(t.port, 'rdv-in');
+    const rt = t.servers.runtime(t.serverId)!;
+    await until(() => rt.stats().find((s) => s.name === 'rdv-in')?.players.length === 1);
+    await sleep(300); // srt-live-transmit reads its UDP input once connected
+    const msgs = makeMessages(1000);
+    await udpSendPaced(udpIn, msgs, 1000);
+    await until(() => p.got.length >= msgs.length, 5000);
+    assert.equal(diffMessages(msgs, p.got), null);
+    p.sock.destroy();
+    // its local port is bound: a listener route on it is refused (409)
+    const clash = await t.app.inject({ method: 'POST', url: `/api/v1/servers/${t.serverId}/routes`, headers: t.headers, payload: { kind: 'push', name: 'clash', stream: 'x', config: { url: `srt://:${routePort}` } } });
+    assert.equal(clash.statusCode, 409, clash.body);
+
+    // push without port=: the local port is the peer's port number, as srt-live-transmit does it (each
+    // side on its own loopback address)
+    const rdvPort = await freePort();
+    const push = await createRoute(t, { kind: 'push', name: 'rdv out', stream: 'rdv-out', config: { url: `srt://127.0.0.2:${rdvPort}?mode=rendezvous&adapter=127.0.0.1&latency=120` } });
+    peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${rdvPort}?mode=rendezvous&adapter=127.0.0.2&latency=120`, `udp://127.0.0.1:${sink.port}`]));
+    await until(() => t.routes.runtime(push.id)?.connected === true, 10000);
+    const pub = await dial({ host: '127.0.0.1', port: t.port, streamid: 'publish:rdv-out' });
+    const out = makeMessages(1000);
+    await writePaced(pub, out, 1000);
+    await sink.waitFor(out.length, 5000);
+    assert.equal(diffMessages(out, sink.messages), null);
+    pub.destroy();
+  } finally {
+    for (const peer of peers) await peer.kill();
+    sink.close();
+    await t.close();
+  }
+});
+
 test('udp-in and udp-out: datagrams into a stream and a stream out as datagrams (loopback unicast), byte-exact', async () => {
   const t = await setup();
   const sink = await udpCollect();

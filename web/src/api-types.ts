@@ -3199,6 +3199,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
+            /** @description the RX fields; numbers may be sent as strings ("9001"). Fields of a TX gateway and response-only fields (Id, Status, ContainerId, Connected, Reconnections, statistics) are accepted and ignored; unknown names are refused (400 lists every bad field). */
             requestBody: {
                 content: {
                     "application/json": {
@@ -3434,6 +3435,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
+            /** @description the RX fields; numbers may be sent as strings ("9001"). Fields of a TX gateway and response-only fields (Id, Status, ContainerId, Connected, Reconnections, statistics) are accepted and ignored; unknown names are refused (400 lists every bad field). */
             requestBody: {
                 content: {
                     "application/json": {
@@ -4457,6 +4459,7 @@ export interface paths {
                 path?: never;
                 cookie?: never;
             };
+            /** @description the TX fields; numbers may be sent as strings ("9001"). Fields of a RX gateway and response-only fields (Id, Status, ContainerId, Connected, Reconnections, statistics) are accepted and ignored; unknown names are refused (400 lists every bad field). */
             requestBody: {
                 content: {
                     "application/json": {
@@ -4673,6 +4676,7 @@ export interface paths {
                 };
                 cookie?: never;
             };
+            /** @description the TX fields; numbers may be sent as strings ("9001"). Fields of a RX gateway and response-only fields (Id, Status, ContainerId, Connected, Reconnections, statistics) are accepted and ignored; unknown names are refused (400 lists every bad field). */
             requestBody: {
                 content: {
                     "application/json": {
@@ -6288,7 +6292,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Statistics of the last 1 s interval */
+        /** Statistics: totals of the current connection and the rates of the last 1 s interval */
         get: {
             parameters: {
                 query?: never;
@@ -6312,11 +6316,11 @@ export interface paths {
                             connected: number;
                             reconnections: number;
                             intervalMs: number;
-                            /** @description libsrt statistics of the last interval (with *Total counters of the connection) */
+                            /** @description libsrt statistics of the last complete interval (intervalMs), with the *Total counters of the connection at its end; null until the first interval ends or without a connection */
                             srt: {
                                 [key: string]: number;
                             } | null;
-                            /** @description the same in the RX/TX document names */
+                            /** @description the RX/TX document fields: packet and byte counts are totals since the current connection was established (reset on reconnection, 0 without a connection), LineLoss over the connection, LinkRtt/LinkBandwidth current, Recv/SendMbitRate of the last interval */
                             fields: {
                                 [key: string]: number;
                             };
@@ -7434,6 +7438,28 @@ export interface paths {
                                 refreshMs?: number;
                             };
                         };
+                        /** @description read-only, ignored (a new id is given) */
+                        _id?: unknown;
+                        /** @description read-only, ignored (a new id is given) */
+                        id?: unknown;
+                        /** @description read-only, ignored */
+                        server_name_code?: unknown;
+                        /** @description read-only, ignored */
+                        status?: unknown;
+                        /** @description read-only, ignored */
+                        error?: unknown;
+                        /** @description read-only, ignored */
+                        connections?: unknown;
+                        /** @description read-only, ignored */
+                        streams?: unknown;
+                        /** @description read-only, ignored */
+                        created_at?: unknown;
+                        /** @description read-only, ignored */
+                        updated_at?: unknown;
+                        /** @description read-only, ignored */
+                        restarted?: unknown;
+                        /** @description read-only, ignored */
+                        removed?: unknown;
                     };
                 };
             };
@@ -7682,6 +7708,8 @@ export interface paths {
                         updated_at?: unknown;
                         /** @description read-only, ignored */
                         restarted?: unknown;
+                        /** @description read-only, ignored */
+                        removed?: unknown;
                     };
                 };
             };
@@ -9692,7 +9720,7 @@ export interface paths {
                         name: string;
                         /** @description the server stream: pull and udp-in publish it; push, udp-out and record read it */
                         stream: string;
-                        /** @description pull/push: url (srt://host:port?latency=…&streamid=… to call, srt://:port to listen), passphrase; udp-in: url (udp://address:port, a multicast group with ?source=, ?adapter=), chunk ("ts": 7×188-byte messages, default; "datagram"); udp-out: url (udp://host:port?ttl=&adapter=); record: segment_seconds (default 600), retain_hours, max_bytes (the oldest finished files are deleted beyond them) */
+                        /** @description pull/push: url (srt://host:port?latency=…&streamid=… to call, srt://:port to listen, srt://host:port?mode=rendezvous&port=local to meet a rendezvous peer), passphrase; udp-in: url (udp://address:port, a multicast group with ?source=, ?adapter=), chunk ("ts": 7×188-byte messages, default; "datagram"); udp-out: url (udp://host:port?ttl=&adapter=); record: segment_seconds (default 600), retain_hours, max_bytes (the oldest finished files are deleted beyond them) */
                         config?: {
                             [key: string]: unknown;
                         };
@@ -10265,7 +10293,7 @@ export interface paths {
                     "application/json": {
                         name?: string;
                         stream?: string;
-                        /** @description pull/push: url (srt://host:port?latency=…&streamid=… to call, srt://:port to listen), passphrase; udp-in: url (udp://address:port, a multicast group with ?source=, ?adapter=), chunk ("ts": 7×188-byte messages, default; "datagram"); udp-out: url (udp://host:port?ttl=&adapter=); record: segment_seconds (default 600), retain_hours, max_bytes (the oldest finished files are deleted beyond them) */
+                        /** @description pull/push: url (srt://host:port?latency=…&streamid=… to call, srt://:port to listen, srt://host:port?mode=rendezvous&port=local to meet a rendezvous peer), passphrase; udp-in: url (udp://address:port, a multicast group with ?source=, ?adapter=), chunk ("ts": 7×188-byte messages, default; "datagram"); udp-out: url (udp://host:port?ttl=&adapter=); record: segment_seconds (default 600), retain_hours, max_bytes (the oldest finished files are deleted beyond them) */
                         config?: {
                             [key: string]: unknown;
                         };

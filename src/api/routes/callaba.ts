@@ -7,6 +7,10 @@
 // - ids come back as `_id` (a string, as Callaba's document ids are) and `id` (the integer);
 //   either is accepted as `id` or `_id` in requests.
 // - every answer is the server object itself (with server_name_code), not wrapped.
+// - a server object read back may be sent to create or update: its read-only fields (_id/id on
+//   create, server_name_code, status, …) are ignored; numbers and booleans may come as strings
+//   ("1935", "true"). Callaba server fields Sluice does not implement are refused by name (they
+//   change what the server does; ignoring them would run something else than was asked).
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import type { FastifyRequest } from 'fastify';
 import type { ServerInput, ServerView } from '../../core/servers.js';
@@ -35,8 +39,9 @@ const CallabaFields = {
 };
 type CallabaFieldName = keyof typeof CallabaFields;
 
-/** Output fields a client may send back unchanged in an update (read-only: ignored). */
-const READ_ONLY = ['server_name_code', 'status', 'error', 'connections', 'streams', 'created_at', 'updated_at', 'restarted'] as const;
+/** Output fields a client may send back unchanged in a create or an update (read-only: ignored). */
+const READ_ONLY = ['server_name_code', 'status', 'error', 'connections', 'streams', 'created_at', 'updated_at', 'restarted', 'removed'] as const;
+const ReadOnlyFields = Object.fromEntries(READ_ONLY.map((k) => [k, Type.Optional(Type.Unknown({ description: 'read-only, ignored' }))])) as Record<(typeof READ_ONLY)[number], TSchema>;
 
 const IdValue = Type.Union([Type.Integer({ minimum: 1 }), Type.String({ pattern: '^[1-9][0-9]{0,15}$' })], { description: 'server id (the `id` or `_id` of a server object)' });
 const IdFields = { id: Type.Optional(IdValue), _id: Type.Optional(IdValue) };
@@ -51,6 +56,10 @@ const CreateBody = Type.Object({
   server_rcvbuf: Type.Optional(CallabaFields.server_rcvbuf),
   server_active: Type.Optional(CallabaFields.server_active),
   settings: Type.Optional(CallabaFields.settings),
+  // a server object read back (getById) may be sent to create a copy: its id and outputs are ignored
+  _id: Type.Optional(Type.Unknown({ description: 'read-only, ignored (a new id is given)' })),
+  id: Type.Optional(Type.Unknown({ description: 'read-only, ignored (a new id is given)' })),
+  ...ReadOnlyFields,
 }, { additionalProperties: false });
 const UpdateBody = Type.Object({
   ...IdFields,
@@ -63,7 +72,7 @@ const UpdateBody = Type.Object({
   server_rcvbuf: Type.Optional(CallabaFields.server_rcvbuf),
   server_active: Type.Optional(CallabaFields.server_active),
   settings: Type.Optional(CallabaFields.settings),
-  ...Object.fromEntries(READ_ONLY.map((k) => [k, Type.Optional(Type.Unknown({ description: 'read-only, ignored' }))])) as Record<(typeof READ_ONLY)[number], TSchema>,
+  ...ReadOnlyFields,
 }, { additionalProperties: false });
 const IdBody = Type.Object(IdFields, { additionalProperties: false });
 const TypeFilter = Type.Object({ server_type: Type.Optional(Type.String({ maxLength: 32, description: 'only servers of this type (SERVER_TYPE_SRT)' })) }, { additionalProperties: false });
@@ -201,8 +210,9 @@ function idOf(...sources: unknown[]): number {
 
 export function registerCallabaRoutes(app: App, ctx: AppContext, g: Guards, limiter = new LoginLimiter()): void {
   const tags = ['callaba'];
-  const createKeys = Object.keys(CreateBody.properties);
-  const updateKeys = Object.keys(UpdateBody.properties);
+  const writable = (keys: string[]): string[] => keys.filter((k) => !(READ_ONLY as readonly string[]).includes(k));
+  const createKeys = writable(Object.keys(CreateBody.properties)).filter((k) => k !== 'id' && k !== '_id');
+  const updateKeys = writable(Object.keys(UpdateBody.properties));
   const idKeys = Object.keys(IdBody.properties);
   const typeKeys = Object.keys(TypeFilter.properties);
   const one = { 200: CallabaServer, ...errors(400, 401, 403, 404, 409) };

@@ -1,5 +1,5 @@
 // /api/v1/gateways: RX (SRT → UDP) and TX (UDP → SRT) gateways, configured with the RX/TX
-// document's field names; their state and last-interval statistics.
+// document's field names; their state and statistics.
 import { Type, type Static } from '@sinclair/typebox';
 import { AsyncQuery, asTask, errors, IdParams, type App, type Guards } from '../common.js';
 import type { AppContext } from '../context.js';
@@ -33,8 +33,8 @@ const StatsView = Type.Object({
   connected: Type.Integer(),
   reconnections: Type.Integer(),
   intervalMs: Type.Integer(),
-  srt: Type.Union([Type.Record(Type.String(), Type.Number()), Type.Null()], { description: 'libsrt statistics of the last interval (with *Total counters of the connection)' }),
-  fields: Type.Record(Type.String(), Type.Number(), { description: 'the same in the RX/TX document names' }),
+  srt: Type.Union([Type.Record(Type.String(), Type.Number()), Type.Null()], { description: 'libsrt statistics of the last complete interval (intervalMs), with the *Total counters of the connection at its end; null until the first interval ends or without a connection' }),
+  fields: Type.Record(Type.String(), Type.Number(), { description: 'the RX/TX document fields: packet and byte counts are totals since the current connection was established (reset on reconnection, 0 without a connection), LineLoss over the connection, LinkRtt/LinkBandwidth current, Recv/SendMbitRate of the last interval' }),
 });
 
 export function registerGatewayRoutes(app: App, ctx: AppContext, g: Guards): void {
@@ -43,7 +43,7 @@ export function registerGatewayRoutes(app: App, ctx: AppContext, g: Guards): voi
   app.get('/api/v1/gateways', { ...g.read, schema: { tags, summary: 'List RX/TX gateways', querystring: ListQuery, response: { 200: Type.Array(GatewayViewSchema), ...errors(401) } } },
     async (req) => ctx.gateways.list(req.query.kind));
   app.get('/api/v1/gateways/:id', { ...g.read, schema: { tags, summary: 'One gateway', params: IdParams, response: views } }, async (req) => ctx.gateways.get(req.params.id));
-  app.get('/api/v1/gateways/:id/stats', { ...g.read, schema: { tags, summary: 'Statistics of the last 1 s interval', params: IdParams, response: { 200: StatsView, ...errors(401, 404) } } },
+  app.get('/api/v1/gateways/:id/stats', { ...g.read, schema: { tags, summary: 'Statistics: totals of the current connection and the rates of the last 1 s interval', params: IdParams, response: { 200: StatsView, ...errors(401, 404) } } },
     async (req) => ctx.gateways.stats(req.params.id) as unknown as Static<typeof StatsView>);
   app.post('/api/v1/gateways', { ...g.write, schema: { tags, summary: 'Create (and start, unless active is false) a gateway', querystring: AsyncQuery, body: GatewayCreate, response: { ...views, 201: GatewayViewSchema } } },
     async (req, reply) => {

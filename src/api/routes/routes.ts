@@ -10,7 +10,7 @@ import type { AppContext } from '../context.js';
 
 const Kind = Type.Union([Type.Literal('pull'), Type.Literal('push'), Type.Literal('udp-in'), Type.Literal('udp-out'), Type.Literal('record')]);
 const Config = Type.Record(Type.String(), Type.Unknown(), {
-  description: 'pull/push: url (srt://host:port?latency=…&streamid=… to call, srt://:port to listen), passphrase; '
+  description: 'pull/push: url (srt://host:port?latency=…&streamid=… to call, srt://:port to listen, srt://host:port?mode=rendezvous&port=local to meet a rendezvous peer), passphrase; '
     + 'udp-in: url (udp://address:port, a multicast group with ?source=, ?adapter=), chunk ("ts": 7×188-byte messages, default; "datagram"); '
     + 'udp-out: url (udp://host:port?ttl=&adapter=); '
     + 'record: segment_seconds (default 600), retain_hours, max_bytes (the oldest finished files are deleted beyond them)',

@@ -29,10 +29,13 @@ export async function withApiErrors<T>(fn: () => Promise<T> | T): Promise<T> {
   }
 }
 
-/** Checks a body before it is queued, so that ?async=true callers also get 400/422 at once. */
-export function precheck(kind: GatewayKind, body: unknown, base?: GatewayConfig): void {
+/**
+ * Checks a body before it is queued, so that ?async=true callers also get 400/422 at once.
+ * `lenient`: the other direction's fields are ignored (the /v1 compatibility routes).
+ */
+export function precheck(kind: GatewayKind, body: unknown, base?: GatewayConfig, lenient = false): void {
   try {
-    checkSupported(kind, normalizeConfig(kind, body, base));
+    checkSupported(kind, normalizeConfig(kind, body, base, { lenient }));
   } catch (e) {
     throw toApiError(e);
   }
@@ -54,11 +57,19 @@ function docSchema(kind: GatewayKind): TSchema {
   return Type.Object(props);
 }
 
-/** Request body: the document's fields (validated by normalizeConfig, which names every bad one). */
+/**
+ * Request body: the document's fields (validated by normalizeConfig, which names every bad one).
+ * As the original service did, fields it does not use are accepted: the other direction's
+ * fields and the response-only ones (Id, Status, ContainerId, statistics) are ignored.
+ */
 function bodySchema(kind: GatewayKind): TSchema {
   const props: Record<string, TSchema> = {};
   for (const f of FIELDS[kind]) props[f] = Type.Optional(Type.Unknown({ description: isNumericField(f) ? 'number or numeric string' : 'string' }));
-  return Type.Object(props, { additionalProperties: true });
+  const other = kind === 'rx' ? 'TX' : 'RX';
+  return Type.Object(props, {
+    additionalProperties: true,
+    description: `the ${kind.toUpperCase()} fields; numbers may be sent as strings ("9001"). Fields of a ${other} gateway and response-only fields (Id, Status, ContainerId, Connected, Reconnections, statistics) are accepted and ignored; unknown names are refused (400 lists every bad field).`,
+  });
 }
 
 export function documentView(ctx: AppContext, v: GatewayView): Record<string, unknown> {
@@ -66,7 +77,8 @@ export function documentView(ctx: AppContext, v: GatewayView): Record<string, un
   for (const f of FIELDS[v.kind]) out[f] = v.config[f];
   out['Status'] = v.status === 'running' ? 1 : 0;
   out['ContainerId'] = v.instance;
-  Object.assign(out, documentStats(v.kind, v.config, v.status === 'running', ctx.gateways.runtime(v.id)?.lastStats ?? null));
+  const rt = ctx.gateways.runtime(v.id);
+  Object.assign(out, documentStats(v.kind, v.config, v.status === 'running', rt?.liveStats() ?? null, rt?.lastStats ?? null));
   out['Connected'] = v.connected;
   out['Reconnections'] = v.reconnections;
   return out;
@@ -81,15 +93,15 @@ function registerKind(app: App, ctx: AppContext, g: Guards, kind: GatewayKind): 
 
   app.post(`/v1/add_${kind}`, { ...g.write, schema: { tags, summary: `Add (and start) a ${K} gateway`, querystring: AsyncQuery, body: Body, response: { 201: Doc, 202: Type.Unknown(), ...errors(400, 401, 403, 409, 422) } } },
     async (req, reply) => {
-      precheck(kind, req.body);
-      return asTask(ctx, req, reply, `gateway.create`, 'gateways', () => withApiErrors(async () => documentView(ctx, await ctx.gateways.create(kind, req.body))), 201);
+      precheck(kind, req.body, undefined, true);
+      return asTask(ctx, req, reply, `gateway.create`, 'gateways', () => withApiErrors(async () => documentView(ctx, await ctx.gateways.create(kind, req.body, true, { lenient: true }))), 201);
     });
   app.put(`/v1/update_${kind}/:id`, { ...g.write, schema: { tags, summary: `Update a ${K} gateway (a running one restarts)`, params: IdParams, querystring: AsyncQuery, body: Body, response: { 200: Doc, 202: Type.Unknown(), ...errors(400, 401, 403, 404, 409, 422) } } },
     async (req, reply) => {
       const cur = await ctx.gateways.get(req.params.id, kind);
-      precheck(kind, req.body, cur.config);
+      precheck(kind, req.body, cur.config, true);
       return asTask(ctx, req, reply, 'gateway.update', `gateway:${kind}:${cur.id}`,
-        () => withApiErrors(async () => documentView(ctx, (await ctx.gateways.update(cur.id, req.body, { kind })).gateway)));
+        () => withApiErrors(async () => documentView(ctx, (await ctx.gateways.update(cur.id, req.body, { kind, lenient: true })).gateway)));
     });
   app.delete(`/v1/delete_${kind}/:id`, { ...g.write, schema: { tags, summary: `Stop and delete a ${K} gateway`, params: IdParams, querystring: AsyncQuery, response: { 200: Type.Object({ Id: Type.Integer(), Deleted: Type.Integer() }), 202: Type.Unknown(), ...errors(401, 403, 404) } } },
     async (req, reply) => {

@@ -1,5 +1,6 @@
-// RX (SRT → UDP) and TX (UDP → SRT) gateways: state, link, statistics of the last second,
-// create/edit with field-level messages, start/stop/restart/delete.
+// RX (SRT → UDP) and TX (UDP → SRT) gateways: state, link, the rate of the last second and the
+// packet counts of the current connection (as the RX/TX API reports them), create/edit with
+// field-level messages, start/stop/restart/delete.
 import type { JSX } from 'preact';
 import { useState } from 'preact/hooks';
 import { api, ApiError, type Answer } from '../api';
@@ -61,18 +62,21 @@ export function Gateways(): JSX.Element {
           </div>
         )}
       </header>
-      <p class="muted">RX receives SRT and sends UDP; TX receives UDP and sends SRT.</p>
+      <p class="muted">RX receives SRT and sends UDP; TX receives UDP and sends SRT. Rate: the last second; packets, lost and retransmitted: since the current connection was established.</p>
       <ErrorNote error={list.error} prefix="Gateways could not be loaded" />
       {list.data && gws.length === 0 && <Empty>No gateway yet.</Empty>}
       {gws.length > 0 && (
         <div class="table-wrap">
           <table class="table">
-            <thead><tr><th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col">Link</th><th scope="col">Peer</th><th scope="col">Rate</th><th scope="col">RTT</th><th scope="col">Lost</th><th scope="col">Retrans.</th><th scope="col">Reconnections</th>{canWrite && <th scope="col"><span class="sr-only">Actions</span></th>}</tr></thead>
+            <thead><tr><th scope="col">Name</th><th scope="col">Kind</th><th scope="col">Status</th><th scope="col">Link</th><th scope="col">Peer</th><th scope="col">Rate</th><th scope="col">RTT</th><th scope="col" title="packets since the connection was established">Packets</th><th scope="col" title="since the connection was established">Lost</th><th scope="col" title="since the connection was established">Retrans.</th><th scope="col">Reconnections</th>{canWrite && <th scope="col"><span class="sr-only">Actions</span></th>}</tr></thead>
             <tbody>
               {gws.map((g) => {
                 const s = stats.data?.get(g.id);
                 const srt = s?.srt ?? null;
                 const rate = srt ? (g.kind === 'rx' ? srt['mbpsRecvRate'] : srt['mbpsSendRate']) : undefined;
+                // counts of the current connection: the document's fields, as /v1/get_rx|tx shows them
+                const f = s && s.connected === 1 ? s.fields : null;
+                const dir = g.kind === 'rx' ? 'Recv' : 'Send';
                 return (
                   <tr key={g.id} data-gateway={g.name}>
                     <td>{g.name}</td>
@@ -82,8 +86,9 @@ export function Gateways(): JSX.Element {
                     <td class="mono">{g.peer ?? '—'}</td>
                     <td class="num">{rate === undefined ? '—' : bits(rate * 1e6)}</td>
                     <td class="num">{srt?.['msRTT'] === undefined ? '—' : `${Math.round(srt['msRTT'])} ms`}</td>
-                    <td class="num">{srt ? num((srt['pktRcvLossTotal'] ?? 0) + (srt['pktSndLossTotal'] ?? 0)) : '—'}</td>
-                    <td class="num">{srt ? num((srt['pktRetransTotal'] ?? 0) + (srt['pktRcvRetransTotal'] ?? 0)) : '—'}</td>
+                    <td class="num">{f ? num(f[`${dir}Packets`] ?? 0) : '—'}</td>
+                    <td class="num">{f ? num(f[`${dir}PacketsLost`] ?? 0) : '—'}</td>
+                    <td class="num">{f ? num(f[`${dir}PacketsRetransmitted`] ?? 0) : '—'}</td>
                     <td class="num">{g.reconnections}</td>
                     {canWrite && (
                       <td>
