@@ -8,6 +8,9 @@ import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { apiHarness } from '../support/api.js';
 import { freePort, makeMessages, requireTool, sleep, spawnPeer, testMedia, udpCollect, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 async function setup() {
   const h = await apiHarness();

@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { dial } from '../../src/transport/api.js';
 import { apiHarness } from '../support/api.js';
 import { freePort, makeMessages, sleep, udpCollect, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 async function setup() {
   const h = await apiHarness();

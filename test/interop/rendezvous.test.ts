@@ -17,6 +17,9 @@ import { EventLog } from '../../src/core/events.js';
 import { openSqlite } from '../../src/store/db.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced, until, type Peer } from '../support/peers.js';
 import { createNetns } from '../support/netns.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 requireTool('srt-live-transmit');
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));

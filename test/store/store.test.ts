@@ -10,6 +10,9 @@ import { EventLog } from '../../src/core/events.js';
 import { dial } from '../../src/transport/api.js';
 import { freePort, sleep, tempDir, until } from '../support/peers.js';
 import { startPostgres, type Postgres } from '../support/postgres.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 let pgServer: Postgres | null = null;
 before(async () => { pgServer = await startPostgres(); });
