@@ -218,7 +218,7 @@ test('a publisher that reconnects within the grace period keeps its players', as
 });
 
 test('a slow player is dropped; the publisher and the other players are undisturbed', async () => {
-  const { server, port } = await startServer({ playerQueue: 64, srt: { sndbuf: 64 * 1472 } });
+  const { server, port } = await startServer({ playerQueue: 1024, srt: { sndbuf: 64 * 1472 } }); // a queue of ~1 s at this rate: a reading player survives a stall of the loaded machine, one that never reads does not (3000 messages > 1024 + 64 + 32)
   const dropped: string[] = [];
   server.on('playerDropped', (c, reason) => dropped.push(`${c.streamId}: ${reason}`));
   try {
