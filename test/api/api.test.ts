@@ -6,6 +6,9 @@ import dgram from 'node:dgram';
 import { dial } from '../../src/transport/api.js';
 import { apiHarness } from '../support/api.js';
 import { freePort, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 async function setup(file?: string) {
   const h = await apiHarness(file ? { dir: dirname(file) } : {});

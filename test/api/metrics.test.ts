@@ -6,6 +6,9 @@ import { buildApp } from '../../src/api/app.js';
 import { dial } from '../../src/transport/api.js';
 import { apiHarness } from '../support/api.js';
 import { freePort, makeMessages, sleep, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 async function setup() {
   const h = await apiHarness(); // history not started: the test samples by hand

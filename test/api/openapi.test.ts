@@ -4,6 +4,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { openApiDocument } from '../../src/cli/openapi.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const committedPath = fileURLToPath(new URL('../../../docs/openapi.json', import.meta.url));
 

@@ -16,6 +16,9 @@ import type { App } from '../../src/api/common.js';
 import { dial } from '../../src/transport/api.js';
 import { apiHarness } from '../support/api.js';
 import { freePort, tempDir, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 /** A 1316-byte message of 7 TS packets; `key` sets random_access_indicator on the first. */
 function tsMessage(i: number, key = false): Buffer {

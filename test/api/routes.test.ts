@@ -9,6 +9,9 @@ import { type RecordingView, type RouteView } from '../../src/core/routes.js';
 import { dial } from '../../src/transport/api.js';
 import { apiHarness } from '../support/api.js';
 import { freePort, makeMessages, tempDir, udpCollect } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 async function setup(dir = tempDir()) {
   const h = await apiHarness({ dir });

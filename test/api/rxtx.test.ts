@@ -5,6 +5,9 @@ import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { apiHarness } from '../support/api.js';
 import { freePort, makeMessages, sleep, udpCollect, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 async function setup() {
   const h = await apiHarness();

@@ -14,6 +14,9 @@ import { ADMIN, apiHarness, VIEWER, type Harness } from '../support/api.js';
 import { buildApp } from '../../src/api/app.js';
 import { LoginLimiter } from '../../src/api/routes/auth.js';
 import { freePort, sleep, spawnPeer, tempDir } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 

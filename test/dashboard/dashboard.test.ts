@@ -9,6 +9,9 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
 import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, type Peer } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 const WEB_INDEX = fileURLToPath(new URL('../../web/index.html', import.meta.url));
@@ -44,7 +47,6 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
   if (!existsSync(CHROMIUM)) throw new Error(`chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's chromium (apt-get install -y chromium)`);
   if (!existsSync(WEB_INDEX)) throw new Error(`the dashboard is not built (${WEB_INDEX} missing): run npm run build:web`);
   mkdirSync(ARTIFACTS, { recursive: true });
-  const started = Date.now();
 
   const httpPort = await freePort();
   const base = `http://127.0.0.1:${httpPort}`;
@@ -132,8 +134,7 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     const currentTime = (): Promise<number> => page.evaluate<number>(`${v}.currentTime`);
     const playing = await poll(currentTime, (t) => t > 0.5, 15_000);
     assert.ok(playing > 0.5, `the preview plays (currentTime ${playing}, state ${await card.locator('.preview').getAttribute('data-state')}, ${await card.locator('.preview').getAttribute('data-bytes')} bytes)`);
-    await sleep(1500);
-    const later = await page.evaluate<{ t: number; w: number; h: number; paused: boolean }>(`({ t: ${v}.currentTime, w: ${v}.videoWidth, h: ${v}.videoHeight, paused: ${v}.paused })`);
+    const later = await poll(() => page.evaluate<{ t: number; w: number; h: number; paused: boolean }>(`({ t: ${v}.currentTime, w: ${v}.videoWidth, h: ${v}.videoHeight, paused: ${v}.paused })`), (x) => x.t > playing + 0.8, 15_000);
     assert.ok(later.t > playing + 0.8, `the video's time advances (${playing} → ${later.t})`);
     assert.deepEqual([later.w, later.h], [640, 360], 'the decoded picture is the published one');
     assert.equal(later.paused, false);
@@ -198,7 +199,8 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     assert.ok((await overflow(page)) <= 0, `servers page fits 390 px (overflow ${await overflow(page)} px)`);
     await page.locator('tr[data-server="studio"]').getByRole('link').click();
     await card.waitFor();
-    await sleep(1200);
+    // the page is laid out once its charts are drawn (data-points > 0), not after a fixed pause
+    await poll(async () => Number(await card.locator('[data-chart]').first().getAttribute('data-points')), (n) => n > 0);
     assert.ok((await overflow(page)) <= 0, `server page fits 390 px (overflow ${await overflow(page)} px)`);
     await shot(page, '05-phone-server');
     const nav = page.getByRole('navigation', { name: 'Main' });
@@ -213,8 +215,6 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     assert.ok((await overflow(page)) <= 0, 'overview fits 390 px');
 
     assert.deepEqual(pageErrors, [], 'no script errors in the page');
-    const took = Date.now() - started;
-    assert.ok(took < 90_000, `the dashboard test took ${took} ms`);
   } finally {
     await browser?.close();
     sink.close();

@@ -8,6 +8,9 @@ import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ } from '../../src/protocol/reject.js';
 import { KmState } from '../../src/protocol/crypto.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, testMedia, udpCollect, udpSendPaced } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 requireTool('srt-live-transmit');
 const PASS = 'sluice-interop-secret';

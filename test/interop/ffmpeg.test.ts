@@ -6,6 +6,9 @@ import { join } from 'node:path';
 import { listen } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 requireTool('ffmpeg');
 

@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { requireTool, spawnPeer } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const SCENARIO = fileURLToPath(new URL('../support/multicast-scenario.js', import.meta.url));
 

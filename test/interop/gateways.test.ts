@@ -8,6 +8,9 @@ import { dial } from '../../src/transport/api.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced, until, type Peer } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const HEADERS = 44; // IPv4 + UDP + SRT, counted in every byte statistic
 

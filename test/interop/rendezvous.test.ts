@@ -17,6 +17,9 @@ import { EventLog } from '../../src/core/events.js';
 import { openSqlite } from '../../src/store/db.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced, until, type Peer } from '../support/peers.js';
 import { createNetns } from '../support/netns.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 requireTool('srt-live-transmit');
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
@@ -163,14 +166,13 @@ test('a wrong passphrase fails at once: our responder rejects with BADSECRET; as
     const slt = spawnPeer('srt-live-transmit', ['-v', `srt://127.0.0.1:${p.sluice}?mode=rendezvous&port=${p.slt}&passphrase=the-right-one`, `udp://127.0.0.1:${sink}`]);
     try {
       await sleep(300);
-      const t0 = Date.now();
+      // "at once": the reason is the peer's answer, not SRT_REJ_TIMEOUT (which would take 10 × conntimeo)
       await assert.rejects(
         rendezvous({ host: '127.0.0.1', port: p.slt, localPort: p.sluice, passphrase: 'not-the-right-one', cookie: cookieFor(role, libsrtCookie('127.0.0.1', p.sluice)) }),
         (e: unknown) => e instanceof SrtRejectedError && e.reason === reason,
       );
-      assert.ok(Date.now() - t0 < 2000, `${role}: rejected in ${Date.now() - t0} ms`);
       if (role === 'initiator') {
-        await until(() => /BADSECRET/.test(slt.output()), 2000);
+        await until(() => /BADSECRET/.test(slt.output()), 10_000);
         assert.match(slt.output(), /BADSECRET/, 'srt-live-transmit could not unwrap our KMREQ');
       }
     } finally {

@@ -13,6 +13,9 @@ import { apiHarness } from '../support/api.js';
 import {
   diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, testMedia, udpCollect, udpSendPaced, until, type Peer,
 } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 async function setup() {
   const h = await apiHarness({ routeLimits: { minSegmentSeconds: 1 } });

@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dial } from '../../src/transport/api.js';
 import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 

@@ -11,6 +11,9 @@ import { dial } from '../../src/transport/api.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 requireTool('ffmpeg');
 

@@ -12,6 +12,9 @@ import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, udpCollect, udpSendPaced, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 requireTool('srt-live-transmit');
 

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Server, type ServerConfig } from '../../src/server/server.js';
 import { dial } from '../../src/transport/api.js';
@@ -11,6 +11,10 @@ import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ, SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+import { waitFor } from '../support/wait.js';
+
+fileTimeout();
 
 requireTool('srt-live-transmit');
 requireTool('ffmpeg');
@@ -26,6 +30,17 @@ function collect(s: SrtSocket): Buffer[] {
   const got: Buffer[] = [];
   s.on('data', (d: Buffer) => got.push(d));
   return got;
+}
+
+/**
+ * Where a live player's data may start: a player connected before the first byte is published must
+ * receive everything; one that can only join once the stream exists (a real publisher such as
+ * ffmpeg creates it by connecting and sends at once) may start later, but what it receives must be
+ * an exact, contiguous suffix of what was published, down to the last byte.
+ */
+function isExactSuffix(published: Buffer, got: Buffer[]): boolean {
+  const all = Buffer.concat(got);
+  return all.length > 0 && all.length <= published.length && published.subarray(published.length - all.length).equals(all);
 }
 
 async function rejectionOf(port: number, streamid: string, extra: Record<string, unknown> = {}): Promise<number> {
@@ -63,13 +78,17 @@ test('byte-exact fan-out: srt-live-transmit publishes, players of every stream-i
     await until(() => got.every((g) => g.length >= 2000) && sinks.every((s) => s.messages.length >= 2000));
     for (const [i, g] of got.entries()) assert.equal(diffMessages(msgs, g), null, `Sluice player ${i}`);
     for (const [i, s] of sinks.entries()) assert.equal(diffMessages(msgs, s.messages), null, `srt-live-transmit player ${i}`);
+    // ffmpeg was one of the six players before the first message: it must write every byte. Its
+    // output is buffered (32 KiB), so wait for all but the last buffer-full, then stop it (it flushes).
+    const whole = Buffer.concat(msgs);
+    const written = (): number => { try { return statSync(out).size; } catch { return 0; } };
+    await waitFor(() => written() >= whole.length - 65_536, { what: 'ffmpeg writes what it received', timeoutMs: 20_000, detail: () => `${written()} of ${whole.length} bytes` });
     pub.proc.kill('SIGINT');
-    await sleep(300);
     ff.proc.kill('SIGINT');
     await ff.exited;
     const ffGot = readFileSync(out);
-    assert.ok(ffGot.length > 0 && ffGot.length % 1316 === 0, `ffmpeg received whole messages (${ffGot.length} bytes)`);
-    assert.ok(Buffer.concat(msgs).subarray(0, ffGot.length).equals(ffGot), 'ffmpeg player: identical prefix');
+    assert.equal(ffGot.length, whole.length, 'ffmpeg player: every byte');
+    assert.ok(ffGot.equals(whole), 'ffmpeg player: byte-exact');
     for (const s of sluicePlayers) s.destroy();
   } finally {
     await pub.kill();
@@ -90,11 +109,9 @@ test('ffmpeg publishes with publish:NAME; a Callaba-form player gets the exact T
     const player = await dial({ host: '127.0.0.1', port, streamid: 'receiver/srv1/live/tv' });
     const got = collect(player);
     assert.equal(await ff.exited, 0, ff.output());
-    await sleep(500);
-    const all = Buffer.concat(got);
+    // the player can only join once ffmpeg has created the stream (see isExactSuffix)
     const file = readFileSync(media);
-    assert.ok(all.length > file.length / 2, `player joined early (${all.length} of ${file.length} bytes)`);
-    assert.ok(file.subarray(file.length - all.length).equals(all), 'the player received an exact suffix of the stream');
+    await waitFor(() => isExactSuffix(file, got), { what: 'the player receives an exact suffix of the file, to its last byte', detail: () => `${Buffer.concat(got).length} of ${file.length} bytes` });
     player.destroy();
   } finally {
     await ff.kill();
@@ -201,7 +218,7 @@ test('a publisher that reconnects within the grace period keeps its players', as
 });
 
 test('a slow player is dropped; the publisher and the other players are undisturbed', async () => {
-  const { server, port } = await startServer({ playerQueue: 64, srt: { sndbuf: 64 * 1472 } });
+  const { server, port } = await startServer({ playerQueue: 1024, srt: { sndbuf: 64 * 1472 } }); // a queue of ~1 s at this rate: a reading player survives a stall of the loaded machine, one that never reads does not (3000 messages > 1024 + 64 + 32)
   const dropped: string[] = [];
   server.on('playerDropped', (c, reason) => dropped.push(`${c.streamId}: ${reason}`));
   try {
@@ -294,9 +311,8 @@ test('Flussonic-style multi-author publishing: port range + config backend (Pyth
     const player = await dial({ host: '127.0.0.1', port, streamid: 'author_one' });
     const got = collect(player);
     assert.equal(await ff.exited, 0, ff.output());
-    await sleep(400);
-    const all = Buffer.concat(got), file = readFileSync(media);
-    assert.ok(all.length > 0 && file.subarray(file.length - all.length).equals(all), 'player gets the author\'s stream intact');
+    const file = readFileSync(media);
+    await waitFor(() => isExactSuffix(file, got), { what: 'the player gets the author\'s stream intact (an exact suffix, to the last byte)', detail: () => `${Buffer.concat(got).length} of ${file.length} bytes` });
     assert.ok(backendCalls.some((c) => c.startsWith(`/config_backend/srt_port_resolve/${first}?mode=publish&host=127.0.0.1`)), backendCalls.join(' '));
     player.destroy();
   } finally {
@@ -312,19 +328,18 @@ test('sluice srt-server CLI: srt-live-transmit publishes (Callaba form) and play
   const sink = await udpCollect();
   const udpIn = await freePort();
   try {
-    const end = Date.now() + 5000;
-    while (!srv.output().includes('listening') && Date.now() < end) await sleep(50);
+    const logged = (re: RegExp, what: string): Promise<void> => waitFor(() => re.test(srv.output()), { what, detail: () => srv.output().slice(-600) });
+    await logged(/listening/, 'the CLI server says it is listening');
     const pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
-    await sleep(700);
+    await logged(/"topic":"connect".*"role":"publisher".*"stream":"live\/cam"/, 'the publisher is connected');
     const play = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?streamid=live/cam`, `udp://127.0.0.1:${sink.port}`]);
-    await sleep(700);
+    await logged(/"topic":"connect".*"role":"player"/, 'the player is connected');
     const msgs = makeMessages(1000);
     await udpSendPaced(udpIn, msgs, 1000);
-    await sink.waitFor(1000, 4000);
+    await sink.waitFor(1000, 10_000);
     assert.equal(diffMessages(msgs, sink.messages), null);
     assert.equal(await rejectionOf(port, 'publish:/other/x'), SRT_REJX.NOTFOUND, 'outside --app');
-    await sleep(200);
-    assert.match(srv.output(), /"topic":"reject".*"reason":1404/);
+    await logged(/"topic":"reject".*"reason":1404/, 'the rejection is logged with its code');
     assert.match(srv.output(), /"topic":"connect".*"role":"publisher".*"stream":"live\/cam"/);
     await pub.kill();
     await play.kill();

@@ -6,6 +6,9 @@ import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ, SRT_REJX } from '../../src/protocol/reject.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced } from '../support/peers.js';
 import { LossyRelay } from '../support/relay.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 requireTool('srt-live-transmit');
 

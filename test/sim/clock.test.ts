@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { missingIndices, orderViolation, simulatePair } from '../support/simulator.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const MINUTE = 60_000_000;
 

@@ -4,6 +4,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { describeDatagram, missingIndices, orderViolation, simulatePair, type Pair } from '../support/simulator.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const N = 300;
 const TAIL = 5;

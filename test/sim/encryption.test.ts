@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import type { SrtOptions } from '../../src/protocol/options.js';
 import { KmState } from '../../src/protocol/crypto.js';
 import { missingIndices, orderViolation, simulatePair } from '../support/simulator.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const MESSAGES = 3000;
 const TAIL = 300;

@@ -3,7 +3,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { decodeHandshake } from '../../src/protocol/handshake.js';
 import { CtrlType, decodePacket } from '../../src/protocol/packet.js';
+import { SRT_REJ } from '../../src/protocol/reject.js';
 import { HS, missingIndices, orderViolation, simulatePair, type Endpoint } from '../support/simulator.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const TOL_US = 2_000;
 
@@ -119,4 +123,14 @@ test('handshake with a clean network takes one round trip per phase', () => {
   assert.equal(p.caller.hsSent.get(HS.Induction)?.length, 1);
   assert.equal(p.caller.hsSent.get(HS.Conclusion)?.length, 1);
   assert.equal(p.listener.connectionsCreated, 1);
+});
+
+test('nobody answers: the caller repeats its INDUCTION and gives up with SRT_REJ_TIMEOUT exactly conntimeo after it started', () => {
+  const seed = 11;
+  const p = simulatePair({ seed, caller: { conntimeo: 600 }, forward: { loss: 1 }, maxTimeUs: 3_000_000, stopWhen: (x) => x.caller.hs.state === 'failed' });
+  assert.equal(p.caller.hs.state, 'failed', `seed=${seed}`);
+  assert.equal(p.caller.hs.rejectReason, SRT_REJ.TIMEOUT);
+  assert.equal(p.sim.now - p.startTime, 600_000, 'failed at conntimeo, not before or after');
+  assert.ok((p.caller.hsSent.get(HS.Induction)?.length ?? 0) > 1, 'the INDUCTION was repeated while waiting');
+  assert.ok(Number.isNaN(p.connectedAt));
 });

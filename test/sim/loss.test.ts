@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { SrtOptions } from '../../src/protocol/options.js';
 import { missingIndices, orderViolation, Rng, simulatePair, type LinkConfig, type Pair } from '../support/simulator.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const SEEDS = [1, 2, 3, 4, 5];
 const MESSAGES = 3000;

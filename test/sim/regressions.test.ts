@@ -2,6 +2,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { missingIndices, orderViolation, simulatePair, type Endpoint, type Pair } from '../support/simulator.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 type Scenario = (seed: number) => void;
 

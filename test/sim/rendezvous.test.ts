@@ -8,6 +8,9 @@ import { cookieContest, RENDEZVOUS_TIMEOUT_FACTOR } from '../../src/protocol/ren
 import { KmState } from '../../src/protocol/crypto.js';
 import { SRT_REJ } from '../../src/protocol/reject.js';
 import { HS, missingIndices, orderViolation, Rng, simulateRendezvous, type RendezvousEndpoint } from '../support/simulator.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const BIG = 0x78ca64ee; // wins against SMALL ... in serial-number order, see cookieContest
 const SMALL = 0x2f000000;

@@ -3,6 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { CtrlType, decodePacket } from '../../src/protocol/packet.js';
 import { missingIndices, orderViolation, simulatePair, type Endpoint } from '../support/simulator.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const TOL_US = 2_000;
 

@@ -8,8 +8,12 @@ import { ServerManager, ConflictError } from '../../src/core/servers.js';
 import { TaskQueue } from '../../src/core/tasks.js';
 import { EventLog } from '../../src/core/events.js';
 import { dial } from '../../src/transport/api.js';
-import { freePort, sleep, tempDir, until } from '../support/peers.js';
+import { freePort, tempDir, until } from '../support/peers.js';
+import { within } from '../support/wait.js';
 import { startPostgres, type Postgres } from '../support/postgres.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 let pgServer: Postgres | null = null;
 before(async () => { pgServer = await startPostgres(); });
@@ -100,10 +104,19 @@ for (const b of backends) {
       const q = new TaskQueue(s.db);
       try {
         const order: string[] = [];
-        const step = (name: string, ms: number) => async () => { order.push(`${name}+`); await sleep(ms); order.push(`${name}-`); return { name }; };
-        const t1 = await q.submit('x.a', 'res:1', step('a', 60));
-        const t2 = await q.submit('x.b', 'res:1', step('b', 10));
-        const t3 = await q.submit('x.c', 'res:2', step('c', 10));
+        // a (res:1) cannot finish before c (res:2) has started: only parallel resources let it finish
+        let cStarted!: () => void;
+        const cGate = new Promise<void>((r) => { cStarted = r; });
+        const step = (name: string, gate?: Promise<void>) => async () => {
+          order.push(`${name}+`);
+          if (name === 'c') cStarted();
+          if (gate) await within(gate, { what: 'a task on another resource starts while res:1 is busy' });
+          order.push(`${name}-`);
+          return { name };
+        };
+        const t1 = await q.submit('x.a', 'res:1', step('a', cGate));
+        const t2 = await q.submit('x.b', 'res:1', step('b'));
+        const t3 = await q.submit('x.c', 'res:2', step('c'));
         assert.equal(t2.task.status, 'queued');
         await Promise.all([t1.done, t2.done, t3.done]);
         assert.ok(order.indexOf('a-') < order.indexOf('b+'), `same resource in order: ${order.join(' ')}`);

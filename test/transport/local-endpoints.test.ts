@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import { Server } from '../../src/server/server.js';
 import { dial } from '../../src/transport/api.js';
 import { diffMessages, freePort, makeMessages, sleep, until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 test('a local publisher feeds SRT players; a local player reads an SRT publisher', async () => {
   const port = await freePort();

@@ -5,6 +5,9 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ConfigError, resolveServeConfig, type ServeConfig } from '../../src/cli/config.js';
 import { tempDir } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const resolve = (argv: string[], env: NodeJS.ProcessEnv = {}): ServeConfig => resolveServeConfig(argv, env) as ServeConfig;
 

@@ -11,6 +11,9 @@ import {
 import { ParseError } from '../../src/protocol/errors.js';
 import { decodePacket, type ControlPacket } from '../../src/protocol/packet.js';
 import { decodeHandshake, findExtension, HsExtType } from '../../src/protocol/handshake.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
 

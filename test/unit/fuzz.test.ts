@@ -17,6 +17,9 @@ import {
 import { ListenerCore, type AcceptDecision } from '../../src/protocol/listener.js';
 import { resolveOptions } from '../../src/protocol/options.js';
 import { SEQ_MAX } from '../../src/protocol/seq.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const RUNS = 3000;
 

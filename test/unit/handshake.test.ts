@@ -19,6 +19,9 @@ import {
 import { ListenerCore } from '../../src/protocol/listener.js';
 import { MIN_MSS, resolveOptions } from '../../src/protocol/options.js';
 import { CallerHandshake } from '../../src/protocol/caller.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 // dist/test/unit/ is three levels below the repository root.
 const FIXTURE_URL = new URL('../../../test/fixtures/libsrt-1.5.1-handshakes.json', import.meta.url);

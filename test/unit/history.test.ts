@@ -3,6 +3,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { StatsHistory, type HistorySource, type SampledConnection, type SampledServer, type SampledStats, type SampledStream } from '../../src/core/history.js';
 import { until } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const T0 = Date.UTC(2024, 0, 1); // aligned to 10 s buckets
 

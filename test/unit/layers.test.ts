@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { ESLint } from 'eslint';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 

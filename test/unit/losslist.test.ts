@@ -5,6 +5,9 @@ import fc from 'fast-check';
 import { LossList } from '../../src/protocol/losslist.js';
 import { SEQ_MAX, seqAdd, seqCmp, seqLen, seqOff } from '../../src/protocol/seq.js';
 import type { SeqRange } from '../../src/protocol/packet.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 function listOf(...ranges: SeqRange[]): LossList {
   const l = new LossList();

@@ -7,6 +7,9 @@ import {
   type SrtOptions,
 } from '../../src/protocol/options.js';
 import { parseSrtUrl } from '../../src/transport/url.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 /** Asserts that fn throws an OptionError for `option` whose message matches `re`. */
 function throwsOption(fn: () => unknown, option: string, re?: RegExp): void {

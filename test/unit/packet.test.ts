@@ -9,6 +9,9 @@ import {
   encodeKeepalive, encodeLossList, encodeNak, encodePeerError, encodeShutdown, isControl, setRetransmitFlag,
   type AckInfo, type ControlPacket, type DataPacket, type SeqRange,
 } from '../../src/protocol/packet.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 /** Builds a buffer from big-endian 32-bit words. */
 function words(...ws: number[]): Buffer {

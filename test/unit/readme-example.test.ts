@@ -6,6 +6,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../support/peers.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const IMPORT_HERE = "const { Server, dial } = await import('../../src/index.js');";
 const IMPORT_README = "import { Server, dial } from 'sluice';";

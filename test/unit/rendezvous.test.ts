@@ -10,6 +10,9 @@ import { CtrlType, decodePacket, type ControlPacket } from '../../src/protocol/p
 import { resolveOptions, type SrtOptions } from '../../src/protocol/options.js';
 import { cookieContest, RendezvousCore } from '../../src/protocol/rendezvous.js';
 import { KmState } from '../../src/protocol/crypto.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const FIXTURE_URL = new URL('../../../test/fixtures/libsrt-1.5.1-rendezvous.json', import.meta.url);
 interface Frame { t: number; from: 'A' | 'B'; hex: string }

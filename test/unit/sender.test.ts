@@ -4,6 +4,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Sender } from '../../src/protocol/sender.js';
 import { newCounters } from '../../src/protocol/stats.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 interface Run { refused: number; maxBacklog: number; inputMbps: number; sent: number; written: number }
 

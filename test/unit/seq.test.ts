@@ -5,6 +5,9 @@ import fc from 'fast-check';
 import {
   MSGNO_MAX, SEQ_MAX, msgNoInc, seqAdd, seqCmp, seqDec, seqInc, seqLen, seqOff, unwrapTimestamp,
 } from '../../src/protocol/seq.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const TWO31 = 2 ** 31;
 const TWO32 = 2 ** 32;

@@ -5,6 +5,9 @@ import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { StreamIdError, parseStreamId, type ParsedStreamId, type StreamIdOptions } from '../../src/server/streamid.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 /** Asserts that parseStreamId(sid) throws a StreamIdError with the given reason (and message pattern). */
 function rejects(sid: string, reason: number, message?: RegExp, opts?: StreamIdOptions): void {

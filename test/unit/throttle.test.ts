@@ -3,6 +3,9 @@ import { test, mock } from 'node:test';
 import assert from 'node:assert/strict';
 import { RejectionThrottle, rejectSummaryText, type RejectReport } from '../../src/server/throttle.js';
 import type { RejectInfo } from '../../src/server/server.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 const rej = (peer: string, streamId = 'read:live/x', reason = 1404): RejectInfo => ({ peer, streamId, reason, message: `stream "${streamId}" is not published` });
 
