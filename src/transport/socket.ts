@@ -54,6 +54,11 @@ export class SrtSocket extends Duplex {
   }
 
   /** Key length in use, bytes (libsrt's SRTO_PBKEYLEN read back): 16, 24, 32, or 0 unencrypted. */
+  /** The packet filter agreed in the handshake (SRTO_PACKETFILTER as libsrt reads it back), '' if none. */
+  get packetFilter(): string {
+    return this.entry!.conn.filter;
+  }
+
   get pbkeylen(): number {
     const c = this.entry!.conn;
     return c.tx?.keys.keyLen ?? c.rx?.keys?.keyLen ?? 0;
