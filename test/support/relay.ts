@@ -59,6 +59,10 @@ export class LossyRelay {
   async start(): Promise<number> {
     await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
     await new Promise<void>((r) => this.out.bind(0, '127.0.0.1', () => r()));
+    // room for a burst while the event loop is busy: only the chosen drops should be lost
+    for (const s of [this.sock, this.out]) {
+      try { s.setRecvBufferSize(4 * 1024 * 1024); } catch { /* capped by the kernel */ }
+    }
     return this.sock.address().port;
   }
 
