@@ -6,6 +6,7 @@ import { SUPPORTED_LINK_MODES, type LinkConfig, type LinkMode } from '../gateway
 import type { RxGatewaySpec, TxGatewaySpec } from '../gateway/rxtx.js';
 import { isMulticast, type UdpEndpoint } from '../gateway/udp.js';
 import type { SrtOptions } from '../protocol/options.js';
+import { FilterConfigError, validateFilterOption } from '../protocol/filter-config.js';
 import type { SrtStats } from '../protocol/stats.js';
 import { MASK } from './secrets.js';
 
@@ -27,7 +28,7 @@ export class GatewayConfigError extends RangeError {
   }
 }
 
-/** A valid setting this version cannot run (FEC, bonding, file mode): HTTP 422. */
+/** A valid setting this version cannot run (bonding, file mode): HTTP 422. */
 export class UnsupportedError extends Error {
   readonly code = 'API_ERR_UNSUPPORTED';
   readonly statusCode = 422;
@@ -236,15 +237,30 @@ export function normalizeConfig(kind: GatewayKind, input: unknown, base: Gateway
   if ((out['Mode'] === 'caller' || out['Mode'] === 'rendezvous') && out[peer] === '' && !errors.some((e) => e.field === peer)) {
     errors.push({ field: peer, message: `is required in ${out['Mode']} mode (the address of the ${kind === 'rx' ? 'TX' : 'RX'} side)` });
   }
+  const fecSwitch = kind === 'rx' ? 'FEC' : 'PacketFilter';
+  if (out[fecSwitch] === 1 && errors.length === 0) {
+    // the FEC fields become libsrt's filter string; its rules (cols >= 2, rows >= 1 or < -1, ...) name the field
+    try {
+      validateFilterOption(packetFilter(out)!);
+    } catch (e) {
+      const key = e instanceof FilterConfigError ? e.key : '';
+      const field = ({ cols: 'FecCols', rows: 'FecRows', layout: 'FecLayout', arq: 'FecArq' } as Record<string, string>)[key] ?? fecSwitch;
+      errors.push({ field, message: e instanceof Error ? e.message : String(e) });
+    }
+  }
   if (errors.length > 0) throw new GatewayConfigError(errors);
   return out;
 }
 
+/** libsrt's `packetfilter` string of a configuration with FEC on (FEC / PacketFilter = 1), else null. */
+export function packetFilter(cfg: GatewayConfig): string | null {
+  if (cfg['FEC'] !== 1 && cfg['PacketFilter'] !== 1) return null;
+  return `fec,cols:${cfg['FecCols'] as number},rows:${cfg['FecRows'] as number},layout:${cfg['FecLayout'] as string},arq:${cfg['FecArq'] as string}`;
+}
+
 /** Settings that are valid but not runnable yet; throws UnsupportedError naming them. */
-export function checkSupported(kind: GatewayKind, cfg: GatewayConfig): void {
+export function checkSupported(_kind: GatewayKind, cfg: GatewayConfig): void {
   const errors: FieldError[] = [];
-  const fec = kind === 'rx' ? 'FEC' : 'PacketFilter';
-  if (cfg[fec] === 1) errors.push({ field: fec, message: 'FEC (packet filter) is not supported yet; set it to 0' });
   if (cfg['GroupConnect'] === 1) errors.push({ field: 'GroupConnect', message: 'bonding (socket groups) is not supported yet; set it to 0' });
   if (!SUPPORTED_LINK_MODES.has(cfg['Mode'] as LinkMode)) errors.push({ field: 'Mode', message: `${cfg['Mode']} is not supported yet` });
   for (const f of ['Congestion', 'TransType']) {
@@ -264,6 +280,8 @@ export function srtOptions(kind: GatewayKind, cfg: GatewayConfig): Partial<SrtOp
   };
   const pass = cfg['PassPhrase'] as string;
   if (pass !== '') o.passphrase = pass;
+  const filter = packetFilter(cfg);
+  if (filter !== null) o.packetfilter = filter;
   if (kind === 'rx') {
     o.tlpktdrop = cfg['TlpktDrop'] === 1;
     // the key length is the sender's choice: a listener announces it, a caller takes it

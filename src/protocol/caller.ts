@@ -2,11 +2,11 @@
 // processConclusionResponse). Sans-IO: feed handshake packets and timeouts; poll datagrams.
 import { Connection } from './connection.js';
 import {
-  decodeHandshake, decodeHsReq, encodeHandshakePacket, encodeHsReq, encodeHsString, encodePeerIp,
+  decodeHandshake, decodeHsReq, encodeHandshakePacket, encodeHsReq, decodeHsString, encodeHsString, encodePeerIp,
   findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, UDT_DGRAM, type Handshake, type HsExtension,
 } from './handshake.js';
 import { CtrlType, type ControlPacket } from './packet.js';
-import { advertisedFlowWindow, buildHsReq, negotiateAsInitiator } from './negotiate.js';
+import { advertisedFlowWindow, agreeFilterAsInitiator, buildHsReq, negotiateAsInitiator } from './negotiate.js';
 import { MIN_MSS, type SrtOptions } from './options.js';
 import { rejectReasonFromWire, SRT_REJ } from './reject.js';
 import { decodeKmState, KmCipher, KmState } from './crypto.js';
@@ -42,12 +42,16 @@ function noRandom(): Buffer {
   throw new Error('encryption needs a source of random bytes (config.random)');
 }
 
-/** The initiator's conclusion extensions in libsrt's order: HSREQ, SID (if set), KMREQ (if keys). */
+/** The initiator's conclusion extensions in libsrt's order: HSREQ, SID (if set), FILTER (if set), KMREQ (if keys). */
 export function initiatorExtensions(o: SrtOptions, kmreq: Buffer | null): { extensions: HsExtension[]; flags: number } {
   const extensions: HsExtension[] = [{ type: HsExtType.HsReq, data: encodeHsReq(buildHsReq(o)) }];
   let flags: number = HsExtFlag.HsReq;
   if (o.streamid !== '') {
     extensions.push({ type: HsExtType.Sid, data: encodeHsString(o.streamid) });
+    flags |= HsExtFlag.Config;
+  }
+  if (o.packetfilter !== '') {
+    extensions.push({ type: HsExtType.Filter, data: encodeHsString(o.packetfilter) });
     flags |= HsExtFlag.Config;
   }
   if (kmreq) {
@@ -166,6 +170,14 @@ export class CallerHandshake {
     const rsp = decodeHsReq(rspExt.data);
     const o = this.cfg.options;
     const n = negotiateAsInitiator(o, rsp);
+    let filter: string;
+    try {
+      const f = findExtension(hs, HsExtType.Filter);
+      filter = agreeFilterAsInitiator(o, f ? decodeHsString(f.data) : null);
+    } catch {
+      this.fail(SRT_REJ.FILTER);
+      return;
+    }
     // encryption: the listener echoes our KM when it could unwrap it
     const k = initiatorKeying(o, this.cfg.random, this.keys, this.kmreq, findExtension(hs, HsExtType.KmRsp));
     if (typeof k === 'number') {
@@ -199,6 +211,7 @@ export class CallerHandshake {
       now,
       tx,
       rx,
+      filter,
     });
   }
 

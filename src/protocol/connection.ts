@@ -16,6 +16,8 @@ import { bufferPackets, PACKET_OVERHEAD, type SrtOptions } from './options.js';
 import { ParseError } from './errors.js';
 import { ctrBatch, GCM_TAG_LEN, KmCipher, KmState, encodeKmState, type CtrItem, type CtrKey } from './crypto.js';
 import { RxKeying, TxKeying } from './keying.js';
+import { FecReceiver, FecSender } from './fec.js';
+import { fecConfig, type ArqLevel } from './filter-config.js';
 
 const ACK_INTERVAL_US = 10_000; // libsrt COMM_SYN_INTERVAL_US
 const LIGHT_ACK_PACKETS = 64; // SELF_CLOCK_INTERVAL
@@ -59,6 +61,8 @@ export interface ConnectionParams {
   tx?: TxKeying | null;
   /** Decryption of what we receive (null: no passphrase). */
   rx?: RxKeying | null;
+  /** The packet filter both sides agreed on in the handshake ('' or absent: none). */
+  filter?: string;
 }
 
 export type CloseReason = 'local' | 'peer' | 'timeout' | 'error';
@@ -124,6 +128,12 @@ export class Connection {
   readonly tx: TxKeying | null;
   readonly rx: RxKeying | null;
   private readonly maxPayload: number;
+  /** The FEC filter's receiving side (null: no filter; then msgno-0 packets are ordinary data). */
+  private readonly fecRx: FecReceiver | null = null;
+  /** ARQ with a filter (libsrt m_PktFilterRexmitLevel): always without one. */
+  readonly arq: ArqLevel = 'always';
+  /** The agreed packet filter string ('' if none). */
+  readonly filter: string;
   peerBandwidth = 0; // packets/s
   peerRecvRate = 0; // bytes/s
 
@@ -147,6 +157,18 @@ export class Connection {
     const payloadMax = p.mss - PACKET_OVERHEAD;
     this.maxPayload = payloadMax - (this.tx && this.tx.keys.cipher === KmCipher.Gcm ? GCM_TAG_LEN : 0);
     this.maxNakWords = Math.floor(payloadMax / 4);
+    this.filter = p.filter ?? '';
+    let fecTx: FecSender | null = null;
+    if (this.filter !== '') {
+      // FEC clips are payloadsize bytes long (both sides use their SRTO_PAYLOADSIZE, as libsrt):
+      // a message longer than that could not be protected, so it is refused like libsrt's live mode
+      const fc = fecConfig(this.filter);
+      const size = Math.min(o.payloadsize, this.maxPayload);
+      this.maxPayload = size;
+      fecTx = new FecSender(fc, p.sendIsn, size);
+      this.fecRx = new FecReceiver(fc, p.recvIsn, size);
+      this.arq = fc.arq;
+    }
     this.sender = new Sender({
       isn: p.sendIsn,
       capacity: bufferPackets(o.sndbuf, p.mss),
@@ -158,6 +180,7 @@ export class Connection {
       mininputbw: o.mininputbw,
       oheadbw: o.oheadbw,
       retransmitAlgo: o.retransmitalgo,
+      fec: fecTx,
     }, this.c);
     this.receiver = new Receiver({
       isn: p.recvIsn,
@@ -209,7 +232,8 @@ export class Connection {
     if (this.state !== 'connected') return;
     this.lastRecvTime = now;
     if (p.kind === 'data') {
-      this.onData(now, p.seq, p.keyFlags, p.retransmitted, p.timestamp, p.payload, p.datagram ?? null);
+      if (this.fecRx !== null && p.msgNo === 0) this.onFilterControl(now, p.seq, p.timestamp, p.payload);
+      else this.onData(now, p.seq, p.keyFlags, p.retransmitted, p.timestamp, p.payload, p.datagram ?? null);
       return;
     }
     try {
@@ -229,6 +253,10 @@ export class Connection {
     if (this.state !== 'connected') return;
     this.lastRecvTime = now;
     const w1 = d.readUInt32BE(4);
+    if (this.fecRx !== null && (w1 & 0x03ffffff) === 0) {
+      this.onFilterControl(now, dataSeq(d.readUInt32BE(0)), d.readUInt32BE(8), d.subarray(HEADER_SIZE));
+      return;
+    }
     this.onData(now, dataSeq(d.readUInt32BE(0)), dataKeyFlags(w1), dataRetransmitted(w1), d.readUInt32BE(8), d.subarray(HEADER_SIZE), d);
   }
 
@@ -237,7 +265,54 @@ export class Connection {
     this.c.pktRecvInvalid++;
   }
 
+  /** A packet-filter control packet (msgno 0): counted as received and in pktRcvFilterExtra, never delivered. */
+  private onFilterControl(now: number, seq: number, timestamp: number, body: Buffer): void {
+    const c = this.c;
+    c.pktRecv++;
+    c.byteRecv += body.length + PACKET_OVERHEAD;
+    c.pktRcvFilterExtra++;
+    this.fecRx!.onControl(seq, timestamp, body);
+    this.takeFilterOutput(now);
+  }
+
+  /** Rebuilt packets go to the receiver (pktRcvFilterSupply); with arq:onreq what FEC gave up on is NAKed. */
+  private takeFilterOutput(now: number): void {
+    const f = this.fecRx!;
+    if (f.rebuilt.length > 0) {
+      for (const r of f.rebuilt) {
+        this.c.pktRcvFilterSupply++;
+        this.accept(now, r.seq, r.keyFlags, true, r.timestamp, r.payload, null, true);
+      }
+      f.rebuilt.length = 0;
+    }
+    if (f.lost.length > 0) {
+      for (const [a, b] of f.lost) this.c.pktRcvFilterLoss += seqOff(a, b) + 1;
+      this.sendNak(now, f.lost);
+      f.lost.length = 0;
+    }
+  }
+
   private onData(now: number, seq: number, keyFlags: number, retransmitted: boolean, timestamp: number, wirePayload: Buffer, datagram: Buffer | null): void {
+    if (this.fecRx !== null) {
+      // the filter sees the payload as it came (encrypted, if it is), before it is stored
+      this.fecRx.onData(seq, keyFlags, timestamp, wirePayload);
+      this.accept(now, seq, keyFlags, retransmitted, timestamp, wirePayload, datagram, false);
+      this.takeFilterOutput(now);
+    } else {
+      this.accept(now, seq, keyFlags, retransmitted, timestamp, wirePayload, datagram, false);
+    }
+    if (++this.packetsSinceAck >= LIGHT_ACK_PACKETS) {
+      this.packetsSinceAck = 0;
+      const ackSeq = this.receiver.ackSeq;
+      if (ackSeq !== this.lastAckSeq) {
+        this.push(now, encodeAck({ ackNo: 0, ackSeq }, this.timestamp(now), this.peerSocketId));
+        this.c.pktSentACK++;
+      }
+    }
+  }
+
+  /** Decrypts (or keeps the key for batch decryption) and stores one packet; NAKs a new gap (ARQ always). */
+  private accept(now: number, seq: number, keyFlags: number, retransmitted: boolean, timestamp: number, wirePayload: Buffer, datagram: Buffer | null, supplied: boolean): void {
     let payload: Buffer | null = wirePayload;
     let key: CtrKey | null = null;
     if (keyFlags !== 0 && keyFlags !== 3) {
@@ -255,18 +330,11 @@ export class Connection {
       this.c.pktRcvUndecrypt++;
       this.c.byteRcvUndecrypt += wirePayload.length + PACKET_OVERHEAD;
     }
-    const gap = this.receiver.onData(now, seq, timestamp, payload, retransmitted, wirePayload.length, key);
-    if (gap) {
+    const gap = this.receiver.onData(now, seq, timestamp, payload, retransmitted, wirePayload.length, key, supplied);
+    // with a filter, losses are NAKed at once and periodically only with arq:always (libsrt)
+    if (gap && this.arq === 'always') {
       this.sendNak(now, [gap]);
       if (this.params.nakReport && this.nextNakTime === Infinity) this.nextNakTime = now + this.nakInterval();
-    }
-    if (++this.packetsSinceAck >= LIGHT_ACK_PACKETS) {
-      this.packetsSinceAck = 0;
-      const ackSeq = this.receiver.ackSeq;
-      if (ackSeq !== this.lastAckSeq) {
-        this.push(now, encodeAck({ ackNo: 0, ackSeq }, this.timestamp(now), this.peerSocketId));
-        this.c.pktSentACK++;
-      }
     }
   }
 

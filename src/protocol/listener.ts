@@ -6,10 +6,11 @@ import { createHmac } from 'node:crypto';
 import { Connection } from './connection.js';
 import { ParseError } from './errors.js';
 import {
-  decodeHandshake, decodeHsReq, decodeHsString, encodeHandshakePacket, encodeHsReq, encodePeerIp,
+  decodeHandshake, decodeHsReq, decodeHsString, encodeHandshakePacket, encodeHsReq, encodeHsString, encodePeerIp,
   findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, type Handshake, type HsExtension, type HsReq,
 } from './handshake.js';
-import { advertisedFlowWindow, buildHsRsp, negotiateAsResponder } from './negotiate.js';
+import { advertisedFlowWindow, agreeFilterAsResponder, buildHsRsp, negotiateAsResponder } from './negotiate.js';
+import { MAX_FILTER_LENGTH } from './filter-config.js';
 import { MIN_MSS, resolveOptions, type SrtOptions } from './options.js';
 import type { ControlPacket } from './packet.js';
 import { isValidRejectReason, rejectReasonToWire, SRT_REJ } from './reject.js';
@@ -37,6 +38,8 @@ export interface ConnectRequest {
   /** Arrival time and peer timestamp of the conclusion (the TSBPD time base). */
   readonly arrival: number;
   readonly peerTimestamp: number;
+  /** The caller's packet filter string (FILTER block), or null. */
+  readonly filter: string | null;
 }
 
 export interface AcceptDecision {
@@ -102,6 +105,8 @@ export class ListenerCore {
   private readonly startTime: number;
   private readonly answers = new Map<string, Answer>();
   private readonly pending = new Set<string>();
+  /** Why the last SRT_REJ_FILTER rejection was made (names the key), for the driver's log. */
+  lastFilterError = '';
   /** Counters: malformed or rogue handshakes dropped. */
   droppedHandshakes = 0;
   badCookies = 0;
@@ -183,10 +188,13 @@ export class ListenerCore {
     if (!reqExt) return SRT_REJ.ROGUE;
     let hsreq: HsReq;
     let streamId = '';
+    let filter: string | null = null;
     try {
       hsreq = decodeHsReq(reqExt.data);
       const sid = findExtension(hs, HsExtType.Sid);
       if (sid) streamId = decodeHsString(sid.data);
+      const f = findExtension(hs, HsExtType.Filter);
+      if (f) filter = decodeHsString(f.data);
     } catch {
       return SRT_REJ.ROGUE;
     }
@@ -196,7 +204,7 @@ export class ListenerCore {
     if (((hsreq.flags & SrtFlag.Stream) !== 0) === this.options.messageapi) return SRT_REJ.MESSAGEAPI;
     const cong = findExtension(hs, HsExtType.Congestion);
     if (cong && decodeHsString(cong.data) !== 'live') return SRT_REJ.CONGESTION;
-    if (findExtension(hs, HsExtType.Filter)) return SRT_REJ.FILTER;
+    if (filter !== null && (filter === '' || Buffer.byteLength(filter) > MAX_FILTER_LENGTH)) return SRT_REJ.FILTER;
     if (findExtension(hs, HsExtType.Group)) return SRT_REJ.GROUP;
     const km = findExtension(hs, HsExtType.KmReq);
     return {
@@ -212,6 +220,7 @@ export class ListenerCore {
       hsreq,
       arrival: now,
       peerTimestamp: p.timestamp,
+      filter,
     };
   }
 
@@ -256,6 +265,16 @@ export class ListenerCore {
       if (typeof kr === 'number') reason = kr;
       else ({ tx, rx, kmrsp } = kr);
     }
+    // packet filter (libsrt checkApplyFilterConfig): merged with the caller's, conflicts refused
+    let filter = '';
+    if (reason === undefined) {
+      try {
+        filter = agreeFilterAsResponder(o, req.filter, req.hsreq.flags);
+      } catch (e) {
+        this.lastFilterError = e instanceof Error ? e.message : String(e);
+        reason = SRT_REJ.FILTER;
+      }
+    }
     if (reason !== undefined) {
       if (!isValidRejectReason(reason)) reason = SRT_REJ.UNKNOWN;
       return { datagram: this.reject(now, hs, reason, k), connection: null, reason };
@@ -263,11 +282,12 @@ export class ListenerCore {
     const n = negotiateAsResponder(o, req.hsreq);
     const mss = Math.min(o.mss, hs.mss);
     const rspExts: HsExtension[] = [{ type: HsExtType.HsRsp, data: encodeHsReq(buildHsRsp(o, n)) }];
+    if (filter !== '') rspExts.push({ type: HsExtType.Filter, data: encodeHsString(filter) });
     if (kmrsp) rspExts.push({ type: HsExtType.KmRsp, data: kmrsp });
     const rsp: Handshake = {
       version: 5,
       encryption: 0, // libsrt answers with 0 here even when it echoes a KM
-      extension: HsExtFlag.HsReq | (kmrsp ? HsExtFlag.KmReq : 0),
+      extension: HsExtFlag.HsReq | (kmrsp ? HsExtFlag.KmReq : 0) | (filter !== '' ? HsExtFlag.Config : 0),
       isn: hs.isn,
       mss,
       flowWindow: advertisedFlowWindow(o),
@@ -302,6 +322,7 @@ export class ListenerCore {
       now,
       tx,
       rx,
+      filter,
     });
     const datagram = encodeHandshakePacket(rsp, this.timestamp(now), hs.socketId);
     this.answers.set(k, { datagram, expires: now + ANSWER_TTL_US, connection });

@@ -2,10 +2,11 @@
 // fillSrtHandshake_HSREQ/HSRSP, processSrtMsg_HSREQ/HSRSP).
 import { SLUICE_SRT_VERSION, SrtFlag, type HsReq } from './handshake.js';
 import { bufferPackets, type SrtOptions } from './options.js';
+import { fecConfig, mergeFilter } from './filter-config.js';
 
-/** Flags Sluice announces in live mode. FILTERCAP is not set: no packet filter yet (DIGEST §12 #10). */
+/** Flags Sluice announces in live mode (FILTERCAP always, as libsrt: the built-in fec filter is understood). */
 export function localSrtFlags(o: SrtOptions): number {
-  let f = SrtFlag.TsbpdSnd | SrtFlag.TsbpdRcv | SrtFlag.HaiCrypt | SrtFlag.RexmitFlg;
+  let f = SrtFlag.TsbpdSnd | SrtFlag.TsbpdRcv | SrtFlag.HaiCrypt | SrtFlag.RexmitFlg | SrtFlag.FilterCap;
   if (o.tlpktdrop) f |= SrtFlag.TlPktDrop;
   if (o.nakreport) f |= SrtFlag.NakReport;
   if (!o.messageapi) f |= SrtFlag.Stream;
@@ -58,4 +59,29 @@ export function negotiateAsInitiator(o: SrtOptions, rsp: HsReq): Negotiated {
     tlpktdrop: o.tlpktdrop && (rsp.flags & SrtFlag.TlPktDrop) !== 0,
     nakReport: o.nakreport,
   };
+}
+
+/**
+ * The packet filter a responder agrees on (core.cpp checkApplyFilterConfig / createSrtHandshake):
+ * `peerFilter` is the initiator's FILTER block (null if none). Without one, our own filter applies
+ * if the peer is filter-capable (it then adopts the string we answer with). Throws
+ * FilterConfigError (reject with SRT_REJ_FILTER) on a conflict or when `cols` is still unknown.
+ */
+export function agreeFilterAsResponder(o: SrtOptions, peerFilter: string | null, peerFlags: number, rendezvous = false): string {
+  let agreed: string;
+  if (peerFilter !== null) agreed = mergeFilter(o.packetfilter, peerFilter, rendezvous ? 'rendezvous' : 'responder');
+  else agreed = (peerFlags & SrtFlag.FilterCap) !== 0 ? o.packetfilter : '';
+  if (agreed !== '') fecConfig(agreed);
+  return agreed;
+}
+
+/**
+ * The packet filter an initiator ends up with: the responder's answer, merged over ours. A responder
+ * that answers without a FILTER block does not run one, so neither do we.
+ */
+export function agreeFilterAsInitiator(o: SrtOptions, rspFilter: string | null, rendezvous = false): string {
+  if (rspFilter === null) return '';
+  const agreed = mergeFilter(o.packetfilter, rspFilter, rendezvous ? 'rendezvous' : 'initiator');
+  fecConfig(agreed);
+  return agreed;
 }

@@ -1,6 +1,7 @@
 // Socket options with libsrt / srt-live-transmit names and units (SRT-DIGEST §11).
 import { OptionError } from './errors.js';
 import { MAX_SID_LENGTH } from './handshake.js';
+import { FEC_EXTRA_SIZE, LIVE_MAX_PAYLOAD, MAX_FILTER_LENGTH, validateFilterOption } from './filter-config.js';
 
 export interface SrtOptions {
   /** `live` only for now (file mode is a later issue). */
@@ -38,6 +39,8 @@ export interface SrtOptions {
   drifttracer: boolean;
   retransmitalgo: 0 | 1;
   minversion: number;
+  /** SRTO_PACKETFILTER: '' (none) or `fec,cols:C,rows:R,layout:even|staircase,arq:always|onreq|never` (ADR 12). */
+  packetfilter: string;
 }
 
 export const DEFAULT_OPTIONS: Readonly<SrtOptions> = Object.freeze({
@@ -72,6 +75,7 @@ export const DEFAULT_OPTIONS: Readonly<SrtOptions> = Object.freeze({
   drifttracer: true,
   retransmitalgo: 1,
   minversion: 0x010000,
+  packetfilter: '',
 } as SrtOptions);
 
 /** Smallest MSS libsrt accepts (SRTO_MSS); a peer announcing less in its handshake is rogue. */
@@ -124,6 +128,7 @@ const SPECS: Record<keyof SrtOptions, Spec> = {
   drifttracer: { kind: 'bool' },
   retransmitalgo: { kind: 'enum', values: [0, 1] },
   minversion: { kind: 'int', min: 0, max: 0xffffff },
+  packetfilter: { kind: 'string', max: MAX_FILTER_LENGTH },
 };
 
 export const OPTION_NAMES = Object.keys(SPECS) as (keyof SrtOptions)[];
@@ -198,6 +203,10 @@ export function resolveOptions(input: Partial<SrtOptions> = {}): SrtOptions {
   if (!o.messageapi) throw new OptionError('messageapi', 'live mode requires the message API (messageapi=true)');
   if (o.payloadsize > o.mss - PACKET_OVERHEAD) {
     throw new OptionError('payloadsize', `${o.payloadsize} exceeds mss - 44 = ${o.mss - PACKET_OVERHEAD} bytes`);
+  }
+  validateFilterOption(o.packetfilter);
+  if (o.packetfilter !== '' && o.payloadsize > LIVE_MAX_PAYLOAD - FEC_EXTRA_SIZE) {
+    throw new OptionError('payloadsize', `${o.payloadsize} exceeds ${LIVE_MAX_PAYLOAD - FEC_EXTRA_SIZE} bytes, the maximum with a packet filter (its header takes ${FEC_EXTRA_SIZE})`);
   }
   if (o.kmpreannounce > 0 && o.kmrefreshrate > 0 && o.kmpreannounce > (o.kmrefreshrate - 1) / 2) {
     throw new OptionError('kmpreannounce', `must be at most (kmrefreshrate - 1) / 2 = ${Math.floor((o.kmrefreshrate - 1) / 2)}`);

@@ -65,6 +65,8 @@ export class Receiver {
   base: number;
   /** Highest sequence number received (isn - 1 initially). */
   maxSeq: number;
+  /** Highest sequence number that arrived from the network (not rebuilt), for pktRcvLoss. */
+  private physMaxSeq: number;
   /** First sequence number not yet received: everything before it is here or given up. */
   ackSeq: number;
   readonly loss = new LossList();
@@ -92,6 +94,7 @@ export class Receiver {
     this.base = cfg.isn;
     this.ackSeq = cfg.isn;
     this.maxSeq = seqAdd(cfg.isn, -1);
+    this.physMaxSeq = this.maxSeq;
     this.tsbpdBase = cfg.tsbpdBase;
     this.tsRef = cfg.tsRef;
     this.drift = cfg.driftTracer ? new DriftTracer() : null;
@@ -135,15 +138,19 @@ export class Receiver {
    * `payload` null: the packet arrived but cannot be used (decryption failed): its position
    * counts as received (no NAK for it) and it is given up (pktRcvDrop).
    */
-  onData(now: number, seq: number, ts32: number, payload: Buffer | null, retransmitted: boolean, wireBytes = payload ? payload.length : 0, key: CtrKey | null = null): SeqRange | null {
+  onData(now: number, seq: number, ts32: number, payload: Buffer | null, retransmitted: boolean, wireBytes = payload ? payload.length : 0, key: CtrKey | null = null, supplied = false): SeqRange | null {
     const c = this.c;
     const bytes = wireBytes + PACKET_OVERHEAD;
-    c.pktRecv++;
-    c.byteRecv += bytes;
-    if (retransmitted) c.pktRcvRetrans++;
-    this.rate.onArrival(now, bytes);
-    this.rate.onProbe(now, seq);
-    const ts64 = this.unwrap(ts32);
+    if (!supplied) {
+      // a packet rebuilt by the FEC filter (`supplied`) did not cross the network: libsrt counts it
+      // in neither pktRecv nor the link's rates
+      c.pktRecv++;
+      c.byteRecv += bytes;
+      if (retransmitted) c.pktRcvRetrans++;
+      this.rate.onArrival(now, bytes);
+      this.rate.onProbe(now, seq);
+    }
+    const ts64 = supplied ? unwrapTimestamp(ts32, this.tsRef) : this.unwrap(ts32);
     const off = seqOff(this.base, seq);
     if (off < 0) {
       // its position was already delivered or given up
@@ -174,13 +181,21 @@ export class Receiver {
       c.byteRcvDrop += bytes;
     }
     let gap: SeqRange | null = null;
+    if (!supplied) {
+      // pktRcvLoss counts gaps in what arrived (libsrt m_iRcvCurrPhySeqNo): a packet the FEC filter
+      // rebuilt before its successor arrived still counts as lost on the link
+      const pd = seqOff(this.physMaxSeq, seq);
+      if (pd > 1) {
+        c.pktRcvLoss += pd - 1;
+        c.byteRcvLoss += (pd - 1) * bytes;
+      }
+      if (pd > 0) this.physMaxSeq = seq;
+    }
     const d = seqOff(this.maxSeq, seq);
     if (d > 0) {
       if (d > 1) {
         gap = [seqInc(this.maxSeq), seqAdd(seq, -1)];
         this.loss.add(gap[0], gap[1]);
-        c.pktRcvLoss += d - 1;
-        c.byteRcvLoss += (d - 1) * bytes;
       }
       this.maxSeq = seq;
     } else {
@@ -303,6 +318,7 @@ export class Receiver {
     }
     const lastDone = seqAdd(first, n - 1);
     if (seqOff(this.maxSeq, lastDone) > 0) this.maxSeq = lastDone;
+    if (seqOff(this.physMaxSeq, lastDone) > 0) this.physMaxSeq = lastDone;
     this.loss.removeRange(first, lastDone);
     this.dropScan = -1;
     if (seqOff(this.ackSeq, first) <= 0) this.advanceAck();

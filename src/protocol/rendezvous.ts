@@ -16,11 +16,11 @@
 // unpredictable and different on the two sides).
 import { Connection } from './connection.js';
 import {
-  decodeHandshake, decodeHsReq, decodeHsString, encodeHandshakePacket, encodeHsReq, encodePeerIp,
+  decodeHandshake, decodeHsReq, decodeHsString, encodeHandshakePacket, encodeHsReq, encodeHsString, encodePeerIp,
   findExtension, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, SrtFlag, type Handshake, type HsExtension, type HsReq,
 } from './handshake.js';
 import { CtrlType, type Packet } from './packet.js';
-import { advertisedFlowWindow, buildHsRsp, negotiateAsInitiator, negotiateAsResponder, type Negotiated } from './negotiate.js';
+import { advertisedFlowWindow, agreeFilterAsInitiator, agreeFilterAsResponder, buildHsRsp, negotiateAsInitiator, negotiateAsResponder, type Negotiated } from './negotiate.js';
 import { MIN_MSS, type SrtOptions } from './options.js';
 import { rejectReasonFromWire, rejectReasonToWire, SRT_REJ } from './reject.js';
 import { initiatorExtensions, initiatorKeying, keyingConfig } from './caller.js';
@@ -77,6 +77,7 @@ interface Agreed {
   tsbpdBase: number;
   peerTs: number;
   peer: Handshake;
+  filter: string;
 }
 
 export class RendezvousCore {
@@ -323,9 +324,17 @@ export class RendezvousCore {
       this.reject(now, k);
       return;
     }
+    let filter: string;
+    try {
+      const f = findExtension(hs, HsExtType.Filter);
+      filter = agreeFilterAsInitiator(o, f ? decodeHsString(f.data) : null, true);
+    } catch {
+      this.reject(now, SRT_REJ.FILTER);
+      return;
+    }
     const n = negotiateAsInitiator(o, rsp);
     this.state = 'connected';
-    this.connection = this.newConnection(now, hs, n, rsp.srtVersion, o.streamid, now - ts, ts, k.tx, k.rx);
+    this.connection = this.newConnection(now, hs, n, rsp.srtVersion, o.streamid, now - ts, ts, k.tx, k.rx, filter);
     this.sendAgreement(now);
   }
 
@@ -373,7 +382,11 @@ export class RendezvousCore {
       this.reject(now, SRT_REJ.CONGESTION);
       return;
     }
-    if (findExtension(hs, HsExtType.Filter)) {
+    let filter: string;
+    try {
+      const f = findExtension(hs, HsExtType.Filter);
+      filter = agreeFilterAsResponder(o, f ? decodeHsString(f.data) : null, hsreq.flags, true);
+    } catch {
       this.reject(now, SRT_REJ.FILTER);
       return;
     }
@@ -387,24 +400,25 @@ export class RendezvousCore {
       return;
     }
     const n = negotiateAsResponder(o, hsreq);
-    this.agreed = { n, hsreq, tx: k.tx, rx: k.rx, streamId, tsbpdBase: now - ts, peerTs: ts, peer: hs };
+    this.agreed = { n, hsreq, tx: k.tx, rx: k.rx, streamId, tsbpdBase: now - ts, peerTs: ts, peer: hs, filter };
     const extensions: HsExtension[] = [{ type: HsExtType.HsRsp, data: encodeHsReq(buildHsRsp(o, n)) }];
+    if (filter !== '') extensions.push({ type: HsExtType.Filter, data: encodeHsString(filter) });
     if (k.kmrsp) extensions.push({ type: HsExtType.KmRsp, data: k.kmrsp });
-    this.setRequest(HsType.Conclusion, extensions, HsExtFlag.HsReq | (k.kmrsp ? HsExtFlag.KmReq : 0));
+    this.setRequest(HsType.Conclusion, extensions, HsExtFlag.HsReq | (k.kmrsp ? HsExtFlag.KmReq : 0) | (filter !== '' ? HsExtFlag.Config : 0));
     this.sendRequest(now);
   }
 
   private connect(now: number): void {
     const a = this.agreed!;
     this.state = 'connected';
-    this.connection = this.newConnection(now, a.peer, a.n, a.hsreq.srtVersion, a.streamId, a.tsbpdBase, a.peerTs, a.tx, a.rx);
+    this.connection = this.newConnection(now, a.peer, a.n, a.hsreq.srtVersion, a.streamId, a.tsbpdBase, a.peerTs, a.tx, a.rx, a.filter);
   }
 
   // ------------------------------------------------------------------ common
 
   private newConnection(
     now: number, peer: Handshake, n: Negotiated, peerSrtVersion: number, streamId: string,
-    tsbpdBase: number, peerTs: number, tx: TxKeying | null, rx: RxKeying | null,
+    tsbpdBase: number, peerTs: number, tx: TxKeying | null, rx: RxKeying | null, filter: string,
   ): Connection {
     const o = this.cfg.options;
     return new Connection({
@@ -434,6 +448,7 @@ export class RendezvousCore {
       now,
       tx,
       rx,
+      filter,
     });
   }
 

@@ -6,6 +6,7 @@ import { msgNoInc, seqAdd, seqInc, seqOff } from './seq.js';
 import type { Counters } from './stats.js';
 import { PACKET_OVERHEAD } from './options.js';
 import { ctrBatch, type CtrItem, type CtrKey } from './crypto.js';
+import type { FecSender } from './fec.js';
 
 /** How far pacing may fall behind before the backlog is forgiven (µs). */
 const PACING_BURST_US = 2000;
@@ -36,6 +37,8 @@ export interface SenderConfig {
   mininputbw: number;
   oheadbw: number;
   retransmitAlgo: 0 | 1;
+  /** The FEC filter's sending side, if the connection agreed on one. */
+  fec?: FecSender | null;
 }
 
 export class Sender {
@@ -73,9 +76,11 @@ export class Sender {
   inputRate = 0; // bytes/s
   maxBW: number; // bytes/s
   private lastDurationMark = -1;
+  private readonly fec: FecSender | null;
 
   constructor(cfg: SenderConfig, private readonly c: Counters) {
     this.cfg = cfg;
+    this.fec = cfg.fec ?? null;
     this.capacity = cfg.capacity;
     this.ring = Math.min(cfg.capacity, 64);
     this.dgrams = new Array<Buffer | undefined>(this.ring);
@@ -236,7 +241,8 @@ export class Sender {
   }
 
   hasWork(): boolean {
-    return !this.loss.isEmpty() || (this.curr !== this.next && this.flightSize < this.flowWindow);
+    return !this.loss.isEmpty() || (this.curr !== this.next && this.flightSize < this.flowWindow)
+      || (this.fec !== null && this.fec.ready(seqAdd(this.curr, -1)));
   }
 
   /** When the next packet may leave (µs), or Infinity if nothing is waiting. */
@@ -271,6 +277,11 @@ export class Sender {
       this.pace(now, r.length - HEADER_SIZE, false);
       return r;
     }
+    // a filter control packet due after the last new packet goes before the next one (libsrt packData)
+    if (this.fec !== null) {
+      const f = this.packFec(now);
+      if (f) return f;
+    }
     if (this.curr === this.next || this.flightSize >= this.flowWindow) return null;
     const s = this.curr;
     const idx = (this.head + seqOff(this.base, s)) % this.ring;
@@ -282,8 +293,36 @@ export class Sender {
     c.byteSent += bytes;
     c.pktSentUnique++;
     c.byteSentUnique += bytes;
+    if (this.fec !== null) this.fec.feed(s, (d[4]! >>> 3) & 3, d.readUInt32BE(8), d.subarray(HEADER_SIZE));
     // packet-pair probing: a packet with seq ≡ 0 (mod 16) goes back to back with the next one
     this.pace(now, d.length - HEADER_SIZE, (s & 0xf) === 0);
+    return d;
+  }
+
+  /**
+   * The FEC packet due now, if any: a data packet with message number 0 (PP solo, no flags), the
+   * sequence number of the last new packet sent and the group's timestamp clip (libsrt
+   * PacketFilter::packControlPacket). Paced and counted like data (pktSent), and in pktSndFilterExtra.
+   */
+  private packFec(now: number): Buffer | null {
+    const fec = this.fec!;
+    const last = seqAdd(this.curr, -1);
+    if (!fec.ready(last)) {
+      fec.packControl(last); // a completed row in column-only mode: reset without a packet
+      return null;
+    }
+    const body = fec.packControl(last)!;
+    const d = Buffer.allocUnsafe(HEADER_SIZE + body.length);
+    d.writeUInt32BE(last, 0);
+    d.writeUInt32BE(dataWord1(Position.Solo, false, 0, false, 0), 4);
+    d.writeUInt32BE(fec.timestamp >>> 0, 8);
+    d.writeUInt32BE(this.peerSocketId, 12);
+    body.copy(d, HEADER_SIZE);
+    const c = this.c;
+    c.pktSent++;
+    c.byteSent += body.length + PACKET_OVERHEAD;
+    c.pktSndFilterExtra++;
+    this.pace(now, body.length, false);
     return d;
   }
 

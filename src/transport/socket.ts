@@ -20,6 +20,8 @@ export interface SocketLink {
   readonly negotiated: { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number };
   /** When the last packet (data or control) from the peer arrived, µs on the transport clock. */
   readonly lastHeardUs: number;
+  /** The packet filter agreed in the handshake, '' if none. */
+  readonly packetFilter: string;
   /** True while messages may be sent (connected, not closing). */
   readonly open: boolean;
   stats(clear: boolean): SrtStats;
@@ -76,6 +78,11 @@ export class SrtSocket extends Duplex {
 
   get remotePort(): number {
     return this.link!.remotePort;
+  }
+
+  /** The packet filter agreed in the handshake (SRTO_PACKETFILTER as libsrt reads it back), '' if none. */
+  get packetFilter(): string {
+    return this.link!.packetFilter;
   }
 
   /** Key length in use, bytes (libsrt's SRTO_PBKEYLEN read back): 16, 24, 32, or 0 unencrypted. */

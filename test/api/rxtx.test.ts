@@ -169,7 +169,7 @@ test('TX: the document\'s body with numeric strings → numbers in responses, Pa
   }
 });
 
-test('validation: 400 names every bad field; required fields per kind and mode; 422 for FEC, bonding and file mode; 404 unknown ids', async () => {
+test('validation: 400 names every bad field; required fields per kind and mode; FEC fields checked with libsrt\'s rules; 422 for bonding and file mode; 404 unknown ids', async () => {
   const t = await setup();
   try {
     const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
@@ -201,8 +201,6 @@ test('validation: 400 names every bad field; required fields per kind and mode; 
 
     const base = await rxExample();
     const unsupported: [Doc, RegExp][] = [
-      [{ FEC: 1 }, /FEC: FEC \(packet filter\) is not supported yet/],
-      [{ PacketFilter: '1' }, /FEC: FEC \(packet filter\) is not supported yet/],
       [{ GroupConnect: 1 }, /GroupConnect: bonding .* not supported yet/],
       [{ Congestion: 'file' }, /Congestion: file mode is not supported/],
       [{ TransType: 'FILE' }, /TransType: file mode is not supported/],
@@ -213,18 +211,22 @@ test('validation: 400 names every bad field; required fields per kind and mode; 
       assert.equal((r.json() as { code: string }).code, 'API_ERR_UNSUPPORTED');
       assert.match((r.json() as { message: string }).message, re);
     }
+    // FEC on: the fields must make a filter libsrt accepts (the example TX document has FecCols 0)
     const txFec = await t.app.inject({ method: 'POST', url: '/v1/add_tx', headers: auth, payload: { ...(await txExample()), FEC: 1 } });
-    assert.equal(txFec.statusCode, 422);
-    assert.match((txFec.json() as { message: string }).message, /PacketFilter: FEC \(packet filter\) is not supported yet/);
+    assert.equal(txFec.statusCode, 400);
+    assert.deepEqual(fields(txFec), ['FecCols']);
+    assert.match((txFec.json() as { message: string }).message, /FecCols: packetfilter: cols: "0" must be at least 2/);
+    const rxFec = await t.app.inject({ method: 'POST', url: '/v1/add_rx', headers: auth, payload: { ...base, ServiceName: 'fec-rows', FEC: 1, FecRows: 0 } });
+    assert.deepEqual(fields(rxFec), ['FecRows']);
     // async callers get the same answers at once, nothing is queued or stored
     assert.equal((await t.app.inject({ method: 'POST', url: '/v1/add_rx?async=true', headers: auth, payload: { ...base, GroupConnect: 1 } })).statusCode, 422);
     assert.equal((await t.app.inject({ method: 'POST', url: '/v1/add_rx?async=true', headers: auth, payload: { ...base, TTL: 300 } })).statusCode, 400);
     assert.deepEqual((await t.app.inject({ url: '/v1/get_rx', headers: auth })).json(), []);
 
-    // stored FEC fields (off) are fine; update to FEC 1 is refused and leaves the gateway as it was
+    // stored FEC fields (off) are fine; an update to FEC 1 with a bad matrix is refused and leaves the gateway as it was
     const ok = (await t.app.inject({ method: 'POST', url: '/v1/add_rx', headers: auth, payload: base })).json() as Doc;
-    const refused = await t.app.inject({ method: 'PUT', url: `/v1/update_rx/${ok['Id']}`, headers: auth, payload: { FEC: 1 } });
-    assert.equal(refused.statusCode, 422);
+    const refused = await t.app.inject({ method: 'PUT', url: `/v1/update_rx/${ok['Id']}`, headers: auth, payload: { FEC: 1, FecCols: 1 } });
+    assert.equal(refused.statusCode, 400);
     const same = (await t.app.inject({ url: `/v1/get_rx/${ok['Id']}`, headers: auth })).json() as Doc;
     assert.deepEqual([same['FEC'], same['ContainerId']], [0, ok['ContainerId']], 'not changed, not restarted');
     assert.deepEqual(fields(await t.app.inject({ method: 'PUT', url: `/v1/update_rx/${ok['Id']}`, headers: auth, payload: { TTL: '256', Latency: 'x' } })), ['Latency', 'TTL']);

@@ -20,6 +20,8 @@ export interface RelayOptions {
   lossToClient: number;
   delayMs?: number;
   seed: number;
+  /** Extra deterministic drop rule, applied before the random loss (e.g. chosen data packets). */
+  dropIf?: (datagram: Buffer, toTarget: boolean) => boolean;
 }
 
 export class LossyRelay {
@@ -34,12 +36,14 @@ export class LossyRelay {
     this.rnd = prng(o.seed);
     this.sock.on('message', (m, r) => {
       this.client = { address: r.address, port: r.port };
+      if (o.dropIf?.(m, true)) { this.dropped.toTarget++; return; }
       if (this.rnd() < o.lossToTarget) { this.dropped.toTarget++; return; }
       this.forwarded.toTarget++;
       this.later(() => this.out.send(m, o.targetPort, o.targetHost ?? '127.0.0.1'));
     });
     this.out.on('message', (m) => {
       if (!this.client) return;
+      if (o.dropIf?.(m, false)) { this.dropped.toClient++; return; }
       if (this.rnd() < o.lossToClient) { this.dropped.toClient++; return; }
       this.forwarded.toClient++;
       const c = this.client;
@@ -55,6 +59,10 @@ export class LossyRelay {
   async start(): Promise<number> {
     await new Promise<void>((r) => this.sock.bind(0, '127.0.0.1', () => r()));
     await new Promise<void>((r) => this.out.bind(0, '127.0.0.1', () => r()));
+    // room for a burst while the event loop is busy: only the chosen drops should be lost
+    for (const s of [this.sock, this.out]) {
+      try { s.setRecvBufferSize(4 * 1024 * 1024); } catch { /* capped by the kernel */ }
+    }
     return this.sock.address().port;
   }
 
