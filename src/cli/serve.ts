@@ -5,6 +5,7 @@ import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
 import { ControlPlane } from '../core/control-plane.js';
 import { openStore } from '../store/db.js';
+import { logUnhandledRejections } from './process-guard.js';
 import { resolveServeConfig, serveOptionsHelp, type ServeConfig } from './config.js';
 
 export const SERVE_HELP = `Usage: sluice serve [options]
@@ -42,6 +43,7 @@ export async function runServe(argv: string[]): Promise<number> {
     process.stderr.write(`sluice serve: ${(e as Error).message}\n\n${SERVE_HELP}`);
     return 2;
   }
+  logUnhandledRejections();
   let store;
   try {
     store = await openStore(o.database ?? join(o.dataDir, 'sluice.db'));
