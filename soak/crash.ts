@@ -20,7 +20,7 @@ export async function crashPart(): Promise<PartResult> {
   const LOOPS = envNum('SOAK_CRASH_LOOPS', 20);
   const WRITES = envNum('SOAK_CRASH_WRITES', 50);
   /** The kill comes 0..this many ms after the writes are fired. */
-  const KILL_WITHIN_MS = envNum('SOAK_CRASH_KILL_WITHIN_MS', 400);
+  const KILL_WITHIN_MS = envNum('SOAK_CRASH_KILL_WITHIN_MS', 2000);
   const dir = mkdtempSync(join(tmpdir(), 'sluice-soak-crash-'));
   const base = basePort();
   const [httpPort, srtPort] = [base, base + 1];
@@ -43,7 +43,7 @@ export async function crashPart(): Promise<PartResult> {
       for (let w = 0; w < WRITES; w++) {
         const kind = w % 5 === 4 && names.length ? 'update' : w % 2 === 0 ? 'server' : 'user';
         if (kind === 'server') {
-          const want: ServerWant = { name: `soak-${loop}-${w}`, port: serverPort++, latency: 120 + w, settings: { maxConnections: 100 + w, publisherGraceMs: loop * 1000 + w, streams: { [`s${w}`]: { passphrase: `passphrase-${loop}-${w}` } } } };
+          const want: ServerWant = { name: `soak-${loop}-${w}`, port: serverPort++, latency: 120 + w, settings: { maxConnections: 100 + w, publisherGraceMs: loop * 1000 + w, whitelist: [`live/s${loop}-${w}`, `live/t${w}`] } };
           const tuple = { server_port: want.port, server_latency: want.latency, settings: want.settings };
           allowed.set(want.name, [tuple]); // if it exists at all, it must be exactly this
           writes.push(fetch(`${serve.api}/api/v1/servers`, { method: 'POST', headers: { ...headers, 'content-type': 'application/json' }, body: JSON.stringify({ server_name: want.name, server_port: want.port, server_latency: want.latency, server_active: false, settings: want.settings }) })
