@@ -6,6 +6,7 @@ import { fuzzPart } from './fuzz.js';
 import { floodPart } from './flood.js';
 import { churnPart } from './churn.js';
 import { crashPart } from './crash.js';
+import os from 'node:os';
 import type { PartResult } from './util.js';
 
 const PARTS: Record<string, () => Promise<PartResult>> = { fuzz: fuzzPart, flood: floodPart, churn: churnPart, crash: crashPart };
@@ -20,12 +21,15 @@ async function main(): Promise<number> {
   let failed = 0;
   for (const name of only) {
     process.stderr.write(`--- ${name} (started ${new Date().toISOString()})\n`);
+    const load0 = os.loadavg()[0]!;
     let r: PartResult;
     try {
       r = await PARTS[name]!();
     } catch (e) {
       r = { name, pass: false, lines: [`${name}: FAIL`, `  the run itself failed: ${(e as Error).stack ?? String(e)}`] };
     }
+    // the machine's other load explains many a latency or loss figure on a shared machine
+    r.lines.push(`  machine: ${os.cpus().length} cores, load average (1 min) ${load0.toFixed(1)} at the start, ${os.loadavg()[0]!.toFixed(1)} at the end`);
     process.stdout.write(`${r.lines.join('\n')}\n`);
     if (!r.pass) failed++;
   }
