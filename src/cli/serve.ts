@@ -5,6 +5,7 @@ import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
 import { ControlPlane } from '../core/control-plane.js';
 import { openStore, secureDataDir } from '../store/db.js';
+import { logUnhandledRejections } from './process-guard.js';
 import { resolveServeConfig, serveOptionsHelp, type ServeConfig } from './config.js';
 
 export const SERVE_HELP = `Usage: sluice serve [options]
@@ -46,6 +47,7 @@ export async function runServe(argv: string[]): Promise<number> {
   // everything Sluice creates (database, WAL, recordings) is its user's alone: the database holds
   // the JWT secret, password hashes and SRT passphrases; what an older version left open is closed
   process.umask(0o077);
+  logUnhandledRejections();
   let store;
   try {
     secureDataDir(o.dataDir);

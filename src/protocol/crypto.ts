@@ -128,12 +128,14 @@ export class CtrKey {
   apply(items: readonly CtrItem[], from = 0, to = items.length): void {
     let blocks = 0;
     for (let i = from; i < to; i++) blocks += (items[i]!.data.length + 15) >> 4;
+    if (blocks === 0) return; // only empty payloads (a peer may send them): nothing to transform
     const ctr = scratch(blocks * 16);
     const c32 = ctr.u32;
     const salt = this.salt;
     let o = 0;
     for (let i = from; i < to; i++) {
       const it = items[i]!;
+      if (it.data.length === 0) continue;
       // block = salt[0..13] ⊕ (0^10 ‖ seq ‖ 0^2), then the 16-bit block counter in bytes 14..15
       ctr.bytes.fill(0, o * 4, o * 4 + 16);
       ctr.bytes.writeUInt32BE(it.seq >>> 0, o * 4 + 10);

@@ -10,6 +10,9 @@ import { SrtRejectedError } from '../../src/transport/errors.js';
 import { SRT_REJ } from '../../src/protocol/reject.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced } from '../support/peers.js';
 import { LossyRelay } from '../support/relay.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 requireTool('srt-live-transmit');
 

@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import {
-  buildKm, ctrIv, decodeKm, decodeKmState, deriveKek, encodeKm, encodeKmState, gcmIv, KeyFlag, KeySet, KmCipher, KmState,
+  buildKm, CtrKey, ctrBatch, ctrIv, decodeKm, decodeKmState, deriveKek, encodeKm, encodeKmState, gcmIv, KeyFlag, KeySet, KmCipher, KmState,
   openKm, unwrapKey, wrapKey,
 } from '../../src/protocol/crypto.js';
 import { ParseError } from '../../src/protocol/errors.js';
@@ -16,6 +16,22 @@ import { fileTimeout } from '../support/file-timeout.js';
 fileTimeout();
 
 const hex = (s: string): Buffer => Buffer.from(s.replace(/\s+/g, ''), 'hex');
+
+// First in this file on purpose: the CTR scratch buffer is per process and grows on first use,
+// and the bug this guards against needed it still empty (a fresh receiver whose first encrypted
+// data packet has an empty payload threw out of the datagram handler; found by `npm run soak` fuzz).
+test('CTR: empty payloads (alone, first in a fresh process, or between others) are left alone', () => {
+  const key = new CtrKey(Buffer.alloc(16, 7), Buffer.alloc(16, 9));
+  const empty = { seq: 5, data: Buffer.alloc(0) };
+  assert.doesNotThrow(() => ctrBatch([key], [empty]));
+  const plain = Buffer.from('0123456789abcdef0123', 'utf8');
+  const a = { seq: 6, data: Buffer.from(plain) };
+  ctrBatch([key, key, key], [{ seq: 4, data: Buffer.alloc(0) }, a, { seq: 7, data: Buffer.alloc(0) }]);
+  const b = { seq: 6, data: Buffer.from(plain) };
+  ctrBatch([key], [b]);
+  assert.deepEqual(a.data, b.data, 'the same ciphertext as without the empty neighbours');
+  assert.notDeepEqual(a.data, plain);
+});
 
 test('KEK = PBKDF2-HMAC-SHA1(passphrase, last 8 salt bytes, 2048): vectors computed with Python hashlib', () => {
   const salt = Buffer.alloc(16);

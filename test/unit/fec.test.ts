@@ -6,6 +6,9 @@ import { columnOffsets, FecReceiver, FecSender, FEC_HEADER } from '../../src/pro
 import { fecConfig, mergeFilter, validateFilterOption, FilterConfigError } from '../../src/protocol/filter-config.js';
 import { resolveOptions } from '../../src/protocol/options.js';
 import { seqAdd } from '../../src/protocol/seq.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
 
 test('column bases: even is one apart, staircase one row and one column apart, wrapping every `rows` columns', () => {
   assert.deepEqual(columnOffsets(4, 3, 'even'), [0, 1, 2, 3]);
