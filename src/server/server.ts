@@ -8,6 +8,7 @@ import type { SrtStats } from '../protocol/stats.js';
 import { listen, type SrtServer } from '../transport/api.js';
 import type { SrtSocket } from '../transport/socket.js';
 import { LocalEndpoint } from './local.js';
+import { parsePyLiteral } from './pydict.js';
 import { parseStreamId, serverNameCode, StreamIdError, type ParsedStreamId, type StreamMode } from './streamid.js';
 import { PsiCache } from './tsmux.js';
 
@@ -275,10 +276,19 @@ export class Server extends EventEmitter<ServerEvents> {
       } catch (e) {
         throw new Reject(SRT_REJX.GW, `config backend /streams failed: ${(e as Error).message}`);
       }
-      const doc = parseLooseJson(text) as { streams?: { name?: string; srt_publish?: { passphrase?: string } }[] } | null;
-      if (!doc || !Array.isArray(doc.streams)) throw new Reject(SRT_REJX.GW, 'config backend /streams: no "streams" list');
+      let doc: { streams?: { name?: string; srt_publish?: { passphrase?: string } }[] } | null;
+      try {
+        doc = parsePyLiteral(text) as typeof doc; // JSON, or Python's str(dict) as in Flussonic's example backend
+      } catch (e) {
+        throw new Reject(SRT_REJX.GW, `config backend /streams: ${(e as Error).message}`);
+      }
+      if (!doc || typeof doc !== 'object' || !Array.isArray(doc.streams)) throw new Reject(SRT_REJX.GW, 'config backend /streams: no "streams" list');
       const m = new Map<string, string | undefined>();
-      for (const x of doc.streams) if (typeof x.name === 'string') m.set(normalise(x.name), x.srt_publish?.passphrase || undefined);
+      for (const x of doc.streams) {
+        if (!x || typeof x.name !== 'string') continue;
+        const p = x.srt_publish?.passphrase;
+        m.set(normalise(x.name), typeof p === 'string' && p !== '' ? p : undefined);
+      }
       this.backendStreams = { at: Date.now(), passphrases: m };
     }
     if (!this.backendStreams!.passphrases.has(name)) throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is not in the config backend's /streams`);
@@ -720,23 +730,6 @@ export class Server extends EventEmitter<ServerEvents> {
     await Promise.all([this.srt?.close(), ...this.portListeners.map((l) => l.close())]);
     this.portListeners.length = 0;
     this.srt = null;
-  }
-}
-
-/**
- * JSON, or the Python-dict text that Flussonic's own backend example produces (`str(dict)`:
- * single quotes, True/False/None).
- */
-export function parseLooseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    try {
-      const j = text.replace(/'/g, '"').replace(/\bTrue\b/g, 'true').replace(/\bFalse\b/g, 'false').replace(/\bNone\b/g, 'null');
-      return JSON.parse(j);
-    } catch {
-      return null;
-    }
   }
 }
 
