@@ -5,15 +5,16 @@ import dns from 'node:dns';
 import { isIP } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { CallerHandshake } from '../protocol/caller.js';
+import { CallerHandshake, type CallerState } from '../protocol/caller.js';
 import type { Connection } from '../protocol/connection.js';
 import { ParseError } from '../protocol/errors.js';
 import { ListenerCore, type AcceptDecision, type ConnectRequest } from '../protocol/listener.js';
-import { RendezvousCore } from '../protocol/rendezvous.js';
+import { RendezvousCore, type RendezvousState } from '../protocol/rendezvous.js';
 import type { SrtOptions } from '../protocol/options.js';
 import { checkControl, CtrlType, datagramDestination, decodePacket, HEADER_SIZE, type ControlPacket, type Packet } from '../protocol/packet.js';
 import { SRT_REJ } from '../protocol/reject.js';
 import { nowUs, randomCookie, randomIsn, randomSocketId } from './clock.js';
+import { SrtRejectedError } from './errors.js';
 import { DeadlineHeap } from './heap.js';
 import { SrtSocket } from './socket.js';
 
@@ -74,7 +75,7 @@ export class ConnEntry implements Scheduled {
 
 /** A handshake in progress: a caller's, or a rendezvous (which also takes data packets: "pinning in"). */
 interface Connector {
-  readonly state: string;
+  readonly state: CallerState | RendezvousState;
   readonly connection: Connection | null;
   readonly rejectReason: number;
   handlePacket(now: number, p: Packet): void;
@@ -355,7 +356,7 @@ export class Multiplexer extends EventEmitter {
       const now = nowUs();
       const id = this.allocateSocketId();
       const hs = new CallerHandshake({ options, localSocketId: id, isn: randomIsn(), peerAddress: address, peerPort: port, now, random: randomBytes });
-      const c = new CallerEntry(this, hs, address, port, options, resolve, (reason) => reject(reason));
+      const c = new CallerEntry(this, hs, address, port, options, resolve, (reason) => reject(new SrtRejectedError(reason)));
       this.callers.set(id, c);
       this.serviceCaller(c, now);
     });
@@ -372,7 +373,7 @@ export class Multiplexer extends EventEmitter {
       const hs = new RendezvousCore({
         options, localSocketId: id, isn: randomIsn(), cookie, peerAddress: address, peerPort: port, now, random: randomBytes,
       });
-      const c = new CallerEntry(this, hs, address, port, options, resolve, (reason) => reject(reason), hs);
+      const c = new CallerEntry(this, hs, address, port, options, resolve, (reason) => reject(new SrtRejectedError(reason)), hs);
       this.callers.set(id, c);
       this.serviceCaller(c, now);
     });
