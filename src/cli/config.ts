@@ -2,9 +2,16 @@
 // JSON config file (in that order of precedence), validated once with messages that name the
 // option, where it came from, and its allowed range.
 import { readFileSync } from 'node:fs';
-import { parseHostPort } from './args.js';
+import { parseCommandLine, parseHostPort } from './args.js';
+import { UsageError } from './errors.js';
 
-export class ConfigError extends Error {}
+/** A usage error of `sluice serve` that names the option, where its value came from, and what it allows. */
+export class ConfigError extends UsageError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
 
 type Kind =
   | { type: 'string'; min?: number; max?: number }
@@ -107,20 +114,13 @@ function readConfigFile(path: string): Record<string, unknown> {
 
 /** Resolves the serve configuration: command line > environment > config file > defaults. */
 export function resolveServeConfig(argv: string[], env: NodeJS.ProcessEnv = process.env): ServeConfig | 'help' {
+  const options: Record<string, { type: 'string' } | { type: 'boolean'; short: 'h' }> = { config: { type: 'string' }, help: { type: 'boolean', short: 'h' } };
+  for (const o of SERVE_OPTIONS) options[o.flag] = { type: 'string' };
+  const { values: flags } = parseCommandLine(argv, options, { error: (m) => new ConfigError(m) });
+  if (flags['help']) return 'help';
   const cli = new Map<string, string>();
-  let configPath = env['SLUICE_CONFIG'];
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    if (a === '-h' || a === '--help') return 'help';
-    const eq = a.indexOf('=');
-    const flag = a.startsWith('--') ? a.slice(2, eq > 0 ? eq : undefined) : '';
-    const spec = SERVE_OPTIONS.find((o) => o.flag === flag);
-    if (!spec && flag !== 'config') throw new ConfigError(`unknown option ${a}`);
-    const value = eq > 0 ? a.slice(eq + 1) : argv[++i];
-    if (value === undefined) throw new ConfigError(`${a} needs a value`);
-    if (flag === 'config') configPath = value;
-    else cli.set(flag, value);
-  }
+  for (const o of SERVE_OPTIONS) if (typeof flags[o.flag] === 'string') cli.set(o.flag, flags[o.flag] as string);
+  const configPath = (flags['config'] as string | undefined) ?? env['SLUICE_CONFIG'];
   const file = configPath ? readConfigFile(configPath) : {};
   const values: Record<string, string | number | null> = {};
   const sources: Record<string, string> = {};

@@ -3,6 +3,8 @@
 // does not load the control plane (HTTP server, database drivers, schemas), which would cost it a
 // second of CPU at start-up and a three times larger heap for the garbage collector to walk.
 
+import { UsageError } from './errors.js';
+
 const HELP = `Usage: sluice <command> [options]
 
 Commands:
@@ -29,6 +31,16 @@ async function main(argv: string[]): Promise<number> {
     return 1;
   }
   const [cmd, ...rest] = argv;
+  try {
+    return await run(cmd, rest);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    process.stderr.write(`sluice ${cmd}: ${e.message}\nRun 'sluice ${cmd} --help' for its options.\n`);
+    return 2;
+  }
+}
+
+async function run(cmd: string | undefined, rest: string[]): Promise<number> {
   switch (cmd) {
     case 'transmit':
       return (await import('./transmit.js')).runTransmit(rest);

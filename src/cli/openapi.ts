@@ -1,6 +1,7 @@
 // `sluice openapi`: prints the OpenAPI 3 document generated from the route schemas (the file
 // docs/openapi.json is this output; a test fails when they drift apart).
 import { buildApp, type AppContext } from '../api/app.js';
+import { parseCommandLine } from './args.js';
 
 /** The OpenAPI document of the REST API. Routes read their context only per request, so none is needed here. */
 export async function openApiDocument(): Promise<Record<string, unknown>> {
@@ -15,7 +16,7 @@ export async function openApiDocument(): Promise<Record<string, unknown>> {
 }
 
 export async function runOpenApi(argv: string[]): Promise<number> {
-  if (argv.includes('-h') || argv.includes('--help')) {
+  if (parseCommandLine(argv, { help: { type: 'boolean', short: 'h' } }).values.help) {
     process.stdout.write('Usage: sluice openapi\n\nPrints the OpenAPI 3 document of the REST API (JSON) to standard output.\n');
     return 0;
   }

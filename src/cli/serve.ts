@@ -32,18 +32,12 @@ export function parseServeArgs(argv: string[], env: NodeJS.ProcessEnv = process.
 }
 
 export async function runServe(argv: string[]): Promise<number> {
-  let o: ServeOptions;
-  try {
-    const p = parseServeArgs(argv);
-    if (p === 'help') {
-      process.stdout.write(SERVE_HELP);
-      return 0;
-    }
-    o = p;
-  } catch (e) {
-    process.stderr.write(`sluice serve: ${(e as Error).message}\n\n${SERVE_HELP}`);
-    return 2;
+  const p = parseServeArgs(argv); // a ConfigError (a UsageError) goes to main.ts (exit 2)
+  if (p === 'help') {
+    process.stdout.write(SERVE_HELP);
+    return 0;
   }
+  const o: ServeOptions = p;
   // everything Sluice creates (database, WAL, recordings) is its user's alone: the database holds
   // the JWT secret, password hashes and SRT passphrases; what an older version left open is closed
   process.umask(0o077);

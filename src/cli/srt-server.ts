@@ -4,7 +4,8 @@ import { Server, type ServerConfig } from '../server/server.js';
 import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
 import { rejectReasonText } from '../protocol/reject.js';
 import { OPTION_NAMES, parseOptionValue, type SrtOptions } from '../protocol/options.js';
-import { parseHostPort } from './args.js';
+import { parseCommandLine, parseHostPort } from './args.js';
+import { UsageError } from './errors.js';
 
 export const SRT_SERVER_HELP = `Usage: sluice srt-server --addr HOST:PORT [options]
 
@@ -39,86 +40,91 @@ Options:
   -h, --help              This text.
 `;
 
-class UsageError extends Error {}
+const SERVER_OPTIONS = {
+  'addr': { type: 'string' },
+  'name': { type: 'string' },
+  'app': { type: 'string' },
+  'token': { type: 'string' },
+  'passphrase': { type: 'string' },
+  'whitelist': { type: 'string' },
+  'default-stream': { type: 'string' },
+  'auth-url': { type: 'string' },
+  'max-connections': { type: 'string' },
+  'max-per-stream': { type: 'string' },
+  'max-per-peer': { type: 'string' },
+  'grace': { type: 'string' },
+  'keyframe-start': { type: 'boolean' },
+  'wait-for-publisher': { type: 'boolean' },
+  'wait-timeout': { type: 'string' },
+  'reject-log-interval': { type: 'string' },
+  'publish-ports': { type: 'string' },
+  'config-backend': { type: 'string' },
+  'srt': { type: 'string' },
+  'config': { type: 'string' },
+  'logtopics': { type: 'string' },
+  'help': { type: 'boolean', short: 'h' },
+} as const;
 
 export function parseServerArgs(argv: string[]): { config: ServerConfig; topics: Set<string>; rejectLogIntervalMs: number } | 'help' {
+  const { values: v } = parseCommandLine(argv, SERVER_OPTIONS);
+  if (v.help) return 'help';
   let file: Partial<ServerConfig> = {};
   const flags: Partial<ServerConfig> = {};
-  let topics = new Set(['connect', 'reject', 'close', 'stream']);
-  let rejectLogIntervalMs = 5000;
-  const int = (flag: string, v: string): number => {
-    if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: "${v}" is not a non-negative integer`);
-    return Number(v);
+  const int = (flag: string, text: string): number => {
+    if (!/^\d+$/.test(text)) throw new UsageError(`--${flag}: "${text}" is not a non-negative integer`);
+    return Number(text);
   };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i]!;
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${a} needs a value`);
-      return v;
-    };
-    switch (a) {
-      case '-h': case '--help': return 'help';
-      case '--addr': {
-        const v = val();
-        const hp = parseHostPort(v);
-        if (!hp) throw new UsageError(`--addr: "${v}" is not HOST:PORT`);
-        flags.host = hp.host;
-        flags.port = hp.port;
-        break;
-      }
-      case '--name': flags.name = val(); break;
-      case '--app': flags.app = val(); break;
-      case '--token': flags.token = val(); break;
-      case '--passphrase': flags.passphrase = val(); break;
-      case '--whitelist': flags.accessMode = 'whitelist'; flags.whitelist = val().split(',').filter(Boolean); break;
-      case '--default-stream': flags.defaultStream = val(); break;
-      case '--auth-url': flags.authHook = { url: val() }; break;
-      case '--max-connections': flags.maxConnections = int(a, val()); break;
-      case '--max-per-stream': flags.maxPerStream = int(a, val()); break;
-      case '--max-per-peer': flags.maxPerPeer = int(a, val()); break;
-      case '--grace': flags.publisherGraceMs = int(a, val()); break;
-      case '--keyframe-start': flags.startAtKeyframe = true; break;
-      case '--wait-for-publisher': flags.waitForPublisher = true; break;
-      case '--wait-timeout': flags.waitForPublisherTimeoutMs = int(a, val()); break;
-      case '--reject-log-interval': {
-        rejectLogIntervalMs = int(a, val());
-        if (rejectLogIntervalMs < 1) throw new UsageError(`${a}: at least 1 ms`);
-        break;
-      }
-      case '--publish-ports': {
-        const v = val();
-        const m = /^(\d+)-(\d+)$/.exec(v);
-        if (!m) throw new UsageError(`--publish-ports: "${v}" is not FIRST-LAST`);
-        flags.publishPorts = { ...(flags.publishPorts ?? { configBackend: '' }), first: Number(m[1]), last: Number(m[2]) };
-        break;
-      }
-      case '--config-backend':
-        flags.publishPorts = { ...(flags.publishPorts ?? { first: 0, last: -1 }), configBackend: val() };
-        break;
-      case '--srt': {
-        const srt: Record<string, unknown> = {};
-        for (const kv of val().split(',')) {
-          const [k, v = ''] = kv.split('=');
-          if (!(OPTION_NAMES as string[]).includes(k!)) throw new UsageError(`--srt: unknown SRT option "${k}"`);
-          srt[k!] = parseOptionValue(k!, v);
-        }
-        flags.srt = srt as Partial<SrtOptions>;
-        break;
-      }
-      case '--config': {
-        const f = val();
-        try {
-          file = JSON.parse(readFileSync(f, 'utf8')) as Partial<ServerConfig>;
-        } catch (e) {
-          throw new UsageError(`--config: cannot read ${f}: ${(e as Error).message}`);
-        }
-        break;
-      }
-      case '--logtopics': topics = new Set(val().split(',').filter(Boolean)); break;
-      default: throw new UsageError(`unknown option ${a}`);
+  if (v.addr !== undefined) {
+    const hp = parseHostPort(v.addr);
+    if (!hp) throw new UsageError(`--addr: "${v.addr}" is not HOST:PORT`);
+    flags.host = hp.host;
+    flags.port = hp.port;
+  }
+  if (v.name !== undefined) flags.name = v.name;
+  if (v.app !== undefined) flags.app = v.app;
+  if (v.token !== undefined) flags.token = v.token;
+  if (v.passphrase !== undefined) flags.passphrase = v.passphrase;
+  if (v.whitelist !== undefined) {
+    flags.accessMode = 'whitelist';
+    flags.whitelist = v.whitelist.split(',').filter(Boolean);
+  }
+  if (v['default-stream'] !== undefined) flags.defaultStream = v['default-stream'];
+  if (v['auth-url'] !== undefined) flags.authHook = { url: v['auth-url'] };
+  if (v['max-connections'] !== undefined) flags.maxConnections = int('max-connections', v['max-connections']);
+  if (v['max-per-stream'] !== undefined) flags.maxPerStream = int('max-per-stream', v['max-per-stream']);
+  if (v['max-per-peer'] !== undefined) flags.maxPerPeer = int('max-per-peer', v['max-per-peer']);
+  if (v.grace !== undefined) flags.publisherGraceMs = int('grace', v.grace);
+  if (v['keyframe-start']) flags.startAtKeyframe = true;
+  if (v['wait-for-publisher']) flags.waitForPublisher = true;
+  if (v['wait-timeout'] !== undefined) flags.waitForPublisherTimeoutMs = int('wait-timeout', v['wait-timeout']);
+  let rejectLogIntervalMs = 5000;
+  if (v['reject-log-interval'] !== undefined) {
+    rejectLogIntervalMs = int('reject-log-interval', v['reject-log-interval']);
+    if (rejectLogIntervalMs < 1) throw new UsageError('--reject-log-interval: at least 1 ms');
+  }
+  if (v['publish-ports'] !== undefined || v['config-backend'] !== undefined) {
+    const range = v['publish-ports'] ?? '';
+    const m = /^(\d+)-(\d+)$/.exec(range);
+    if (v['publish-ports'] !== undefined && !m) throw new UsageError(`--publish-ports: "${range}" is not FIRST-LAST`);
+    flags.publishPorts = { first: m ? Number(m[1]) : 0, last: m ? Number(m[2]) : -1, configBackend: v['config-backend'] ?? '' };
+  }
+  if (v.srt !== undefined) {
+    const srt: Record<string, unknown> = {};
+    for (const kv of v.srt.split(',')) {
+      const [k, val = ''] = kv.split('=');
+      if (!(OPTION_NAMES as string[]).includes(k!)) throw new UsageError(`--srt: unknown SRT option "${k}"`);
+      srt[k!] = parseOptionValue(k!, val);
+    }
+    flags.srt = srt as Partial<SrtOptions>;
+  }
+  if (v.config !== undefined) {
+    try {
+      file = JSON.parse(readFileSync(v.config, 'utf8')) as Partial<ServerConfig>;
+    } catch (e) {
+      throw new UsageError(`--config: cannot read ${v.config}: ${(e as Error).message}`);
     }
   }
+  const topics = new Set(v.logtopics !== undefined ? v.logtopics.split(',').filter(Boolean) : ['connect', 'reject', 'close', 'stream']);
   const config: ServerConfig = { name: 'default', host: '0.0.0.0', port: 6000, ...file, ...flags };
   if (config.publishPorts && (config.publishPorts.configBackend === '' || config.publishPorts.last < config.publishPorts.first)) {
     throw new UsageError('--publish-ports and --config-backend go together');
@@ -130,13 +136,7 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
 }
 
 export async function runSrtServer(argv: string[]): Promise<number> {
-  let parsed;
-  try {
-    parsed = parseServerArgs(argv);
-  } catch (e) {
-    process.stderr.write(`sluice srt-server: ${(e as Error).message}\n\n${SRT_SERVER_HELP}`);
-    return 2;
-  }
+  const parsed = parseServerArgs(argv); // a UsageError goes to main.ts (exit 2)
   if (parsed === 'help') {
     process.stdout.write(SRT_SERVER_HELP);
     return 0;

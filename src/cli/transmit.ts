@@ -10,6 +10,8 @@ import { dial, listen, type SrtServer } from '../transport/api.js';
 import { SrtRejectedError } from '../transport/errors.js';
 import type { SrtSocket } from '../transport/socket.js';
 import { parseSrtUrl } from '../transport/url.js';
+import { parseCommandLine } from './args.js';
+import { UsageError } from './errors.js';
 
 export const TRANSMIT_HELP = `Usage: sluice transmit [options] <source> <destination>
 
@@ -63,8 +65,6 @@ interface Args {
   quiet: boolean;
 }
 
-class UsageError extends Error {}
-
 function parseRate(s: string): number {
   const m = /^(\d+(?:\.\d+)?)([kKmMgG]?)$/.exec(s);
   if (!m) throw new UsageError(`--bitrate: "${s}" is not a rate like 5000000, 5M or 800k`);
@@ -72,28 +72,27 @@ function parseRate(s: string): number {
   return Number(m[1]) * mult;
 }
 
+const TRANSMIT_OPTIONS = {
+  stats: { type: 'string', short: 's' },
+  chunk: { type: 'string' },
+  bitrate: { type: 'string' },
+  quiet: { type: 'boolean', short: 'q' },
+  help: { type: 'boolean', short: 'h' },
+} as const;
+
 export function parseTransmitArgs(argv: string[]): Args | 'help' {
-  const pos: string[] = [];
-  const a: Args = { src: '', dst: '', statsMs: 0, quiet: false };
-  for (let i = 0; i < argv.length; i++) {
-    const x = argv[i]!;
-    const val = (): string => {
-      const v = argv[++i];
-      if (v === undefined) throw new UsageError(`${x} needs a value`);
-      return v;
-    };
-    if (x === '-h' || x === '--help') return 'help';
-    else if (x === '--stats' || x === '-s') {
-      a.statsMs = Number(val());
-      if (!Number.isInteger(a.statsMs) || a.statsMs < 10) throw new UsageError('--stats: interval must be an integer >= 10 (ms)');
-    } else if (x === '--chunk') {
-      a.chunk = Number(val());
-      if (!Number.isInteger(a.chunk) || a.chunk < 1 || a.chunk > 1456) throw new UsageError('--chunk: must be 1 to 1456 bytes');
-    } else if (x === '--bitrate') a.bitrate = parseRate(val());
-    else if (x === '-q' || x === '--quiet') a.quiet = true;
-    else if (x.startsWith('--')) throw new UsageError(`unknown option ${x}`);
-    else pos.push(x);
+  const { values: v, positionals: pos } = parseCommandLine(argv, TRANSMIT_OPTIONS, { positionals: true });
+  if (v.help) return 'help';
+  const a: Args = { src: '', dst: '', statsMs: 0, quiet: v.quiet ?? false };
+  if (v.stats !== undefined) {
+    a.statsMs = Number(v.stats);
+    if (!Number.isInteger(a.statsMs) || a.statsMs < 10) throw new UsageError('--stats: interval must be an integer >= 10 (ms)');
   }
+  if (v.chunk !== undefined) {
+    a.chunk = Number(v.chunk);
+    if (!Number.isInteger(a.chunk) || a.chunk < 1 || a.chunk > 1456) throw new UsageError('--chunk: must be 1 to 1456 bytes');
+  }
+  if (v.bitrate !== undefined) a.bitrate = parseRate(v.bitrate);
   if (pos.length !== 2) throw new UsageError('expected exactly two endpoints: <source> <destination>');
   [a.src, a.dst] = pos as [string, string];
   return a;
@@ -199,29 +198,30 @@ async function openDestination(url: string, args: Args): Promise<Opened<Writable
   throw new UsageError(`unsupported destination "${url}" (srt://, udp://, file://, -)`);
 }
 
-export async function runTransmit(argv: string[]): Promise<number> {
-  let args: Args;
-  try {
-    const a = parseTransmitArgs(argv);
-    if (a === 'help') {
-      process.stdout.write(TRANSMIT_HELP);
-      return 0;
-    }
-    args = a;
-  } catch (e) {
-    process.stderr.write(`sluice transmit: ${(e as Error).message}\n\n${TRANSMIT_HELP}`);
-    return 2;
-  }
+/** Checks both endpoints before anything opens (a UsageError names the bad one); the SRT payload size. */
+function checkEndpoints(args: Args): number {
   let msgSize = 1316;
-  try {
-    for (const u of [args.src, args.dst]) {
+  for (const [u, role] of [[args.src, 'source'], [args.dst, 'destination']] as const) {
+    try {
       if (u.startsWith('srt://')) msgSize = resolveOptions(parseSrtUrl(u).options).payloadsize;
       else if (u.startsWith('udp://')) parseUdpUrl(u);
+    } catch (e) {
+      throw new UsageError((e as Error).message);
     }
-  } catch (e) {
-    process.stderr.write(`sluice transmit: ${(e as Error).message}\n`);
-    return 2;
+    if (!/^(srt|udp|file):\/\//.test(u) && u !== '-') throw new UsageError(`unsupported ${role} "${u}" (srt://, udp://, file://, -)`);
   }
+  return msgSize;
+}
+
+/** Runs the command; a bad command line throws UsageError (main.ts prints it and exits 2). */
+export async function runTransmit(argv: string[]): Promise<number> {
+  const parsed = parseTransmitArgs(argv);
+  if (parsed === 'help') {
+    process.stdout.write(TRANSMIT_HELP);
+    return 0;
+  }
+  const args = parsed;
+  const msgSize = checkEndpoints(args);
 
   let src: Opened<Readable> | undefined;
   let dst: Opened<Writable> | undefined;

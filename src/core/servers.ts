@@ -4,6 +4,7 @@ import type { DB, ServersTable } from '../store/db.js';
 import { Server, type ServerConfig } from '../server/server.js';
 import { serverNameCode } from '../server/streamid.js';
 import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
+import { ConflictError, NotFoundError } from './errors.js';
 import type { EventLog } from './events.js';
 
 export type ServerRow = Selectable<ServersTable>;
@@ -31,12 +32,7 @@ export interface ServerView extends Omit<ServerRow, 'settings' | 'server_active'
   streams: string[];
 }
 
-export class ConflictError extends Error {
-  readonly code = 'API_ERR_CONFLICT';
-}
-export class NotFoundError extends Error {
-  readonly code = 'API_ERR_NOT_FOUND';
-}
+export { ConflictError, NotFoundError } from './errors.js';
 
 const SETTINGS_KEYS = new Set(['app', 'defaultStream', 'accessMode', 'whitelist', 'passphrase', 'streams', 'users', 'token', 'authHook',
   'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'publishPorts', 'host', 'waitForPublisher', 'waitForPublisherTimeoutMs']);

@@ -2,6 +2,7 @@
 // resource, recorded in the store with its status, result and error (secrets masked: core/secrets.ts).
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, TasksTable } from '../store/db.js';
+import { NotFoundError } from './errors.js';
 import { maskSecrets } from './secrets.js';
 
 export type TaskStatus = 'queued' | 'running' | 'done' | 'failed';
@@ -108,7 +109,7 @@ export class TaskQueue {
 
   async get(id: number): Promise<TaskView> {
     const r = await this.db.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
-    if (!r) throw Object.assign(new Error(`task ${id} not found`), { code: 'API_ERR_NOT_FOUND', statusCode: 404 });
+    if (!r) throw new NotFoundError(`task ${id} not found`);
     return taskView(r);
   }
 

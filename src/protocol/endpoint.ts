@@ -8,7 +8,7 @@
 // Outputs: pollTransmit() -> {datagram, address, port}, pollEvent(), nextDeadline() (a pure
 //          read), and per connection the sink's deliver() (synchronous: it says whether to go on)
 // All times are µs on the driver's monotonic clock; randomness comes from the driver.
-import { CallerHandshake } from './caller.js';
+import { CallerHandshake, type CallerState } from './caller.js';
 import type { CloseReason, Connection } from './connection.js';
 import { ParseError } from './errors.js';
 import { DeadlineHeap } from './heap.js';
@@ -17,7 +17,7 @@ import { ListenerCore, type AcceptDecision, type ConnectRequest } from './listen
 import type { SrtOptions } from './options.js';
 import { checkControl, CtrlType, datagramDestination, decodePacket, HEADER_SIZE, type ControlPacket, type Packet } from './packet.js';
 import { SRT_REJ } from './reject.js';
-import { RendezvousCore } from './rendezvous.js';
+import { RendezvousCore, type RendezvousState } from './rendezvous.js';
 
 /**
  * How late the timer may serve a connection's receiving deadlines (play times, ACK and NAK
@@ -80,7 +80,7 @@ export class ConnHandle implements Scheduled {
 
 /** A handshake in progress: a caller's, or a rendezvous (which also takes data packets: "pinning in"). */
 export interface Connector {
-  readonly state: string;
+  readonly state: CallerState | RendezvousState;
   readonly connection: Connection | null;
   readonly rejectReason: number;
   handlePacket(now: number, p: Packet): void;

@@ -6,9 +6,11 @@ import type { SrtOptions } from '../protocol/options.js';
 import { SRT_REJX } from '../protocol/reject.js';
 import type { SrtStats } from '../protocol/stats.js';
 import { listen, type SrtServer } from '../transport/api.js';
+import { SrtRejectedError } from '../transport/errors.js';
 import type { SrtSocket } from '../transport/socket.js';
 import { LocalEndpoint } from './local.js';
-import { parseStreamId, serverNameCode, StreamIdError, type ParsedStreamId, type StreamMode } from './streamid.js';
+import { parsePyLiteral } from './pydict.js';
+import { parseStreamId, serverNameCode, type ParsedStreamId, type StreamMode } from './streamid.js';
 import { PsiCache } from './tsmux.js';
 
 export interface StreamCredentials {
@@ -159,12 +161,6 @@ export interface StreamStatsView {
   bytes: number;
 }
 
-class Reject extends Error {
-  constructor(readonly reason: number, message: string) {
-    super(message);
-  }
-}
-
 export class Server extends EventEmitter<ServerEvents> {
   readonly config: ServerConfig;
   private srt: SrtServer | null = null;
@@ -239,22 +235,22 @@ export class Server extends EventEmitter<ServerEvents> {
       try {
         res = await fetch(url, { signal: AbortSignal.timeout(r.timeoutMs ?? 2000) });
       } catch (e) {
-        throw new Reject(SRT_REJX.GW, `config backend unreachable: ${(e as Error).message}`);
+        throw new SrtRejectedError(SRT_REJX.GW, `config backend unreachable: ${(e as Error).message}`);
       }
-      if (!res.ok) throw new Reject(SRT_REJX.NOTFOUND, `config backend has no stream for port ${port} (HTTP ${res.status})`);
+      if (!res.ok) throw new SrtRejectedError(SRT_REJX.NOTFOUND, `config backend has no stream for port ${port} (HTTP ${res.status})`);
       const name = normalise((await res.text()).trim());
-      if (name === '') throw new Reject(SRT_REJX.NOTFOUND, `config backend has no stream for port ${port}`);
+      if (name === '') throw new SrtRejectedError(SRT_REJX.NOTFOUND, `config backend has no stream for port ${port}`);
       const passphrase = await this.backendPassphrase(name);
-      if (this.config.accessMode === 'whitelist' && !this.whitelist.has(name)) throw new Reject(SRT_REJX.FORBIDDEN, `stream "${name}" is not whitelisted`);
+      if (this.config.accessMode === 'whitelist' && !this.whitelist.has(name)) throw new SrtRejectedError(SRT_REJX.FORBIDDEN, `stream "${name}" is not whitelisted`);
       this.checkLimits(req, name, 'publish');
       const st = this.streams.get(name);
       if ((st && st.publisher) || [...this.pending.values()].some((p) => p.name === name && p.mode === 'publish')) {
-        throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
+        throw new SrtRejectedError(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
       }
       this.pending.set(req, { name, mode: 'publish', peer });
       return { options: passphrase !== undefined ? { passphrase } : {} };
     } catch (e) {
-      const r = e instanceof Reject ? e : new Reject(SRT_REJX.ISE, String(e as Error));
+      const r = e instanceof SrtRejectedError ? e : new SrtRejectedError(SRT_REJX.ISE, String(e as Error));
       this.counters.rejected++;
       this.emit('rejected', { streamId: `port ${port}`, peer, reason: r.reason, message: r.message });
       return { reject: r.reason };
@@ -273,15 +269,24 @@ export class Server extends EventEmitter<ServerEvents> {
         if (!res.ok) throw new Error(`HTTP ${res.status}`);
         text = await res.text();
       } catch (e) {
-        throw new Reject(SRT_REJX.GW, `config backend /streams failed: ${(e as Error).message}`);
+        throw new SrtRejectedError(SRT_REJX.GW, `config backend /streams failed: ${(e as Error).message}`);
       }
-      const doc = parseLooseJson(text) as { streams?: { name?: string; srt_publish?: { passphrase?: string } }[] } | null;
-      if (!doc || !Array.isArray(doc.streams)) throw new Reject(SRT_REJX.GW, 'config backend /streams: no "streams" list');
+      let doc: { streams?: { name?: string; srt_publish?: { passphrase?: string } }[] } | null;
+      try {
+        doc = parsePyLiteral(text) as typeof doc; // JSON, or Python's str(dict) as in Flussonic's example backend
+      } catch (e) {
+        throw new SrtRejectedError(SRT_REJX.GW, `config backend /streams: ${(e as Error).message}`);
+      }
+      if (!doc || typeof doc !== 'object' || !Array.isArray(doc.streams)) throw new SrtRejectedError(SRT_REJX.GW, 'config backend /streams: no "streams" list');
       const m = new Map<string, string | undefined>();
-      for (const x of doc.streams) if (typeof x.name === 'string') m.set(normalise(x.name), x.srt_publish?.passphrase || undefined);
+      for (const x of doc.streams) {
+        if (!x || typeof x.name !== 'string') continue;
+        const p = x.srt_publish?.passphrase;
+        m.set(normalise(x.name), typeof p === 'string' && p !== '' ? p : undefined);
+      }
       this.backendStreams = { at: Date.now(), passphrases: m };
     }
-    if (!this.backendStreams!.passphrases.has(name)) throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is not in the config backend's /streams`);
+    if (!this.backendStreams!.passphrases.has(name)) throw new SrtRejectedError(SRT_REJX.NOTFOUND, `stream "${name}" is not in the config backend's /streams`);
     return this.backendStreams!.passphrases.get(name);
   }
 
@@ -297,7 +302,7 @@ export class Server extends EventEmitter<ServerEvents> {
       const d = await this.check(req);
       return d;
     } catch (e) {
-      const r = e instanceof Reject ? e : e instanceof StreamIdError ? new Reject(e.reason, e.message) : new Reject(SRT_REJX.ISE, String(e as Error));
+      const r = e instanceof SrtRejectedError ? e : new SrtRejectedError(SRT_REJX.ISE, String(e as Error)); // StreamIdError is one too
       this.counters.rejected++;
       this.emit('rejected', { streamId: req.streamId, peer, reason: r.reason, message: r.message });
       return { reject: r.reason };
@@ -307,36 +312,36 @@ export class Server extends EventEmitter<ServerEvents> {
   private async check(req: ConnectRequest): Promise<AcceptDecision> {
     const c = this.config;
     const sid = parseStreamId(req.streamId, { defaultStream: c.defaultStream });
-    if (sid.mode === 'bidirectional') throw new Reject(SRT_REJX.BAD_MODE, 'bidirectional streams are not served');
+    if (sid.mode === 'bidirectional') throw new SrtRejectedError(SRT_REJX.BAD_MODE, 'bidirectional streams are not served');
     if (sid.serverCode !== undefined && sid.serverCode !== c.name && sid.serverCode !== serverNameCode(c.name)) {
-      throw new Reject(SRT_REJX.NOTFOUND, `no server "${sid.serverCode}" here (this is "${serverNameCode(c.name)}")`);
+      throw new SrtRejectedError(SRT_REJX.NOTFOUND, `no server "${sid.serverCode}" here (this is "${serverNameCode(c.name)}")`);
     }
     let name = sid.name;
     if (c.app && c.app !== '') {
       const app = normalise(c.app);
-      if (name !== app && !name.startsWith(`${app}/`)) throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is outside the application "${app}"`);
+      if (name !== app && !name.startsWith(`${app}/`)) throw new SrtRejectedError(SRT_REJX.NOTFOUND, `stream "${name}" is outside the application "${app}"`);
     }
     if (c.token !== undefined && c.token !== '' && sid.token !== c.token) {
-      throw new Reject(SRT_REJX.UNAUTHORIZED, sid.token ? 'wrong token' : 'token required');
+      throw new SrtRejectedError(SRT_REJX.UNAUTHORIZED, sid.token ? 'wrong token' : 'token required');
     }
     let passphrase = this.passphraseFor(sid, name);
     // users (u= / :user:pass) are checked when the server has a user list; otherwise the name is
     // only information for the auth hook and the logs
     if (c.users && (sid.user !== undefined || sid.password !== undefined)) {
       const u = sid.user !== undefined ? c.users?.[sid.user] : undefined;
-      if (!u) throw new Reject(SRT_REJX.UNAUTHORIZED, `unknown user "${sid.user ?? ''}"`);
-      if (sid.password !== undefined && u.password !== sid.password) throw new Reject(SRT_REJX.UNAUTHORIZED, 'wrong password');
-      if (sid.mode === 'publish' && u.publish === false) throw new Reject(SRT_REJX.FORBIDDEN, `user "${sid.user}" may not publish`);
-      if (sid.mode === 'request' && u.read === false) throw new Reject(SRT_REJX.FORBIDDEN, `user "${sid.user}" may not play`);
+      if (!u) throw new SrtRejectedError(SRT_REJX.UNAUTHORIZED, `unknown user "${sid.user ?? ''}"`);
+      if (sid.password !== undefined && u.password !== sid.password) throw new SrtRejectedError(SRT_REJX.UNAUTHORIZED, 'wrong password');
+      if (sid.mode === 'publish' && u.publish === false) throw new SrtRejectedError(SRT_REJX.FORBIDDEN, `user "${sid.user}" may not publish`);
+      if (sid.mode === 'request' && u.read === false) throw new SrtRejectedError(SRT_REJX.FORBIDDEN, `user "${sid.user}" may not play`);
       if (u.passphrase) passphrase = u.passphrase;
     }
     if (c.authHook) {
       const r = await this.callAuthHook(req, sid);
-      if (!r.allow) throw new Reject(r.reason ?? SRT_REJX.FORBIDDEN, 'denied by the auth hook');
+      if (!r.allow) throw new SrtRejectedError(r.reason ?? SRT_REJX.FORBIDDEN, 'denied by the auth hook');
       if (r.passphrase !== undefined) passphrase = r.passphrase;
       if (r.name) name = normalise(r.name);
     }
-    if (c.accessMode === 'whitelist' && !this.whitelist.has(name)) throw new Reject(SRT_REJX.FORBIDDEN, `stream "${name}" is not whitelisted`);
+    if (c.accessMode === 'whitelist' && !this.whitelist.has(name)) throw new SrtRejectedError(SRT_REJX.FORBIDDEN, `stream "${name}" is not whitelisted`);
     // everything below is synchronous: the decision and the reservation happen together
     this.checkLimits(req, name, sid.mode);
     const st = this.streams.get(name);
@@ -344,11 +349,11 @@ export class Server extends EventEmitter<ServerEvents> {
     const backup = sid.mode === 'publish' && ['1', 'true', 'yes'].includes(sid.query['backup'] ?? '');
     if (backup) {
       const reservedBackup = [...this.pending.values()].some((p) => p.name === name && p.backup);
-      if ((st && st.backup) || reservedBackup) throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" already has a backup publisher`);
+      if ((st && st.backup) || reservedBackup) throw new SrtRejectedError(SRT_REJX.CONFLICT, `stream "${name}" already has a backup publisher`);
     } else if (sid.mode === 'publish') {
-      if ((st && st.publisher) || reservedPublish) throw new Reject(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
+      if ((st && st.publisher) || reservedPublish) throw new SrtRejectedError(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
     } else if (!st && c.waitForPublisher !== true) {
-      throw new Reject(SRT_REJX.NOTFOUND, `stream "${name}" is not published`);
+      throw new SrtRejectedError(SRT_REJX.NOTFOUND, `stream "${name}" is not published`);
     }
     this.pending.set(req, { name, mode: sid.mode, user: sid.user, peer: `${req.peerAddress}:${req.peerPort}`, backup });
     const options: Partial<SrtOptions> = {};
@@ -365,17 +370,17 @@ export class Server extends EventEmitter<ServerEvents> {
   private checkLimits(req: ConnectRequest, name: string, mode: StreamMode): void {
     const c = this.config;
     const all = this.conns.size + this.pending.size;
-    if (c.maxConnections !== undefined && all >= c.maxConnections) throw new Reject(SRT_REJX.OVERLOAD, `server full (${c.maxConnections} connections)`);
+    if (c.maxConnections !== undefined && all >= c.maxConnections) throw new SrtRejectedError(SRT_REJX.OVERLOAD, `server full (${c.maxConnections} connections)`);
     if (c.maxPerPeer !== undefined) {
       let n = 0;
       for (const x of this.conns.values()) if (x.peer.startsWith(`${req.peerAddress}:`)) n++;
       for (const p of this.pending.values()) if (p.peer.startsWith(`${req.peerAddress}:`)) n++;
-      if (n >= c.maxPerPeer) throw new Reject(SRT_REJX.OVERLOAD, `too many connections from ${req.peerAddress} (${c.maxPerPeer})`);
+      if (n >= c.maxPerPeer) throw new SrtRejectedError(SRT_REJX.OVERLOAD, `too many connections from ${req.peerAddress} (${c.maxPerPeer})`);
     }
     if (c.maxPerStream !== undefined && mode === 'request') {
       const st = this.streams.get(name);
       const n = (st?.players.size ?? 0) + [...this.pending.values()].filter((p) => p.name === name && p.mode === 'request').length;
-      if (n >= c.maxPerStream) throw new Reject(SRT_REJX.OVERLOAD, `stream "${name}" has its maximum of ${c.maxPerStream} players`);
+      if (n >= c.maxPerStream) throw new SrtRejectedError(SRT_REJX.OVERLOAD, `stream "${name}" has its maximum of ${c.maxPerStream} players`);
     }
   }
 
@@ -417,7 +422,7 @@ export class Server extends EventEmitter<ServerEvents> {
       };
     } catch (e) {
       if ((h.onFailure ?? 'deny') === 'allow') return { allow: true };
-      throw new Reject(SRT_REJX.GW, `auth hook failed: ${(e as Error).message}`);
+      throw new SrtRejectedError(SRT_REJX.GW, `auth hook failed: ${(e as Error).message}`);
     }
   }
 
@@ -623,14 +628,14 @@ export class Server extends EventEmitter<ServerEvents> {
 
   /**
    * Publishes into `stream` from inside Sluice (a pull route, UDP ingest): write MPEG-TS messages
-   * to the returned endpoint; `close()` unpublishes. Throws ConflictError-like Error
-   * (`code: 'STREAM_BUSY'`) when the stream already has a publisher.
+   * to the returned endpoint; `close()` unpublishes. Throws SrtRejectedError(SRT_REJX.CONFLICT), as
+   * an SRT publisher would get, when the stream already has a publisher.
    */
   publishLocal(stream: string, label: string): LocalEndpoint {
     const name = normalise(stream);
     const st = this.streams.get(name);
     if ((st && st.publisher) || [...this.pending.values()].some((p) => p.name === name && p.mode === 'publish')) {
-      throw Object.assign(new Error(`stream "${name}" is already published`), { code: 'STREAM_BUSY' });
+      throw new SrtRejectedError(SRT_REJX.CONFLICT, `stream "${name}" is already published`);
     }
     return this.addLocal(name, 'publisher', label);
   }
@@ -720,23 +725,6 @@ export class Server extends EventEmitter<ServerEvents> {
     await Promise.all([this.srt?.close(), ...this.portListeners.map((l) => l.close())]);
     this.portListeners.length = 0;
     this.srt = null;
-  }
-}
-
-/**
- * JSON, or the Python-dict text that Flussonic's own backend example produces (`str(dict)`:
- * single quotes, True/False/None).
- */
-export function parseLooseJson(text: string): unknown {
-  try {
-    return JSON.parse(text);
-  } catch {
-    try {
-      const j = text.replace(/'/g, '"').replace(/\bTrue\b/g, 'true').replace(/\bFalse\b/g, 'false').replace(/\bNone\b/g, 'null');
-      return JSON.parse(j);
-    } catch {
-      return null;
-    }
   }
 }
 

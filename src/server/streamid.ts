@@ -8,6 +8,7 @@
 //   ''                   no stream ID (e.g. GStreamer 1.16): the configured default stream, mode publish
 // Every failure is a StreamIdError carrying the SRT_REJX reason to reject the handshake with.
 import { SRT_REJX } from '../protocol/reject.js';
+import { SrtRejectedError } from '../transport/errors.js';
 
 export type StreamMode = 'publish' | 'request' | 'bidirectional';
 export type StreamIdForm = 'acl' | 'publish-read' | 'plain' | 'callaba' | 'empty';
@@ -28,10 +29,11 @@ export interface ParsedStreamId {
   raw: string;
 }
 
-export class StreamIdError extends Error {
-  readonly code = 'SRT_ERR_STREAMID';
-  constructor(readonly reason: number, message: string) {
-    super(message);
+/** A stream id that cannot be served: the rejection (SrtRejectedError) that answers its handshake. */
+export class StreamIdError extends SrtRejectedError {
+  override readonly code = 'SRT_ERR_STREAMID';
+  constructor(reason: number, message: string) {
+    super(reason, message);
     this.name = 'StreamIdError';
   }
 }

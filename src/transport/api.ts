@@ -124,15 +124,14 @@ export async function dial(target: string | DialOptions): Promise<SrtSocket> {
   const onAbort = (): void => { void mux.close(); };
   signal?.addEventListener('abort', onAbort, { once: true });
   try {
-    if (signal?.aborted) throw SRT_REJ.CLOSE;
+    if (signal?.aborted) throw new SrtRejectedError(SRT_REJ.CLOSE);
     await mux.connectPeer(address, port);
     const socket = await (rendezvous ? mux.rendezvous(address, port, options, cookie) : mux.connect(address, port, options));
     mux.on('connectionClosed', (_l: MuxLink) => { void mux.close(); });
     return socket;
-  } catch (reason) {
+  } catch (e) {
     await mux.close();
-    if (typeof reason === 'number') throw new SrtRejectedError(reason);
-    throw reason;
+    throw e;
   } finally {
     signal?.removeEventListener('abort', onAbort);
   }

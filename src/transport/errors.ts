@@ -8,9 +8,15 @@ export class SrtError extends Error {
   }
 }
 
+/**
+ * A connection refused with an SRT reject reason (SRT_REJ_* below 1000, SRT_REJX_* codes 1000 and
+ * up): the one error that carries a rejection, whether a peer refused us (the caller's side) or the
+ * server refuses a caller (the message then says why; `reason` goes into the handshake).
+ */
 export class SrtRejectedError extends SrtError {
-  constructor(reason: number) {
-    super('SRT_ECONNREJ', `connection rejected: ${rejectReasonText(reason)} (reason ${reason})`, reason);
+  declare readonly reason: number;
+  constructor(reason: number, message = `connection rejected: ${rejectReasonText(reason)} (reason ${reason})`) {
+    super('SRT_ECONNREJ', message, reason);
     this.name = 'SrtRejectedError';
   }
 }

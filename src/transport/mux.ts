@@ -13,6 +13,7 @@ import type { SrtOptions } from '../protocol/options.js';
 import { SRT_REJ } from '../protocol/reject.js';
 import type { SrtStats } from '../protocol/stats.js';
 import { nowUs, randomCookie, randomIsn, randomSocketId } from './clock.js';
+import { SrtRejectedError } from './errors.js';
 import { SrtSocket, type SocketLink } from './socket.js';
 
 const ACCEPT_HOOK_TIMEOUT_MS = 10_000;
@@ -270,11 +271,11 @@ export class Multiplexer extends EventEmitter {
   private startConnector(start: (now: number) => ConnectorHandle): Promise<SrtSocket> {
     return new Promise((resolve, reject) => {
       if (this.closing) {
-        reject(SRT_REJ.CLOSE);
+        reject(new SrtRejectedError(SRT_REJ.CLOSE));
         return;
       }
       const c = start(nowUs());
-      c.owner = { resolve, reject } satisfies Pending;
+      c.owner = { resolve, reject: (reason: number) => reject(new SrtRejectedError(reason)) } satisfies Pending;
       this.drive();
     });
   }

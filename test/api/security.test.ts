@@ -144,6 +144,9 @@ test('§5.2 the task history masks secrets in result as in params, for admins to
     assert.equal(items.find((x) => x.kind === 'gateway.create')!.result!.config!['PassPhrase'], '***');
     const one = await t.app.inject({ method: 'GET', url: `/api/v1/tasks/${(created as unknown as { id: number }).id}`, headers: admin });
     assertNoSecret(one.body, 'GET /api/v1/tasks/:id');
+    const none = await t.app.inject({ method: 'GET', url: '/api/v1/tasks/999999', headers: admin });
+    assert.equal(none.statusCode, 404);
+    assert.deepEqual(none.json(), { code: 'API_ERR_NOT_FOUND', message: 'task 999999 not found' });
     const rows = await t.db.selectFrom('tasks').select(['params', 'result']).execute();
     for (const x of rows) assertNoSecret(`${x.params ?? ''}${x.result ?? ''}`, 'the stored task');
   } finally {

@@ -289,8 +289,8 @@ test('Flussonic-style multi-author publishing: port range + config backend (Pyth
     backendCalls.push(req.url ?? '');
     const u = new URL(req.url ?? '/', 'http://x');
     if (u.pathname === '/config_backend/streams') {
-      // exactly what the example backend writes: str(dict), not JSON
-      res.end("{'streams': [{'name': 'author_one', 'inputs': [{'url': 'publish://'}], 'srt_publish': {'passphrase': 'securePass1'}}, {'name': 'author_two', 'inputs': [{'url': 'publish://'}], 'srt_publish': {'passphrase': 'otherPassword'}}]}");
+      // exactly what the example backend writes: str(dict), not JSON (Python puts a value with an apostrophe in double quotes)
+      res.end(`{'streams': [{'name': 'author_one', 'inputs': [{'url': 'publish://'}], 'srt_publish': {'passphrase': 'securePass1'}}, {'name': 'author_two', 'inputs': [{'url': 'publish://'}], 'srt_publish': {'passphrase': "O'Brien's pass"}}]}`);
     } else if (u.pathname.startsWith('/config_backend/srt_port_resolve/')) {
       const port = Number(u.pathname.split('/').pop());
       const name = port === first ? 'author_one' : port === first + 1 ? 'author_two' : null;
@@ -304,6 +304,8 @@ test('Flussonic-style multi-author publishing: port range + config backend (Pyth
   const media = testMedia();
   try {
     assert.equal(await rejectionOf(first + 1, '', { passphrase: 'securePass1' }), SRT_REJ.BADSECRET, 'each author has their own passphrase');
+    const two = await dial({ host: '127.0.0.1', port: first + 1, passphrase: "O'Brien's pass" });
+    two.destroy();
     assert.equal(await rejectionOf(first + 2, '', { passphrase: 'securePass1' }), SRT_REJX.NOTFOUND, 'unmapped port: 1404');
     const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', media, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${first}?passphrase=securePass1&pkt_size=1316&linger=3`]);
     await until(() => server.streamNames().includes('author_one'));

@@ -4,6 +4,8 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Server } from '../../src/server/server.js';
 import { dial } from '../../src/transport/api.js';
+import { SrtRejectedError } from '../../src/transport/errors.js';
+import { SRT_REJX } from '../../src/protocol/reject.js';
 import { diffMessages, freePort, makeMessages, sleep, until } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
@@ -18,7 +20,9 @@ test('a local publisher feeds SRT players; a local player reads an SRT publisher
   srv.on('closed', (c, r) => events.push(`closed ${c.role} ${c.peer} ${r}`));
   try {
     const pub = srv.publishLocal('live/in', 'route:1 pull');
-    assert.throws(() => srv.publishLocal('live/in', 'route:2 pull'), /already published/);
+    // the same typed rejection an SRT publisher of a taken stream gets (1409 conflict)
+    assert.throws(() => srv.publishLocal('live/in', 'route:2 pull'), (e: unknown) =>
+      e instanceof SrtRejectedError && e.reason === SRT_REJX.CONFLICT && e.message === 'stream "live/in" is already published');
     const player = await dial({ host: '127.0.0.1', port, streamid: 'live/in' });
     await until(() => srv.connections().length === 2);
     const got: Buffer[] = [];

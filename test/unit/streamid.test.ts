@@ -4,6 +4,7 @@ import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SRT_REJX } from '../../src/protocol/reject.js';
+import { SrtRejectedError } from '../../src/transport/errors.js';
 import { StreamIdError, parseStreamId, type ParsedStreamId, type StreamIdOptions } from '../../src/server/streamid.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
@@ -13,6 +14,7 @@ fileTimeout();
 function rejects(sid: string, reason: number, message?: RegExp, opts?: StreamIdOptions): void {
   assert.throws(() => parseStreamId(sid, opts), (e: unknown) => {
     assert.ok(e instanceof StreamIdError, `expected StreamIdError, got ${String(e)}`);
+    assert.ok(e instanceof SrtRejectedError, 'a stream id error is the rejection that answers the handshake');
     assert.equal(e.code, 'SRT_ERR_STREAMID');
     assert.equal(e.name, 'StreamIdError');
     assert.equal(e.reason, reason, `reason for ${JSON.stringify(sid)}: ${e.message}`);
