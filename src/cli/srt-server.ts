@@ -25,6 +25,8 @@ Options:
   --max-per-peer N          connections per peer address.
   --grace MS              Players wait this long for a publisher to reconnect (default 5000).
   --keyframe-start        New players start at the next MPEG-TS random-access point.
+  --no-gop-cache          New players get the live stream as it comes, not the current GOP first.
+  --gop-cache-max-bytes N Bound of one stream's GOP cache (default 4194304).
   --publish-ports A-B     Flussonic-style publish ports: each port is one author's stream, resolved
   --config-backend URL      through URL's srt_port_resolve/{port} and streams (passphrases).
   --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names).
@@ -72,6 +74,8 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
       case '--max-per-peer': flags.maxPerPeer = int(a, val()); break;
       case '--grace': flags.publisherGraceMs = int(a, val()); break;
       case '--keyframe-start': flags.startAtKeyframe = true; break;
+      case '--no-gop-cache': flags.gopCache = false; break;
+      case '--gop-cache-max-bytes': flags.gopCacheMaxBytes = int(a, val()); break;
       case '--publish-ports': {
         const v = val();
         const m = /^(\d+)-(\d+)$/.exec(v);

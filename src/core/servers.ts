@@ -38,7 +38,7 @@ export class NotFoundError extends Error {
 }
 
 const SETTINGS_KEYS = new Set(['app', 'defaultStream', 'accessMode', 'whitelist', 'passphrase', 'streams', 'users', 'token', 'authHook',
-  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'publishPorts', 'host']);
+  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'gopCache', 'gopCacheMaxBytes', 'publishPorts', 'host']);
 
 /** Children of a server (routes, recordings) follow it through these (core/routes.ts); hooks must not throw. */
 export interface ServerLifecycle {

@@ -769,6 +769,10 @@ export interface paths {
                                 playerQueue?: number;
                                 /** @description new players start at the next video keyframe, PAT/PMT first */
                                 startAtKeyframe?: boolean;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -881,6 +885,10 @@ export interface paths {
                             playerQueue?: number;
                             /** @description new players start at the next video keyframe, PAT/PMT first */
                             startAtKeyframe?: boolean;
+                            /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                            gopCache?: boolean;
+                            /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                            gopCacheMaxBytes?: number;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -961,6 +969,10 @@ export interface paths {
                                 playerQueue?: number;
                                 /** @description new players start at the next video keyframe, PAT/PMT first */
                                 startAtKeyframe?: boolean;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1048,6 +1060,10 @@ export interface paths {
                                 playerQueue?: number;
                                 /** @description new players start at the next video keyframe, PAT/PMT first */
                                 startAtKeyframe?: boolean;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1251,6 +1267,10 @@ export interface paths {
                                 playerQueue?: number;
                                 /** @description new players start at the next video keyframe, PAT/PMT first */
                                 startAtKeyframe?: boolean;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1522,6 +1542,10 @@ export interface paths {
                             playerQueue?: number;
                             /** @description new players start at the next video keyframe, PAT/PMT first */
                             startAtKeyframe?: boolean;
+                            /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                            gopCache?: boolean;
+                            /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                            gopCacheMaxBytes?: number;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -1603,6 +1627,10 @@ export interface paths {
                                     playerQueue?: number;
                                     /** @description new players start at the next video keyframe, PAT/PMT first */
                                     startAtKeyframe?: boolean;
+                                    /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                    gopCache?: boolean;
+                                    /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                    gopCacheMaxBytes?: number;
                                     /** @description Flussonic-style publish ports with a configuration backend */
                                     publishPorts?: {
                                         first: number;
@@ -1809,6 +1837,10 @@ export interface paths {
                                 playerQueue?: number;
                                 /** @description new players start at the next video keyframe, PAT/PMT first */
                                 startAtKeyframe?: boolean;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -2017,6 +2049,10 @@ export interface paths {
                                 playerQueue?: number;
                                 /** @description new players start at the next video keyframe, PAT/PMT first */
                                 startAtKeyframe?: boolean;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -2225,6 +2261,10 @@ export interface paths {
                                 playerQueue?: number;
                                 /** @description new players start at the next video keyframe, PAT/PMT first */
                                 startAtKeyframe?: boolean;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -7381,6 +7421,10 @@ export interface paths {
                             playerQueue?: number;
                             /** @description new players start at the next video keyframe, PAT/PMT first */
                             startAtKeyframe?: boolean;
+                            /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                            gopCache?: boolean;
+                            /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                            gopCacheMaxBytes?: number;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -7609,6 +7653,10 @@ export interface paths {
                             playerQueue?: number;
                             /** @description new players start at the next video keyframe, PAT/PMT first */
                             startAtKeyframe?: boolean;
+                            /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                            gopCache?: boolean;
+                            /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                            gopCacheMaxBytes?: number;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;

@@ -37,6 +37,8 @@ export const ServerSettings = Type.Object({
   publisherGraceMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 600_000, description: 'how long players wait for a publisher to come back' })),
   playerQueue: Type.Optional(Type.Integer({ minimum: 16, maximum: 1_000_000, description: 'messages a player may fall behind before it is dropped' })),
   startAtKeyframe: Type.Optional(Type.Boolean({ description: 'new players start at the next video keyframe, PAT/PMT first' })),
+  gopCache: Type.Optional(Type.Boolean({ description: 'new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true)' })),
+  gopCacheMaxBytes: Type.Optional(Type.Integer({ minimum: 65_536, maximum: 268_435_456, description: 'bound of one stream\'s GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe' })),
   publishPorts: Type.Optional(Type.Object({
     first: Type.Integer({ minimum: 1, maximum: 65535 }),
     last: Type.Integer({ minimum: 1, maximum: 65535 }),
