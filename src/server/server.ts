@@ -88,9 +88,6 @@ export interface PublishPortRange {
   refreshMs?: number;
 }
 
-/** A player waiting for the GOP of an MPEG-TS stream whose PMT does not come is released after this many messages. */
-const GOP_WAIT_MESSAGES = 1000;
-
 /** Most ports a publish range may bind (each is a UDP socket). */
 export const MAX_PUBLISH_PORTS = 4096;
 
@@ -112,8 +109,6 @@ export interface ServerConnection {
   waitingForKeyframe: boolean;
   /** Player waiting for the GOP cache to hold a GOP (it gets it, then the live stream). */
   waitingForGop?: boolean;
-  /** Messages fanned out while waitingForGop (a TS stream that never names its video releases it). */
-  gopWaited?: number;
   /** Where a player released from the GOP wait starts: at a keyframe or at once. */
   wantsKeyframe?: boolean;
 }
@@ -533,10 +528,11 @@ export class Server extends EventEmitter<ServerEvents> {
       const snap = gop.ready && gop.size <= this.queueLimit * 0.75 ? gop.snapshot() : null;
       if (snap) {
         for (const m of snap) conn.socket.write(m);
-      } else if (gop.waitable || (!gop.nonTs && !st.psi.ready)) {
+      } else if (gop.waitable) {
+        // an MPEG-TS stream with H.264/HEVC video but no GOP yet (or one over the bound): the next keyframe
         conn.waitingForGop = true;
-        conn.gopWaited = 0;
       } else {
+        // not a stream the cache serves (or nothing published yet: the publisher's start is clean)
         conn.waitingForKeyframe = conn.wantsKeyframe;
       }
     }
@@ -560,7 +556,7 @@ export class Server extends EventEmitter<ServerEvents> {
         if (gop.ready && gop.size <= limit * 0.75) snap = gop.snapshot();
         if (snap) {
           p.waitingForGop = false;
-        } else if (gop.nonTs || (!gop.waitable && (st.psi.ready || ++p.gopWaited! > GOP_WAIT_MESSAGES))) {
+        } else if (!gop.waitable) {
           // not a stream the cache serves: as without it
           p.waitingForGop = false;
           p.waitingForKeyframe = p.wantsKeyframe === true;
