@@ -32,6 +32,8 @@ Options:
   --wait-timeout MS       Close a waiting player after MS (SHUTDOWN); 0 = wait forever (default).
   --reject-log-interval MS  Repeated rejections of one address, stream id and reason: the first is
                             logged, the rest as one summary line per MS (default 5000).
+  --no-gop-cache          New players get the live stream as it comes, not the current GOP first.
+  --gop-cache-max-bytes N Bound of one stream's GOP cache (default 4194304).
   --publish-ports A-B     Flussonic-style publish ports: each port is one author's stream, resolved
   --config-backend URL      through URL's srt_port_resolve/{port} and streams (passphrases).
   --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names).
@@ -54,6 +56,8 @@ const SERVER_OPTIONS = {
   'max-per-peer': { type: 'string' },
   'grace': { type: 'string' },
   'keyframe-start': { type: 'boolean' },
+  'no-gop-cache': { type: 'boolean' },
+  'gop-cache-max-bytes': { type: 'string' },
   'wait-for-publisher': { type: 'boolean' },
   'wait-timeout': { type: 'string' },
   'reject-log-interval': { type: 'string' },
@@ -95,6 +99,8 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
   if (v['max-per-peer'] !== undefined) flags.maxPerPeer = int('max-per-peer', v['max-per-peer']);
   if (v.grace !== undefined) flags.publisherGraceMs = int('grace', v.grace);
   if (v['keyframe-start']) flags.startAtKeyframe = true;
+  if (v['no-gop-cache']) flags.gopCache = false;
+  if (v['gop-cache-max-bytes'] !== undefined) flags.gopCacheMaxBytes = int('gop-cache-max-bytes', v['gop-cache-max-bytes']);
   if (v['wait-for-publisher']) flags.waitForPublisher = true;
   if (v['wait-timeout'] !== undefined) flags.waitForPublisherTimeoutMs = int('wait-timeout', v['wait-timeout']);
   let rejectLogIntervalMs = 5000;

@@ -35,7 +35,7 @@ export interface ServerView extends Omit<ServerRow, 'settings' | 'server_active'
 export { ConflictError, NotFoundError } from './errors.js';
 
 const SETTINGS_KEYS = new Set(['app', 'defaultStream', 'accessMode', 'whitelist', 'passphrase', 'streams', 'users', 'token', 'authHook',
-  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'publishPorts', 'host', 'waitForPublisher', 'waitForPublisherTimeoutMs']);
+  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'gopCache', 'gopCacheMaxBytes', 'publishPorts', 'host', 'waitForPublisher', 'waitForPublisherTimeoutMs']);
 
 /** Children of a server (routes, recordings) follow it through these (core/routes.ts); hooks must not throw. */
 export interface ServerLifecycle {

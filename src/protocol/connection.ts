@@ -20,6 +20,13 @@ import { FecReceiver, FecSender } from './fec.js';
 import { fecConfig, type ArqLevel } from './filter-config.js';
 
 const ACK_INTERVAL_US = 10_000; // libsrt COMM_SYN_INTERVAL_US
+/**
+ * Graceful close: after the last ACK, SHUTDOWN waits the peer's latency + 2 RTT + this margin. A
+ * libsrt receiver hands the application only what it has read before SHUTDOWN arrives, and a
+ * reader such as ffmpeg on a busy machine can lag its play times by tens of milliseconds (20 ms
+ * lost the last messages to ffmpeg under load).
+ */
+const PLAY_OUT_MARGIN_MS = 100;
 const LIGHT_ACK_PACKETS = 64; // SELF_CLOCK_INTERVAL
 const MIN_NAK_INTERVAL_US = 20_000;
 const KEEPALIVE_US = 1_000_000;
@@ -522,7 +529,7 @@ export class Connection {
   private lingerCheck(now: number): void {
     if (this.shutdownAt === Infinity && this.sender.isEmpty()) {
       this.lingerUntil = Infinity;
-      this.shutdownAt = now + (this.params.sndLatencyMs + Math.ceil((2 * this.srtt) / 1000) + 20) * 1000;
+      this.shutdownAt = now + (this.params.sndLatencyMs + Math.ceil((2 * this.srtt) / 1000) + PLAY_OUT_MARGIN_MS) * 1000;
     }
     if (now >= Math.min(this.lingerUntil, this.shutdownAt)) this.close(now);
   }

@@ -11,6 +11,7 @@ import type { SrtSocket } from '../transport/socket.js';
 import { LocalEndpoint } from './local.js';
 import { parsePyLiteral } from './pydict.js';
 import { parseStreamId, serverNameCode, type ParsedStreamId, type StreamMode } from './streamid.js';
+import { GopCache, GOP_CACHE_MAX_BYTES } from './gopcache.js';
 import { PsiCache } from './tsmux.js';
 
 export interface StreamCredentials {
@@ -60,7 +61,7 @@ export interface ServerConfig {
   publisherGraceMs?: number;
   /** Per-player queue bound in messages; a player beyond it is dropped (default 4096). */
   playerQueue?: number;
-  /** Start new players at the next MPEG-TS random-access point. */
+  /** Start new players at the next MPEG-TS random-access point (when the GOP cache cannot serve them). */
   startAtKeyframe?: boolean;
   /**
    * Accept players of a stream that has no publisher (yet) and hold them — keepalives only — until
@@ -71,6 +72,13 @@ export interface ServerConfig {
   waitForPublisher?: boolean;
   /** How long a waiting SRT player is held, ms; then it is closed (SHUTDOWN). 0 = no limit (default). */
   waitForPublisherTimeoutMs?: number;
+  /**
+   * Give a new player of an MPEG-TS stream with H.264/HEVC video the current GOP at once (from the
+   * last keyframe, PAT/PMT and parameter sets first), then the live stream (default true).
+   */
+  gopCache?: boolean;
+  /** Bound of one stream's GOP cache in bytes (default 4 MiB); a longer GOP is not cached. */
+  gopCacheMaxBytes?: number;
   /** SRT options for every connection (latency, …). */
   srt?: Partial<SrtOptions>;
   /**
@@ -110,6 +118,10 @@ export interface ServerConnection {
   connectedAt: number;
   /** Player waiting for a random-access point. */
   waitingForKeyframe: boolean;
+  /** Player waiting for the GOP cache to hold a GOP (it gets it, then the live stream). */
+  waitingForGop?: boolean;
+  /** Where a player released from the GOP wait starts: at a keyframe or at once. */
+  wantsKeyframe?: boolean;
 }
 
 interface StreamState {
@@ -124,6 +136,8 @@ interface StreamState {
   bytes: number;
   /** PAT/PMT of the stream: which PIDs are video, and the tables a late-joining player needs first. */
   psi: PsiCache;
+  /** The current GOP for late players (null when the server's gopCache is off). */
+  gop: GopCache | null;
 }
 
 export interface RejectInfo {
@@ -444,7 +458,7 @@ export class Server extends EventEmitter<ServerEvents> {
       user: p.user,
       socket,
       connectedAt: Date.now(),
-      waitingForKeyframe: p.mode !== 'publish' && this.config.startAtKeyframe === true,
+      waitingForKeyframe: false,
     };
     this.conns.set(conn.id, conn);
     this.counters.accepted++;
@@ -460,7 +474,9 @@ export class Server extends EventEmitter<ServerEvents> {
   private streamFor(name: string): StreamState {
     let st = this.streams.get(name);
     if (!st) {
-      st = { name, publisher: null, backup: null, players: new Set(), graceTimer: null, createdAt: Date.now(), messages: 0, bytes: 0, psi: new PsiCache() };
+      const psi = new PsiCache();
+      const gop = this.config.gopCache === false ? null : new GopCache(psi, this.config.gopCacheMaxBytes ?? GOP_CACHE_MAX_BYTES);
+      st = { name, gop, publisher: null, backup: null, players: new Set(), graceTimer: null, createdAt: Date.now(), messages: 0, bytes: 0, psi };
       this.streams.set(name, st);
     }
     return st;
@@ -506,9 +522,9 @@ export class Server extends EventEmitter<ServerEvents> {
       conn.socket.close();
       return;
     }
-    st.players.add(conn);
     // players only receive; anything they send is ignored
     conn.socket.on('data', () => undefined);
+    this.joinPlayer(st, conn, undefined);
     if (!st.publisher) this.startWaiting(conn);
   }
 
@@ -543,15 +559,61 @@ export class Server extends EventEmitter<ServerEvents> {
     this.waitTimers.delete(p);
   }
 
+  /** Bytes a player may have queued before it is dropped as too slow. */
+  private get queueLimit(): number {
+    return (this.config.playerQueue ?? 4096) * 1456;
+  }
+
+  /**
+   * Adds a player to its stream. `startAtKeyframe` false: the live stream as it comes (the
+   * recorder); otherwise the cached GOP at once when there is one, or a wait for it on an MPEG-TS
+   * stream with H.264/HEVC video, else the server's startAtKeyframe (or the caller's) applies.
+   */
+  private joinPlayer(st: StreamState, conn: ServerConnection, startAtKeyframe: boolean | undefined): void {
+    conn.wantsKeyframe = startAtKeyframe ?? this.config.startAtKeyframe === true;
+    conn.waitingForKeyframe = conn.wantsKeyframe;
+    const gop = startAtKeyframe === false ? null : st.gop;
+    if (gop) {
+      conn.waitingForKeyframe = false;
+      const snap = gop.ready && gop.size <= this.queueLimit * 0.75 ? gop.snapshot() : null;
+      if (snap) {
+        for (const m of snap) conn.socket.write(m);
+      } else if (gop.waitable) {
+        // an MPEG-TS stream with H.264/HEVC video but no GOP yet (or one over the bound): the next keyframe
+        conn.waitingForGop = true;
+      } else {
+        // not a stream the cache serves (or nothing published yet: the publisher's start is clean)
+        conn.waitingForKeyframe = conn.wantsKeyframe;
+      }
+    }
+    st.players.add(conn);
+  }
+
   private fanOut(st: StreamState, msg: Buffer): void {
     st.messages++;
     st.bytes += msg.length;
-    const limit = (this.config.playerQueue ?? 4096) * 1456;
+    const limit = this.queueLimit;
     st.psi.observe(msg);
+    const gop = st.gop;
+    gop?.observe(msg);
     let keyframe = -2; // not looked for yet
     for (const p of st.players) {
       let out = msg;
       let header: Buffer | null = null;
+      let snap: Buffer[] | null = null;
+      if (p.waitingForGop && gop) {
+        // the GOP so far (this message included) as soon as the cache holds one
+        if (gop.ready && gop.size <= limit * 0.75) snap = gop.snapshot();
+        if (snap) {
+          p.waitingForGop = false;
+        } else if (!gop.waitable) {
+          // not a stream the cache serves: as without it
+          p.waitingForGop = false;
+          p.waitingForKeyframe = p.wantsKeyframe === true;
+        } else {
+          continue;
+        }
+      }
       if (p.waitingForKeyframe) {
         // start at a video keyframe (muxers also mark audio frames), with the PAT/PMT in front
         if (keyframe === -2) keyframe = st.psi.keyframeOffset(msg);
@@ -565,6 +627,10 @@ export class Server extends EventEmitter<ServerEvents> {
       if (s.destroyed) continue;
       if ((s instanceof LocalEndpoint ? s.queuedBytes() : s.writableLength) > limit) {
         this.dropPlayer(p, `queue over ${this.config.playerQueue} messages`);
+        continue;
+      }
+      if (snap) {
+        for (const m of snap) s.write(m);
         continue;
       }
       if (header) s.write(header);
@@ -618,8 +684,8 @@ export class Server extends EventEmitter<ServerEvents> {
     if (keep.length === 0) return;
     const next = this.streamFor(st.name);
     for (const p of keep) {
-      p.waitingForKeyframe = this.config.startAtKeyframe === true;
-      next.players.add(p);
+      p.waitingForGop = false;
+      this.joinPlayer(next, p, undefined);
       if (!next.publisher) this.startWaiting(p);
     }
   }
@@ -657,7 +723,7 @@ export class Server extends EventEmitter<ServerEvents> {
     const ep = new LocalEndpoint(label, queue, role === 'publisher' ? 'publisher' : 'player');
     const conn: ServerConnection = {
       id: this.nextId++, role, stream: name, streamId: label, peer: label, socket: ep, local: true,
-      connectedAt: Date.now(), waitingForKeyframe: role === 'player' && (startAtKeyframe ?? this.config.startAtKeyframe === true),
+      connectedAt: Date.now(), waitingForKeyframe: false,
     };
     this.conns.set(conn.id, conn);
     ep.on('error', () => undefined);
@@ -665,9 +731,7 @@ export class Server extends EventEmitter<ServerEvents> {
     ep.on('close', () => this.onClosed(conn, ep.closeReason ?? 'closed'));
     this.emit('accepted', conn);
     if (role === 'publisher') this.attachPublisher(conn);
-    else {
-      this.streamFor(name).players.add(conn);
-    }
+    else this.joinPlayer(this.streamFor(name), conn, startAtKeyframe);
     return ep;
   }
 

@@ -14,6 +14,8 @@ export function hasRandomAccessPoint(msg: Buffer): boolean {
 }
 
 const PAT_PID = 0;
+const STREAM_TYPE_H264 = 0x1b;
+const STREAM_TYPE_HEVC = 0x24;
 /** PMT stream_type values of video: MPEG-1/2, MPEG-4 part 2, H.264, SVC, MVC, HEVC, VVC, AVS2/3, VC-1. */
 const VIDEO_STREAM_TYPES = new Set([0x01, 0x02, 0x10, 0x1b, 0x1f, 0x20, 0x24, 0x33, 0xd2, 0xd4, 0xea]);
 
@@ -32,6 +34,9 @@ export class PsiCache {
   private readonly video = new Map<number, Set<number>>();
   /** All of them (looked up for every packet with random_access_indicator). */
   private videoPids = new Set<number>();
+  /** The first H.264 or HEVC elementary stream of the PMTs (the one a GOP cache follows), or null. */
+  private coded: { pid: number; streamType: number } | null = null;
+  private readonly codedByPmt = new Map<number, { pid: number; streamType: number } | null>();
 
   observe(msg: Buffer): void {
     for (let o = 0; o + 188 <= msg.length; o += 188) {
@@ -52,14 +57,29 @@ export class PsiCache {
     const end = table + 3 + sectionLength - 4;
     const programInfo = ((pkt[table + 10]! & 0x0f) << 8) | pkt[table + 11]!;
     const video = new Set<number>();
+    let coded: { pid: number; streamType: number } | null = null;
     for (let p = table + 12 + programInfo; p + 5 <= end;) {
       const esPid = ((pkt[p + 1]! & 0x1f) << 8) | pkt[p + 2]!;
       if (VIDEO_STREAM_TYPES.has(pkt[p]!)) video.add(esPid);
+      if (coded === null && (pkt[p] === STREAM_TYPE_H264 || pkt[p] === STREAM_TYPE_HEVC)) coded = { pid: esPid, streamType: pkt[p]! };
       p += 5 + (((pkt[p + 3]! & 0x0f) << 8) | pkt[p + 4]!);
     }
     this.pmts.set(pid, Buffer.from(pkt));
     this.video.set(pid, video);
+    this.codedByPmt.set(pid, coded);
+    this.derive();
+  }
+
+  private derive(): void {
     this.videoPids = new Set([...this.video.values()].flatMap((v) => [...v]));
+    let coded: { pid: number; streamType: number } | null = null;
+    for (const c of this.codedByPmt.values()) if (c && (coded === null || c.pid < coded.pid)) coded = c;
+    if (coded?.pid !== this.coded?.pid || coded?.streamType !== this.coded?.streamType) this.coded = coded;
+  }
+
+  /** The PID and stream type (0x1B H.264, 0x24 HEVC) of the stream's first H.264/HEVC video, or null. */
+  get codedVideo(): { pid: number; streamType: number } | null {
+    return this.coded;
   }
 
   /**
@@ -96,8 +116,9 @@ export class PsiCache {
         if (pids.has(k)) continue;
         this.pmts.delete(k);
         this.video.delete(k);
+        this.codedByPmt.delete(k);
       }
-      this.videoPids = new Set([...this.video.values()].flatMap((v) => [...v]));
+      this.derive();
     }
   }
 

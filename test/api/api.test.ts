@@ -161,13 +161,15 @@ test('server settings are typed: every bad setting is named with its path', asyn
     const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
     const r = await t.app.inject({
       method: 'POST', url: '/api/v1/servers', headers: auth,
-      payload: { server_name: 'typed', server_port: await freePort(), settings: { maxConnections: 0, passphrase: 'short', accessMode: 'open', bogus: 1, streams: { cam: { publishPassphrase: 'x' } }, authHook: { url: 'ftp://x' } } },
+      payload: { server_name: 'typed', server_port: await freePort(), settings: { maxConnections: 0, passphrase: 'short', accessMode: 'open', bogus: 1, streams: { cam: { publishPassphrase: 'x' } }, authHook: { url: 'ftp://x' }, gopCache: 'yes', gopCacheMaxBytes: 10 } },
     });
     assert.equal(r.statusCode, 400, r.body);
     const fields = [...new Set((r.json() as { errors: { field: string }[] }).errors.map((e) => e.field))].sort();
-    assert.deepEqual(fields, ['settings.accessMode', 'settings.authHook.url', 'settings.bogus', 'settings.maxConnections', 'settings.passphrase', 'settings.streams.cam.publishPassphrase']);
-    const ok = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'typed', server_port: await freePort(), settings: { maxConnections: 10, accessMode: 'whitelist', whitelist: ['live/a'], startAtKeyframe: true } } });
+    assert.deepEqual(fields, ['settings.accessMode', 'settings.authHook.url', 'settings.bogus', 'settings.gopCache', 'settings.gopCacheMaxBytes', 'settings.maxConnections', 'settings.passphrase', 'settings.streams.cam.publishPassphrase']);
+    const settings = { maxConnections: 10, accessMode: 'whitelist', whitelist: ['live/a'], startAtKeyframe: true, gopCache: false, gopCacheMaxBytes: 1048576 };
+    const ok = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'typed', server_port: await freePort(), settings } });
     assert.equal(ok.statusCode, 201, ok.body);
+    assert.deepEqual((ok.json() as { settings: unknown }).settings, settings);
   } finally {
     await t.close();
   }

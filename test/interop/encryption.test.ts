@@ -33,7 +33,7 @@ for (const pbkeylen of [16, 24, 32] as const) {
       const end = Date.now() + 5000;
       while (got.length < msgs.length && Date.now() < end) await sleep(50);
       const st = s.stats();
-      assert.equal(diffMessages(msgs, got), null, `undecrypt ${st.pktRcvUndecryptTotal}`);
+      assert.equal(diffMessages(msgs, got), null, `undecrypt ${st.pktRcvUndecryptTotal}, received ${st.pktRecvTotal}, lost ${st.pktRcvLossTotal}, dropped ${st.pktRcvDropTotal}, retransmitted ${st.pktRcvRetransTotal} (packets srt-live-transmit never sent — its UDP input overflowing under load — show as received < messages with no loss)`);
       assert.equal(st.pktRcvUndecryptTotal, 0);
       assert.equal(st.pktRcvKMState, KmState.Secured);
       assert.ok(st.kmRcvUpdates! >= 2, `libsrt announced new keys in-band (${st.kmRcvUpdates} updates)`);

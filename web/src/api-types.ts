@@ -773,6 +773,10 @@ export interface paths {
                                 waitForPublisher?: boolean;
                                 /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                                 waitForPublisherTimeoutMs?: number;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -889,6 +893,10 @@ export interface paths {
                             waitForPublisher?: boolean;
                             /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                             waitForPublisherTimeoutMs?: number;
+                            /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                            gopCache?: boolean;
+                            /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                            gopCacheMaxBytes?: number;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -973,6 +981,10 @@ export interface paths {
                                 waitForPublisher?: boolean;
                                 /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                                 waitForPublisherTimeoutMs?: number;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1064,6 +1076,10 @@ export interface paths {
                                 waitForPublisher?: boolean;
                                 /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                                 waitForPublisherTimeoutMs?: number;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1271,6 +1287,10 @@ export interface paths {
                                 waitForPublisher?: boolean;
                                 /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                                 waitForPublisherTimeoutMs?: number;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1546,6 +1566,10 @@ export interface paths {
                             waitForPublisher?: boolean;
                             /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                             waitForPublisherTimeoutMs?: number;
+                            /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                            gopCache?: boolean;
+                            /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                            gopCacheMaxBytes?: number;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -1631,6 +1655,10 @@ export interface paths {
                                     waitForPublisher?: boolean;
                                     /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                                     waitForPublisherTimeoutMs?: number;
+                                    /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                    gopCache?: boolean;
+                                    /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                    gopCacheMaxBytes?: number;
                                     /** @description Flussonic-style publish ports with a configuration backend */
                                     publishPorts?: {
                                         first: number;
@@ -1841,6 +1869,10 @@ export interface paths {
                                 waitForPublisher?: boolean;
                                 /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                                 waitForPublisherTimeoutMs?: number;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -2053,6 +2085,10 @@ export interface paths {
                                 waitForPublisher?: boolean;
                                 /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                                 waitForPublisherTimeoutMs?: number;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -2265,6 +2301,10 @@ export interface paths {
                                 waitForPublisher?: boolean;
                                 /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                                 waitForPublisherTimeoutMs?: number;
+                                /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                                gopCache?: boolean;
+                                /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                                gopCacheMaxBytes?: number;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -7429,6 +7469,10 @@ export interface paths {
                             waitForPublisher?: boolean;
                             /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                             waitForPublisherTimeoutMs?: number;
+                            /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                            gopCache?: boolean;
+                            /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                            gopCacheMaxBytes?: number;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -7683,6 +7727,10 @@ export interface paths {
                             waitForPublisher?: boolean;
                             /** @description a player waiting this long is closed (SHUTDOWN); 0 = no limit (default) */
                             waitForPublisherTimeoutMs?: number;
+                            /** @description new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true) */
+                            gopCache?: boolean;
+                            /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
+                            gopCacheMaxBytes?: number;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;

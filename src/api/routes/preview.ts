@@ -1,6 +1,7 @@
 // GET /api/v1/servers/:id/streams/preview: a live stream's MPEG-TS over a WebSocket, for the
 // dashboard's in-browser preview (mpegts.js). The reader is a local player of the SRT server
-// (Server.playLocal, label "preview:<user>"): it starts at a random-access point, shows up in the
+// (Server.playLocal, label "preview:<user>"): it starts with the stream's cached GOP (or at the next
+// random-access point where there is none), shows up in the
 // stream's players with statistics, can be kicked like any connection, and is dropped when the
 // browser cannot keep up.
 //

@@ -41,6 +41,8 @@ export const ServerSettings = Type.Object({
   startAtKeyframe: Type.Optional(Type.Boolean({ description: 'new players start at the next video keyframe, PAT/PMT first' })),
   waitForPublisher: Type.Optional(Type.Boolean({ description: 'players of a stream that is not published (yet) are accepted and wait for its publisher instead of 1404; they also wait again when it ends (default false; true on the "default" server of sluice serve)' })),
   waitForPublisherTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000, description: 'a player waiting this long is closed (SHUTDOWN); 0 = no limit (default)' })),
+  gopCache: Type.Optional(Type.Boolean({ description: 'new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true)' })),
+  gopCacheMaxBytes: Type.Optional(Type.Integer({ minimum: 65_536, maximum: 268_435_456, description: 'bound of one stream\'s GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe' })),
   publishPorts: Type.Optional(Type.Object({
     first: Type.Integer({ minimum: 1, maximum: 65535 }),
     last: Type.Integer({ minimum: 1, maximum: 65535 }),
