@@ -1,6 +1,8 @@
 // `sluice srt-server`: a standalone SRT server (gosrt's server, plus Sluice's access control).
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Server, type ServerConfig } from '../server/server.js';
+import { ClusterServer } from '../server/cluster.js';
 import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
 import { rejectReasonText } from '../protocol/reject.js';
 import { OPTION_NAMES, parseOptionValue, type SrtOptions } from '../protocol/options.js';
@@ -35,17 +37,20 @@ Options:
   --config-backend URL      through URL's srt_port_resolve/{port} and streams (passphrases).
   --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names).
   --config FILE           JSON file with any ServerConfig fields (streams, users, …); flags override it.
+  --workers N             Worker threads sharing the port (SO_REUSEPORT; peers spread by address):
+                            1 = one thread (default), 0 = one per core. Not with --publish-ports.
   --logtopics a,b         Log topics to stderr: connect, reject, close, stream, stats (default: all but stats).
   -h, --help              This text.
 `;
 
 class UsageError extends Error {}
 
-export function parseServerArgs(argv: string[]): { config: ServerConfig; topics: Set<string>; rejectLogIntervalMs: number } | 'help' {
+export function parseServerArgs(argv: string[]): { config: ServerConfig; topics: Set<string>; rejectLogIntervalMs: number; workers: number } | 'help' {
   let file: Partial<ServerConfig> = {};
   const flags: Partial<ServerConfig> = {};
   let topics = new Set(['connect', 'reject', 'close', 'stream']);
   let rejectLogIntervalMs = 5000;
+  let workers = 1;
   const int = (flag: string, v: string): number => {
     if (!/^\d+$/.test(v)) throw new UsageError(`${flag}: "${v}" is not a non-negative integer`);
     return Number(v);
@@ -115,6 +120,7 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
         }
         break;
       }
+      case '--workers': workers = int(a, val()); if (workers === 0) workers = availableParallelism(); break;
       case '--logtopics': topics = new Set(val().split(',').filter(Boolean)); break;
       default: throw new UsageError(`unknown option ${a}`);
     }
@@ -126,7 +132,8 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
   if (config.passphrase !== undefined && config.passphrase !== '' && (config.passphrase.length < 10 || config.passphrase.length > 79)) {
     throw new UsageError(`--passphrase: must be 10 to 79 characters (got ${config.passphrase.length})`);
   }
-  return { config, topics, rejectLogIntervalMs };
+  if (workers > 1 && config.publishPorts) throw new UsageError('--workers above 1 cannot serve --publish-ports');
+  return { config, topics, rejectLogIntervalMs, workers };
 }
 
 export async function runSrtServer(argv: string[]): Promise<number> {
@@ -141,11 +148,14 @@ export async function runSrtServer(argv: string[]): Promise<number> {
     process.stdout.write(SRT_SERVER_HELP);
     return 0;
   }
-  const { config, topics, rejectLogIntervalMs } = parsed;
+  const { config, topics, rejectLogIntervalMs, workers } = parsed;
   const log = (topic: string, fields: Record<string, unknown>): void => {
     if (topics.has(topic)) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), topic, ...fields })}\n`);
   };
-  const server = new Server(config);
+  const server = workers > 1 ? new ClusterServer(config, { workers }) : new Server(config);
+  if (server instanceof ClusterServer) {
+    server.on('workerExit', (_i, reason) => process.stderr.write(`sluice srt-server: ${reason}; its connections are lost, the other workers go on serving\n`));
+  }
   server.on('accepted', (c) => log('connect', { id: c.id, role: c.role, stream: c.stream, peer: c.peer, streamid: c.streamId }));
   // a caller retrying a refused stream id: its first rejection, then a summary line per interval
   const rejects = new RejectionThrottle((x) => {
@@ -165,9 +175,11 @@ export async function runSrtServer(argv: string[]): Promise<number> {
     return 1;
   }
   const a = server.address();
-  process.stderr.write(`sluice srt-server "${config.name}" listening on ${a.address}:${a.port}\n`);
+  process.stderr.write(`sluice srt-server "${config.name}" listening on ${a.address}:${a.port}${workers > 1 ? ` (${workers} worker threads)` : ''}\n`);
   const statsTimer = topics.has('stats')
-    ? setInterval(() => log('stats', { streams: server.stats().map((s) => ({ name: s.name, players: s.players.length, publisher: s.publisher?.peer ?? null, mbpsRecvRate: s.publisher?.stats.mbpsRecvRate ?? 0 })) }), 1000)
+    ? setInterval(() => {
+      void Promise.resolve(server.stats()).then((st) => log('stats', { streams: st.map((s) => ({ name: s.name, players: s.players.length, publisher: s.publisher?.peer ?? null, mbpsRecvRate: s.publisher?.stats.mbpsRecvRate ?? 0 })) }));
+    }, 1000)
     : null;
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

@@ -14,7 +14,7 @@ export type { ClusterConnection } from './cluster-worker.js';
 
 export interface ClusterServerEvents {
   accepted: [conn: ClusterConnection];
-  rejected: [info: RejectInfo];
+  rejected: [info: RejectInfo & { worker: number }];
   closed: [conn: ClusterConnection, reason: string];
   published: [stream: string, conn: ClusterConnection];
   unpublished: [stream: string];
@@ -264,7 +264,7 @@ export class ClusterServer extends EventEmitter<ClusterServerEvents> {
         this.endStream(m.stream, r, true);
         break;
       }
-      case 'rejected': this.emit('rejected', m.info); break;
+      case 'rejected': this.emit('rejected', { ...m.info, worker: w }); break;
       case 'playerDropped': this.emit('playerDropped', m.conn, m.reason); break;
       case 'reply': {
         const p = this.replies.get(m.reqId);
