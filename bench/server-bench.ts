@@ -27,7 +27,9 @@ function waitLine(p: ChildProcess, re: RegExp, ms = 60_000, from: 'stdout' | 'st
     const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}`)), ms);
     p[from]!.on('data', (d: Buffer) => {
       buf += d.toString();
-      const line = buf.split('\n').find((l) => re.test(l));
+      const lines = buf.split('\n');
+      lines.pop(); // only whole lines: a long JSON line arrives in several chunks
+      const line = lines.find((l) => re.test(l));
       if (line) { clearTimeout(t); resolve(line); }
     });
   });

@@ -38,7 +38,8 @@ Options:
   --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names).
   --config FILE           JSON file with any ServerConfig fields (streams, users, …); flags override it.
   --workers N             Worker threads sharing the port (SO_REUSEPORT; peers spread by address):
-                            1 = one thread (default), 0 = one per core. Not with --publish-ports.
+                            1 = one thread (default), 0 = one per core. Connection limits count
+                            per worker; not with --publish-ports. A crashed worker is not restarted.
   --logtopics a,b         Log topics to stderr: connect, reject, close, stream, stats (default: all but stats).
   -h, --help              This text.
 `;
