@@ -98,8 +98,12 @@ function runWorker(port: MessagePort): void {
         const a = await ask({ t: 'claim', stream: name, backup });
         if (a.reject !== undefined) return { reject: a.reject, message: a.message ?? 'refused by the cluster' };
         // a publisher here takes over from the relay of the old one (which is in its grace period)
-        if (!backup) dropRelay(name, false);
-        return undefined;
+        if (!backup) {
+          dropRelay(name, false);
+          return undefined;
+        }
+        // a backup here must see the main publisher of another worker as its stream's publisher
+        // (through a relay), or its Server would promote it at once
       }
       const s = sub(name);
       s.lastNeeded = Date.now();
@@ -118,9 +122,10 @@ function runWorker(port: MessagePort): void {
     return s;
   }
 
+  /** Players and backup publishers of a stream here: what keeps its relay. */
   function players(name: string): number {
     let n = 0;
-    for (const c of server.connections()) if (c.stream === name && c.role === 'player' && !isRelay(c)) n++;
+    for (const c of server.connections()) if (c.stream === name && (c.role === 'player' || c.role === 'backup') && !isRelay(c)) n++;
     return n;
   }
 
@@ -152,7 +157,7 @@ function runWorker(port: MessagePort): void {
   server.on('closed', (c, reason) => {
     if (isRelay(c)) return;
     post({ t: 'closed', conn: view(c), reason });
-    if (c.role === 'player') maybeUnsubscribe(c.stream, Date.now());
+    if (c.role === 'player' || c.role === 'backup') maybeUnsubscribe(c.stream, Date.now());
   });
   server.on('published', (stream, c) => { if (!isRelay(c)) post({ t: 'published', stream, conn: view(c) }); });
   server.on('unpublished', (stream) => post({ t: 'unpublished', stream }));

@@ -199,3 +199,42 @@ test('two workers: a worker that dies loses its connections, the other goes on s
     await server.close();
   }
 });
+
+test('two workers: a backup publisher on the other worker stays silent while the main one is up and takes over at once when it fails', async () => {
+  const { server, port } = await startCluster({ publisherGraceMs: 10_000 });
+  const socks: SrtSocket[] = [];
+  const events: string[] = [];
+  server.on('published', (s, c) => events.push(`${s}:${c.role}@${c.worker}`));
+  server.on('unpublished', (s) => events.push(`unpublished ${s}`));
+  try {
+    const [on0, on1] = await portsByWorker(server, port, 3);
+    const main = await dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on0[0]!, streamid: 'publish:live/bk' });
+    await until(() => events.length === 1);
+    const backup = await dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on1[0]!, streamid: 'publish:live/bk?backup=1' });
+    await until(() => server.connections().some((c) => c.role === 'backup'));
+    assert.deepEqual(events, ['live/bk:publisher@0'], 'the backup on worker 1 was not promoted while the main publisher is up');
+    await assert.rejects(dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on0[1]!, streamid: 'publish:live/bk?backup=1', conntimeo: 3000 }),
+      (e: unknown) => e instanceof SrtRejectedError && e.reason === SRT_REJX.CONFLICT, 'one backup per stream across workers');
+    socks.push(await player(port, on0[2]!, 'read:live/bk'), await player(port, on1[1]!, 'read:live/bk'));
+    const got = socks.map(collect);
+    await until(() => server.connections().filter((c) => c.role === 'player').length === 2);
+    const tagged = (i: number, who: number): Buffer => { const b = makeMessages(1)[0]!; b.writeUInt32BE(i, 0); b[4] = who; return b; };
+    for (let i = 0; i < 200; i++) { main.write(tagged(i, 1)); backup.write(tagged(i, 2)); }
+    await until(() => got.every((g) => g.length >= 200));
+    for (const [w, g] of got.entries()) assert.ok(g.length === 200 && g.every((m, i) => m.readUInt32BE(0) === i && m[4] === 1), `worker ${w}'s player hears only the main publisher (${g.length})`);
+    main.destroy(); // fails without a graceful end
+    await until(() => events.length === 2);
+    assert.deepEqual(events, ['live/bk:publisher@0', 'live/bk:backup@1'], 'the backup took over without an unpublished');
+    for (let i = 200; i < 400; i++) backup.write(tagged(i, 2));
+    await until(() => got.every((g) => g.some((m) => m.readUInt32BE(0) === 399)), 8000);
+    for (const [w, g] of got.entries()) {
+      const fromBackup = g.filter((m) => m[4] === 2).map((m) => m.readUInt32BE(0));
+      assert.deepEqual(fromBackup, Array.from({ length: 200 }, (_, i) => 200 + i), `worker ${w}'s player gets the backup's stream`);
+    }
+    for (const s of socks) assert.equal(s.closeReason, null, 'the players never noticed');
+    backup.destroy();
+  } finally {
+    for (const s of socks) s.destroy();
+    await server.close();
+  }
+});
