@@ -238,3 +238,31 @@ test('two workers: a backup publisher on the other worker stays silent while the
     await server.close();
   }
 });
+
+test('sluice srt-server --workers 2: srt-live-transmit publishes, eight Sluice players receive byte-exact', async () => {
+  const port = await freePort();
+  const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
+  const srv = spawnPeer(process.execPath, [CLI, 'srt-server', '--addr', `127.0.0.1:${port}`, '--workers', '2']);
+  const udpIn = await freePort();
+  const socks: SrtSocket[] = [];
+  let pub: Peer | null = null;
+  try {
+    await until(() => srv.output().includes('listening'), 8000);
+    assert.match(srv.output(), /listening on 127\.0\.0\.1:\d+ \(2 worker threads\)/);
+    pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/cli`]);
+    await until(() => /"event":"published","stream":"live\/cli"/.test(srv.output()), 8000);
+    for (let i = 0; i < 8; i++) socks.push(await dial({ host: '127.0.0.1', port, streamid: 'read:live/cli' }));
+    const got = socks.map(collect);
+    const msgs = makeMessages(500);
+    await udpSendPaced(udpIn, msgs, 1000);
+    await until(() => got.every((g) => g.length >= msgs.length), 8000);
+    for (const [i, g] of got.entries()) assert.equal(diffMessages(msgs, g), null, `player ${i}`);
+    for (const s of socks) s.destroy();
+    await pub.kill();
+    assert.equal(await srv.kill('SIGTERM'), 0);
+  } finally {
+    for (const s of socks) s.destroy();
+    await pub?.kill();
+    await srv.kill();
+  }
+});
