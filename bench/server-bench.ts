@@ -1,29 +1,35 @@
-// Server benchmarks (issue 4): fan-out of one 4 Mbit/s publisher to N players, memory per idle
+// Server benchmarks (issues 4 and 13): fan-out of one 4 Mbit/s publisher to N players by worker count, memory per idle
 // connection with 5,000 idle connections on one port, and handshakes per second.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { dial } from '../src/transport/api.js';
+import os from 'node:os';
 import { cpuSeconds } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const PLAYERS = (process.env['BENCH_PLAYERS'] ?? '50,100,150,200,300').split(',').map(Number);
+const PLAYERS = (process.env['BENCH_PLAYERS'] ?? '100,200,300,400').split(',').map(Number);
+const WORKERS = (process.env['BENCH_WORKERS'] ?? '1,2').split(',').map(Number);
+/** SRT latency of the publisher and the players, ms: the end-to-end floor is twice it (two TSBPD hops). */
+const LATENCY = Number(process.env['BENCH_LATENCY'] ?? 120);
+const CLI = here('../src/cli/main.js');
 const IDLE = Number(process.env['BENCH_IDLE'] ?? 5000);
-const FANOUT_SECONDS = Number(process.env['BENCH_FANOUT_SECONDS'] ?? 5);
+const FANOUT_SECONDS = Number(process.env['BENCH_FANOUT_SECONDS'] ?? 15);
 
 function rssBytes(pid: number): number {
   const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) * 1024 : NaN;
 }
 
-function waitLine(p: ChildProcess, re: RegExp, ms = 60_000): Promise<string> {
+function waitLine(p: ChildProcess, re: RegExp, ms = 60_000, from: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
   return new Promise((resolve, reject) => {
     let buf = '';
     const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}`)), ms);
-    p.stdout!.on('data', (d: Buffer) => {
+    p[from]!.on('data', (d: Buffer) => {
       buf += d.toString();
-      const line = buf.split('\n').find((l) => re.test(l));
+      const lines = buf.split('\n');
+      lines.pop(); // only whole lines: a long JSON line arrives in several chunks
+      const line = lines.find((l) => re.test(l));
       if (line) { clearTimeout(t); resolve(line); }
     });
   });
@@ -35,37 +41,74 @@ async function startServer(port: number): Promise<ChildProcess> {
   return s;
 }
 
-async function fanout(n: number, port: number): Promise<{ n: number; lossless: boolean; sent: number; minReceived: number; gaps: number; serverCpuPct: number }> {
-  const server = await startServer(port);
-  const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:bench/fan', latency: 120 });
-  const players = spawn(process.execPath, [here('./players-proc.js'), String(port), 'bench/fan', String(n)], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await waitLine(players, /ready/, 120_000);
-  const pps = 4e6 / 8 / 1316;
-  const total = Math.floor(pps * FANOUT_SECONDS);
-  const c0 = cpuSeconds(server.pid!);
-  const t0 = performance.now();
-  let i = 0;
-  while (i < total) {
-    const due = Math.min(total, Math.floor(((performance.now() - t0) / 1000) * pps));
-    for (; i < due; i++) {
-      const m = Buffer.alloc(1316, i & 0xff);
-      m.writeUInt32BE(i, 0);
-      pub.write(m);
-    }
-    await sleep(2);
+interface FanoutResult {
+  n: number;
+  workers: number;
+  sent: number;
+  /** Players that received every message, in order. */
+  zeroLoss: number;
+  minReceived: number;
+  p50: number;
+  p99: number;
+  max: number;
+  serverCpuPct: number;
+  serverRssMiB: number;
+  playersCpuPct: number;
+}
+
+function percentile(hist: Record<string, number>, q: number): number {
+  const total = Object.values(hist).reduce((a, b) => a + b, 0);
+  let acc = 0;
+  for (const [ms, c] of Object.entries(hist).map(([k, v]) => [Number(k), v] as const).sort((a, b) => a[0] - b[0])) {
+    acc += c;
+    if (acc >= q * total) return ms;
   }
-  const elapsed = (performance.now() - t0) / 1000;
-  const c1 = cpuSeconds(server.pid!);
-  await sleep(800);
-  const out = waitLine(players, /counts/);
-  players.kill('SIGTERM');
-  const r = JSON.parse(await out) as { counts: number[]; gaps: number[] };
-  pub.destroy();
-  server.kill('SIGTERM');
-  await sleep(300);
-  const minReceived = Math.min(...r.counts);
-  const gaps = r.gaps.reduce((a, b) => a + b, 0);
-  return { n, lossless: minReceived === total && gaps === 0, sent: total, minReceived, gaps, serverCpuPct: ((c1 - c0) / elapsed) * 100 };
+  return NaN;
+}
+
+/**
+ * One publisher, N players: `sluice srt-server --workers W`; srt-live-transmit publishes what a
+ * paced generator sends it (numbered, time-stamped 1316-byte datagrams at 4 Mbit/s); the players
+ * are Sluice callers in one other process (players-proc.ts) that count every message and its
+ * end-to-end delay. Server CPU (all threads) is measured over the sending window, RSS at its end.
+ */
+async function fanout(n: number, workers: number, port: number): Promise<FanoutResult> {
+  const server = spawn(process.execPath, [CLI, 'srt-server', '--addr', `127.0.0.1:${port}`, '--workers', String(workers), '--logtopics', 'none'], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const procs: ChildProcess[] = [server];
+  try {
+    await waitLine(server, /listening/, 30_000, 'stderr');
+    const udpIn = port + 1000;
+    const pub = spawn('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://127.0.0.1:${port}?streamid=publish:bench/fan&latency=${LATENCY}`], { stdio: 'ignore' });
+    procs.push(pub);
+    await sleep(1000);
+    const players = spawn(process.execPath, [here('./players-proc.js'), String(port), 'bench/fan', String(n), String(LATENCY)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    procs.push(players);
+    await waitLine(players, /ready/, 300_000);
+    const pps = 4e6 / 8 / 1316;
+    const total = Math.floor(pps * FANOUT_SECONDS);
+    const c0 = cpuSeconds(server.pid!);
+    const t0 = performance.now();
+    const gen = spawn(process.execPath, [here('./udpgen.js'), '4', String(FANOUT_SECONDS), String(udpIn), 'stamp'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    procs.push(gen);
+    await new Promise((r) => gen.once('exit', r));
+    const elapsed = (performance.now() - t0) / 1000;
+    const c1 = cpuSeconds(server.pid!);
+    const rss = rssBytes(server.pid!);
+    await sleep(2 * LATENCY + 1500);
+    const out = waitLine(players, /counts/, 30_000);
+    players.kill('SIGTERM');
+    const r = JSON.parse(await out) as { counts: number[]; gaps: number[]; hist: Record<string, number>; maxDelay: number; cpuSeconds: number };
+    const zeroLoss = r.counts.filter((c, i) => c === total && r.gaps[i] === 0).length;
+    return {
+      n, workers, sent: total, zeroLoss, minReceived: Math.min(...r.counts),
+      p50: percentile(r.hist, 0.5), p99: percentile(r.hist, 0.99), max: r.maxDelay,
+      serverCpuPct: ((c1 - c0) / elapsed) * 100, serverRssMiB: rss / 2 ** 20,
+      playersCpuPct: (r.cpuSeconds / elapsed) * 100,
+    };
+  } finally {
+    for (const p of procs) if (p.exitCode === null && p.signalCode === null) p.kill('SIGTERM');
+    await sleep(500);
+  }
 }
 
 async function idle(port: number): Promise<{ connections: number; rssPerConnKiB: number; handshakesPerSecond: number; serverCpuIdlePct: number }> {
@@ -88,23 +131,30 @@ async function idle(port: number): Promise<{ connections: number; rssPerConnKiB:
 
 export async function serverBench(): Promise<string[]> {
   let port = 26000 + Math.floor(Math.random() * 1000);
-  const fan = [];
-  let failures = 0;
-  for (const n of PLAYERS) {
-    const r = await fanout(n, port++);
-    fan.push(r);
-    process.stderr.write(`fan-out 4 Mbit/s → ${n} players: ${r.lossless ? 'lossless' : 'LOSS'} (min received ${r.minReceived}/${r.sent}, gaps ${r.gaps}), server CPU ${r.serverCpuPct.toFixed(0)} %\n`);
-    if (!r.lossless && ++failures >= 2) break;
+  const fan: FanoutResult[] = [];
+  const load = (): string => os.loadavg().map((x) => x.toFixed(1)).join(' ');
+  const loads: string[] = [];
+  for (const w of WORKERS) {
+    let failures = 0;
+    for (const n of PLAYERS) {
+      const before = load();
+      const r = await fanout(n, w, port);
+      port += 2;
+      fan.push(r);
+      loads.push(`${before} → ${load()}`);
+      process.stderr.write(`fan-out 4 Mbit/s, workers ${w} → ${n} players: ${r.zeroLoss}/${n} zero-loss (min received ${r.minReceived}/${r.sent}), delay p50 ${r.p50} p99 ${r.p99} max ${r.max.toFixed(0)} ms, server CPU ${r.serverCpuPct.toFixed(0)} % RSS ${r.serverRssMiB.toFixed(0)} MiB, players process CPU ${r.playersCpuPct.toFixed(0)} %, load ${loads[loads.length - 1]}\n`);
+      if (r.zeroLoss < n && ++failures >= 2) break;
+    }
   }
   const id = await idle(port++);
   process.stderr.write(`idle: ${id.connections} connections, ${id.rssPerConnKiB.toFixed(1)} KiB RSS each, ${id.handshakesPerSecond.toFixed(0)} handshakes/s, idle CPU ${id.serverCpuIdlePct.toFixed(0)} %\n`);
-  const best = fan.filter((r) => r.lossless).map((r) => r.n);
+  const cmd = `BENCH_ONLY=server BENCH_WORKERS=${WORKERS.join(',')} BENCH_PLAYERS=${PLAYERS.join(',')} BENCH_FANOUT_SECONDS=${FANOUT_SECONDS} BENCH_LATENCY=${LATENCY} npm run bench`;
   return [
-    '| fan-out of one 4 Mbit/s publisher | players | lossless | server CPU (% of one core) |',
-    '| --- | --- | --- | --- |',
-    ...fan.map((r) => `| | ${r.n} | ${r.lossless ? 'yes' : `no (min ${r.minReceived}/${r.sent})`} | ${r.serverCpuPct.toFixed(0)} |`),
+    `Fan-out of one 4 Mbit/s publisher (srt-live-transmit fed numbered, time-stamped 1316-byte datagrams for ${FANOUT_SECONDS} s) through \`sluice srt-server --workers W\` to N players (Sluice callers acknowledging as libsrt does, all in one other process); latency ${LATENCY} ms on both hops, so the end-to-end floor is ${2 * LATENCY} ms. ${os.availableParallelism()} cores; \`${cmd}\`.`,
     '',
-    `Largest lossless fan-out: ${best.length ? Math.max(...best) : 0} players.`,
+    '| workers | players | zero-loss players | min received | delay p50 / p99 / max (ms) | server CPU (% of one core) | server RSS (MiB) | players process CPU (%) | load average before → after |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
+    ...fan.map((r, i) => `| ${r.workers} | ${r.n} | ${r.zeroLoss} | ${r.minReceived}/${r.sent} | ${r.p50} / ${r.p99} / ${r.max.toFixed(0)} | ${r.serverCpuPct.toFixed(0)} | ${r.serverRssMiB.toFixed(0)} | ${r.playersCpuPct.toFixed(0)} | ${loads[i]} |`),
     '',
     `| idle connections on one port | RSS per connection | handshakes per second (64 concurrent callers) | server CPU while idle |`,
     '| --- | --- | --- | --- |',

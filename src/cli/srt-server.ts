@@ -1,6 +1,8 @@
 // `sluice srt-server`: a standalone SRT server (gosrt's server, plus Sluice's access control).
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { Server, type ServerConfig } from '../server/server.js';
+import { ClusterServer } from '../server/cluster.js';
 import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
 import { rejectReasonText } from '../protocol/reject.js';
 import { OPTION_NAMES, parseOptionValue, type SrtOptions } from '../protocol/options.js';
@@ -38,6 +40,9 @@ Options:
   --config-backend URL      through URL's srt_port_resolve/{port} and streams (passphrases).
   --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names).
   --config FILE           JSON file with any ServerConfig fields (streams, users, …); flags override it.
+  --workers N             Worker threads sharing the port (SO_REUSEPORT; peers spread by address):
+                            1 = one thread (default), 0 = one per core. Connection limits count
+                            per worker; not with --publish-ports. A crashed worker is not restarted.
   --logtopics a,b         Log topics to stderr: connect, reject, close, stream, stats (default: all but stats).
   -h, --help              This text.
 `;
@@ -61,6 +66,7 @@ const SERVER_OPTIONS = {
   'wait-for-publisher': { type: 'boolean' },
   'wait-timeout': { type: 'string' },
   'reject-log-interval': { type: 'string' },
+  'workers': { type: 'string' },
   'publish-ports': { type: 'string' },
   'config-backend': { type: 'string' },
   'srt': { type: 'string' },
@@ -69,7 +75,7 @@ const SERVER_OPTIONS = {
   'help': { type: 'boolean', short: 'h' },
 } as const;
 
-export function parseServerArgs(argv: string[]): { config: ServerConfig; topics: Set<string>; rejectLogIntervalMs: number } | 'help' {
+export function parseServerArgs(argv: string[]): { config: ServerConfig; topics: Set<string>; rejectLogIntervalMs: number; workers: number } | 'help' {
   const { values: v } = parseCommandLine(argv, SERVER_OPTIONS);
   if (v.help) return 'help';
   let file: Partial<ServerConfig> = {};
@@ -103,6 +109,11 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
   if (v['gop-cache-max-bytes'] !== undefined) flags.gopCacheMaxBytes = int('gop-cache-max-bytes', v['gop-cache-max-bytes']);
   if (v['wait-for-publisher']) flags.waitForPublisher = true;
   if (v['wait-timeout'] !== undefined) flags.waitForPublisherTimeoutMs = int('wait-timeout', v['wait-timeout']);
+  let workers = 1;
+  if (v.workers !== undefined) {
+    workers = int('workers', v.workers);
+    if (workers === 0) workers = availableParallelism();
+  }
   let rejectLogIntervalMs = 5000;
   if (v['reject-log-interval'] !== undefined) {
     rejectLogIntervalMs = int('reject-log-interval', v['reject-log-interval']);
@@ -138,7 +149,8 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
   if (config.passphrase !== undefined && config.passphrase !== '' && (config.passphrase.length < 10 || config.passphrase.length > 79)) {
     throw new UsageError(`--passphrase: must be 10 to 79 characters (got ${config.passphrase.length})`);
   }
-  return { config, topics, rejectLogIntervalMs };
+  if (workers > 1 && config.publishPorts) throw new UsageError('--workers above 1 cannot serve --publish-ports');
+  return { config, topics, rejectLogIntervalMs, workers };
 }
 
 export async function runSrtServer(argv: string[]): Promise<number> {
@@ -147,11 +159,14 @@ export async function runSrtServer(argv: string[]): Promise<number> {
     process.stdout.write(SRT_SERVER_HELP);
     return 0;
   }
-  const { config, topics, rejectLogIntervalMs } = parsed;
+  const { config, topics, rejectLogIntervalMs, workers } = parsed;
   const log = (topic: string, fields: Record<string, unknown>): void => {
     if (topics.has(topic)) process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), topic, ...fields })}\n`);
   };
-  const server = new Server(config);
+  const server = workers > 1 ? new ClusterServer(config, { workers }) : new Server(config);
+  if (server instanceof ClusterServer) {
+    server.on('workerExit', (_i, reason) => process.stderr.write(`sluice srt-server: ${reason}; its connections are lost, the other workers go on serving\n`));
+  }
   server.on('accepted', (c) => log('connect', { id: c.id, role: c.role, stream: c.stream, peer: c.peer, streamid: c.streamId }));
   // a caller retrying a refused stream id: its first rejection, then a summary line per interval
   const rejects = new RejectionThrottle((x) => {
@@ -171,9 +186,11 @@ export async function runSrtServer(argv: string[]): Promise<number> {
     return 1;
   }
   const a = server.address();
-  process.stderr.write(`sluice srt-server "${config.name}" listening on ${a.address}:${a.port}\n`);
+  process.stderr.write(`sluice srt-server "${config.name}" listening on ${a.address}:${a.port}${workers > 1 ? ` (${workers} worker threads)` : ''}\n`);
   const statsTimer = topics.has('stats')
-    ? setInterval(() => log('stats', { streams: server.stats().map((s) => ({ name: s.name, players: s.players.length, publisher: s.publisher?.peer ?? null, mbpsRecvRate: s.publisher?.stats.mbpsRecvRate ?? 0 })) }), 1000)
+    ? setInterval(() => {
+      void Promise.resolve(server.stats()).then((st) => log('stats', { streams: st.map((s) => ({ name: s.name, players: s.players.length, publisher: s.publisher?.peer ?? null, mbpsRecvRate: s.publisher?.stats.mbpsRecvRate ?? 0 })) }));
+    }, 1000)
     : null;
   await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());

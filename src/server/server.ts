@@ -175,6 +175,19 @@ export interface StreamStatsView {
   bytes: number;
 }
 
+/**
+ * How a Server is run inside a ClusterServer worker (ADR 14); not user configuration.
+ * `route` is asked after access control and before the local routing decision of every
+ * publisher, backup and player (cluster-wide publisher claims, relays of remote publishers);
+ * it may refuse with an SRT rejection code.
+ */
+export interface ServerRuntime {
+  reusePort?: boolean;
+  route?: (name: string, mode: StreamMode, backup: boolean) => Promise<{ reject: number; message: string } | undefined>;
+  /** A caller `route` let through did not become a connection (refused here, or its handshake failed). */
+  release?: (name: string, mode: StreamMode, backup: boolean) => void;
+}
+
 export class Server extends EventEmitter<ServerEvents> {
   readonly config: ServerConfig;
   private srt: SrtServer | null = null;
@@ -189,7 +202,7 @@ export class Server extends EventEmitter<ServerEvents> {
   private readonly waitTimers = new Map<ServerConnection, NodeJS.Timeout>();
   readonly counters = { accepted: 0, rejected: 0, playersDropped: 0 };
 
-  constructor(config: ServerConfig) {
+  constructor(config: ServerConfig, private readonly runtime: ServerRuntime = {}) {
     super();
     this.config = { accessMode: 'accept-all', publisherGraceMs: 5000, playerQueue: 4096, ...config };
     this.whitelist = new Set((config.whitelist ?? []).map(normalise));
@@ -201,6 +214,7 @@ export class Server extends EventEmitter<ServerEvents> {
       host: this.config.host,
       port: this.config.port,
       accept: (req) => this.decide(req),
+      reusePort: this.runtime.reusePort,
     });
     this.srt = srv;
     this.wire(srv);
@@ -232,6 +246,7 @@ export class Server extends EventEmitter<ServerEvents> {
       const p = this.pending.get(req);
       if (!p) return;
       this.pending.delete(req);
+      this.runtime.release?.(p.name, p.mode, p.backup === true);
       this.counters.rejected++;
       this.emit('rejected', { streamId: req.streamId, peer: p.peer, reason, message: 'handshake failed after the access check (passphrase)' });
     });
@@ -356,11 +371,26 @@ export class Server extends EventEmitter<ServerEvents> {
       if (r.name) name = normalise(r.name);
     }
     if (c.accessMode === 'whitelist' && !this.whitelist.has(name)) throw new SrtRejectedError(SRT_REJX.FORBIDDEN, `stream "${name}" is not whitelisted`);
+    const backup = sid.mode === 'publish' && ['1', 'true', 'yes'].includes(sid.query['backup'] ?? '');
+    if (this.runtime.route) {
+      const r = await this.runtime.route(name, sid.mode, backup);
+      if (r) throw new SrtRejectedError(r.reject, r.message);
+      try {
+        return this.route(req, name, sid, backup, passphrase);
+      } catch (e) {
+        this.runtime.release?.(name, sid.mode, backup);
+        throw e;
+      }
+    }
+    return this.route(req, name, sid, backup, passphrase);
+  }
+
+  private route(req: ConnectRequest, name: string, sid: ParsedStreamId, backup: boolean, passphrase: string | undefined): AcceptDecision {
+    const c = this.config;
     // everything below is synchronous: the decision and the reservation happen together
     this.checkLimits(req, name, sid.mode);
     const st = this.streams.get(name);
     const reservedPublish = [...this.pending.values()].some((p) => p.name === name && p.mode === 'publish' && !p.backup);
-    const backup = sid.mode === 'publish' && ['1', 'true', 'yes'].includes(sid.query['backup'] ?? '');
     if (backup) {
       const reservedBackup = [...this.pending.values()].some((p) => p.name === name && p.backup);
       if ((st && st.backup) || reservedBackup) throw new SrtRejectedError(SRT_REJX.CONFLICT, `stream "${name}" already has a backup publisher`);
@@ -670,6 +700,22 @@ export class Server extends EventEmitter<ServerEvents> {
     }
     // keep the players for a grace period: a reconnecting publisher continues the stream
     st.graceTimer = setTimeout(() => this.endStream(st), this.config.publisherGraceMs ?? 5000);
+  }
+
+  /**
+   * Ends a stream whose publisher is gone without waiting for the rest of its grace period (a
+   * cluster worker's relayed stream, when the worker with the publisher ended it). False when the
+   * stream is unknown or still has a publisher.
+   */
+  endStreamNow(stream: string): boolean {
+    const st = this.streams.get(normalise(stream));
+    if (!st || st.publisher) return false;
+    if (st.graceTimer) {
+      clearTimeout(st.graceTimer);
+      st.graceTimer = null;
+    }
+    this.endStream(st);
+    return true;
   }
 
   private endStream(st: StreamState): void {

@@ -15,6 +15,11 @@ export interface ListenOptions extends Partial<SrtOptions> {
   port: number;
   /** Decide on each caller before it is answered (may be async). */
   accept?: AcceptHook;
+  /**
+   * Bind with SO_REUSEPORT (Linux, Node ≥ 22.12): several listeners — one per worker thread — share
+   * the port and the kernel hands each peer address to one of them (ClusterServer, ADR 14).
+   */
+  reusePort?: boolean;
 }
 
 export interface SrtServerEvents {
@@ -59,10 +64,10 @@ function family(host: string): 'udp4' | 'udp6' {
 }
 
 export async function listen(opts: ListenOptions): Promise<SrtServer> {
-  const { host, port, accept, ...srt } = opts;
+  const { host, port, accept, reusePort, ...srt } = opts;
   const options = resolveOptions(srt);
   const bindHost = host && host !== '' ? host : '0.0.0.0';
-  const mux = new Multiplexer(family(bindHost));
+  const mux = new Multiplexer(family(bindHost), { reusePort });
   mux.setListener(options, accept ?? null);
   try {
     await mux.bind(port, bindHost);

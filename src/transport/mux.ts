@@ -94,7 +94,8 @@ export class Multiplexer extends EventEmitter {
   private connectedPeer: { address: string; port: number } | null = null;
   private sendErrors = 0;
 
-  constructor(type: 'udp4' | 'udp6') {
+  /** `reusePort`: SO_REUSEPORT, so that sockets of several threads share one port (the kernel spreads peers by address hash). */
+  constructor(type: 'udp4' | 'udp6', o: { reusePort?: boolean } = {}) {
     super();
     const sink: EndpointSink = {
       opened: (h) => {
@@ -107,7 +108,7 @@ export class Multiplexer extends EventEmitter {
       serviced: (h) => (h.owner as MuxLink).socket.onWritable(),
     };
     this.endpoint = new Endpoint({ random: randomBytes, socketId: randomSocketId, isn: randomIsn }, sink);
-    this.sock = dgram.createSocket({ type, reuseAddr: false, lookup: lookup as unknown as typeof dns.lookup });
+    this.sock = dgram.createSocket({ type, reuseAddr: false, reusePort: o.reusePort === true, lookup: lookup as unknown as typeof dns.lookup });
     this.sock.on('message', (msg, rinfo) => this.onMessage(msg, rinfo.address, rinfo.port));
     this.sock.on('error', (err) => {
       this.sendErrors++;
