@@ -2,6 +2,7 @@
 // every flag in both `--flag value` and `--flag=value` forms, short aliases, and errors told as
 // `unknown option --x` / `--x needs a value`, all UsageErrors (main.ts: exit 2).
 import { test } from 'node:test';
+import { availableParallelism } from 'node:os';
 import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,7 +62,8 @@ test('srt-server: every option in both forms', () => {
   const argv = [
     '--addr', '127.0.0.1:7000', '--name', 'srv1', '--app', '/live', '--token', 'tok', '--passphrase', 'long enough pass',
     '--whitelist', 'a,b,', '--default-stream', 'live/x', '--auth-url', 'http://127.0.0.1:1/auth', '--max-connections', '10',
-    '--max-per-stream', '4', '--grace', '2500', '--keyframe-start', '--wait-for-publisher', '--wait-timeout', '9000',
+    '--max-per-stream', '4', '--grace', '2500', '--keyframe-start', '--no-gop-cache', '--gop-cache-max-bytes', '1048576',
+    '--wait-for-publisher', '--wait-timeout', '9000', '--workers', '1',
     '--reject-log-interval', '100', '--publish-ports', '7001-7003', '--config-backend', 'http://127.0.0.1:1/cb/',
     '--srt', 'latency=200,maxbw=1000000', '--config', file, '--logtopics', 'connect,stats',
   ];
@@ -70,11 +72,12 @@ test('srt-server: every option in both forms', () => {
       name: 'srv1', host: '127.0.0.1', port: 7000, users: [{ name: 'u', password: 'p' }], maxPerPeer: 3, app: '/live', token: 'tok',
       passphrase: 'long enough pass', accessMode: 'whitelist', whitelist: ['a', 'b'], defaultStream: 'live/x',
       authHook: { url: 'http://127.0.0.1:1/auth' }, maxConnections: 10, maxPerStream: 4, publisherGraceMs: 2500,
-      startAtKeyframe: true, waitForPublisher: true, waitForPublisherTimeoutMs: 9000,
+      startAtKeyframe: true, gopCache: false, gopCacheMaxBytes: 1048576, waitForPublisher: true, waitForPublisherTimeoutMs: 9000,
       publishPorts: { first: 7001, last: 7003, configBackend: 'http://127.0.0.1:1/cb/' }, srt: { latency: 200, maxbw: 1000000 },
     },
     topics: new Set(['connect', 'stats']),
     rejectLogIntervalMs: 100,
+    workers: 1,
   };
   assert.deepEqual(parseServerArgs(argv), expected);
   // the same with --flag=value (booleans stay bare)
@@ -85,7 +88,12 @@ test('srt-server: every option in both forms', () => {
   }
   assert.ok(joined.includes('--addr=127.0.0.1:7000') && joined.includes('--keyframe-start'), joined.join(' '));
   assert.deepEqual(parseServerArgs(joined), expected);
-  assert.deepEqual(parseServerArgs([]), { config: { name: 'default', host: '0.0.0.0', port: 6000 }, topics: new Set(['connect', 'reject', 'close', 'stream']), rejectLogIntervalMs: 5000 });
+  assert.deepEqual(parseServerArgs([]), { config: { name: 'default', host: '0.0.0.0', port: 6000 }, topics: new Set(['connect', 'reject', 'close', 'stream']), rejectLogIntervalMs: 5000, workers: 1 });
+  const w = parseServerArgs(['--workers=2']);
+  assert.equal(w !== 'help' && w.workers, 2);
+  const all = parseServerArgs(['--workers', '0']);
+  assert.equal(all !== 'help' && all.workers, availableParallelism(), '0 = one per core');
+  usageError(() => parseServerArgs(['--workers', '2', '--publish-ports', '7001-7003', '--config-backend', 'http://127.0.0.1:1/']), '--workers above 1 cannot serve --publish-ports');
   assert.equal(parseServerArgs(['-h']), 'help');
 });
 
