@@ -9,7 +9,7 @@ import type { AppContext } from '../context.js';
 
 const Passphrase = Type.String({ minLength: 10, maxLength: 79, description: 'SRT passphrase (10 to 79 characters, as libsrt)' });
 const Limit = Type.Integer({ minimum: 1, maximum: 1_000_000 });
-/** The server issue's settings (ServerConfig in src/server/server.ts), every value typed and bounded. */
+/** The server issue's settings (ServerConfig in src/server/types.ts), every value typed and bounded. */
 export const ServerSettings = Type.Object({
   host: Type.Optional(Type.String({ minLength: 1, maxLength: 255, description: 'bind address (default all interfaces)' })),
   app: Type.Optional(Type.String({ maxLength: 256, description: 'stream names must start with this prefix (gosrt -app); "" = any' })),
