@@ -8,7 +8,7 @@ import { dial } from '../../src/transport/api.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, udpCollect, udpSendPaced, until, waitForUdpPort, type Peer } from '../support/peers.js';
-import { waitFor } from '../support/wait.js';
+import { eventually, waitFor } from '../support/wait.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -23,18 +23,6 @@ async function managerOnMemory() {
     m, events,
     close: async (): Promise<void> => { await m.closeAll(); await events.flush(); await db.destroy(); },
   };
-}
-
-/** Polls an async view until `ok` holds and returns it; fails naming `what` (with the last view) once `ms` pass. */
-async function eventually<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms: number, what: string): Promise<T> {
-  const end = Date.now() + ms;
-  let v = await get();
-  while (!ok(v)) {
-    if (Date.now() >= end) throw new Error(`${what}: not within ${ms} ms (last: ${JSON.stringify(v)})`);
-    await sleep(50);
-    v = await get();
-  }
-  return v;
 }
 
 /** Collects each new 1-second statistics interval of a gateway while `run` goes on. */
@@ -296,7 +284,7 @@ test('TX listener: srt-live-transmit caller pulls from the TX gateway, byte-exac
     assertLosslessStats(samples, 'Send', 0, msgs.length);
     // the feed stops, the link stays up: the counts of the connection stay (a client watching them
     // does not see a dead link), only the rate of the last second falls to 0
-    const idle = await eventually(() => t.m.stats(gw.id), (st) => st.srt !== null && st.srt['pktSent'] === 0, 5000, 'an interval with nothing sent');
+    const idle = await eventually(() => t.m.stats(gw.id), (st) => st.srt !== null && st.srt['pktSent'] === 0, { what: 'an interval with nothing sent', timeoutMs: 5000 });
     assert.deepEqual([idle.connected, idle.fields['SendMbitRate'], idle.fields['SendPacketsUnique'], idle.fields['SendBytesUnique']], [1, 0, msgs.length, msgs.length * (1316 + HEADERS)]);
 
     // the peer leaves and comes back: the listener takes it again, Reconnections counts it
@@ -337,7 +325,7 @@ test('RX caller reconnects by itself when the far end restarts: Reconnections 1,
     await slt.kill();
     await until(() => t.m.runtime(gw.id)?.connected === 2, 8000);
     assert.equal((await t.m.get(gw.id)).connected, 2, 'connecting again after the peer left');
-    await eventually(() => t.m.get(gw.id), (g) => g.linkError !== null, 10_000, 'a failed attempt while the far end is down');
+    await eventually(() => t.m.get(gw.id), (g) => g.linkError !== null, { what: 'a failed attempt while the far end is down', timeoutMs: 10_000 });
     slt = sltListenerFromUdp(udpIn, srtPort);
     await until(() => t.m.runtime(gw.id)?.connected === 1, 15000);
     const v = await t.m.get(gw.id);
@@ -397,7 +385,7 @@ test('encrypted: TX listener with PassPhrase/PbKeyLen 32 → srt-live-transmit c
     peers.push(sltListenerFromUdp(badIn, badPort, `&passphrase=${pass}`));
     await waitForUdpPort(badPort, 'the srt-live-transmit listener', peers[2]);
     const bad = await t.m.create('rx', { ServiceName: 'rx-bad', Mode: 'caller', TxIp: '127.0.0.1', ListenPort: badPort, UdpOut: `127.0.0.1:${sinks[1]!.port}`, PassPhrase: 'not-the-right-one' });
-    const v = await eventually(() => t.m.get(bad.id), (g) => g.linkError !== null, 8000, 'the gateway with the wrong PassPhrase reports why');
+    const v = await eventually(() => t.m.get(bad.id), (g) => g.linkError !== null, { what: 'the gateway with the wrong PassPhrase reports why', timeoutMs: 8000 });
     assert.equal(v.connected, 2);
     assert.match(v.linkError ?? '', /passphrase|rejected/i);
   } finally {
