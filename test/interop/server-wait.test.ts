@@ -11,7 +11,7 @@ import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, udpCollect, udpSendPaced, until } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, udpCollect, udpSendPaced, until, sltConnected, waitForOutput } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -161,7 +161,7 @@ test('repeated rejections of a retrying srt-live-transmit: one audit event, then
   const server = manager.runtime(id)!;
   const player = spawnPeer('srt-live-transmit', [`srt://127.0.0.1:${port}?streamid=read:live/none`, `udp://127.0.0.1:${sink}`]);
   try {
-    await until(() => server.counters.rejected >= 40, 20_000);
+    await until(() => server.counters.rejected >= 40, 20_000, 'srt-live-transmit retries 40 times', () => `${server.counters.rejected} rejections; srt-live-transmit: ${player.output().slice(-500)}`);
     await player.kill();
     const n = server.counters.rejected;
     assert.ok(n >= 40, `srt-live-transmit retried (${n} rejections)`);
@@ -190,15 +190,13 @@ test('sluice srt-server: --wait-for-publisher holds an early srt-live-transmit p
   let play: ReturnType<typeof spawnPeer> | null = null;
   let pub: ReturnType<typeof spawnPeer> | null = null;
   try {
-    const end = Date.now() + 5000;
-    while (!srv.output().includes('listening') && Date.now() < end) await sleep(50);
+    await waitForOutput(srv, /listening/, 'sluice srt-server listens');
     play = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?streamid=receiver/cli1/live/cam`, `udp://127.0.0.1:${sink.port}`]);
-    const accepted = Date.now() + 5000;
-    while (!/"topic":"connect".*"role":"player".*"stream":"live\/cam"/.test(srv.output()) && Date.now() < accepted) await sleep(50);
+    await waitForOutput(srv, /"topic":"connect".*"role":"player".*"stream":"live\/cam"/, 'the player is accepted');
     assert.match(srv.output(), /"topic":"connect".*"role":"player".*"stream":"live\/cam"/, 'the player is accepted before the publisher');
-    pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
-    const published = Date.now() + 5000;
-    while (!/"event":"published"/.test(srv.output()) && Date.now() < published) await sleep(50);
+    pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
+    await waitForOutput(srv, /"event":"published"/, 'the stream is published');
+    await sltConnected(pub); // it discards its UDP input until then
     const msgs = makeMessages(1000);
     await udpSendPaced(udpIn, msgs, 1000);
     await sink.waitFor(1000, 5000);

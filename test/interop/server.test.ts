@@ -10,7 +10,7 @@ import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ, SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced, until } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced, until, waitForOutput } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 import { waitFor } from '../support/wait.js';
 
@@ -144,9 +144,11 @@ test('rejection codes as callers see them (Sluice caller and srt-live-transmit)'
     // srt-live-transmit shows the application reason for 1409 (2409 on the wire)
     const sink = await freePort();
     const slt = spawnPeer('srt-live-transmit', [`srt://127.0.0.1:${port}?streamid=publish:live/x`, `udp://127.0.0.1:${sink}`]);
-    const end = Date.now() + 4000;
-    while (!/rejection reason|REJECT|Connection setup failure/i.test(slt.output()) && Date.now() < end) await sleep(50);
-    await slt.kill();
+    try {
+      await waitForOutput(slt, /rejection reason|REJECT|Connection setup failure/i, 'srt-live-transmit reports the rejection');
+    } finally {
+      await slt.kill();
+    }
     assert.match(slt.output(), /Application-defined rejection reason/, slt.output().slice(0, 1500));
   } finally {
     pub.destroy();
@@ -204,7 +206,7 @@ test('a publisher that reconnects within the grace period keeps its players', as
     for (let i = 0; i < 300; i++) { pub.write(msgs[i]!); await sleep(1); }
     pub.end();
     await until(() => server.stats()[0]?.publisher === null);
-    await sleep(500);
+    await sleep(500); // scenario: the stream stays without a publisher for a while (within the 3 s grace period)
     pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/re' });
     for (let i = 300; i < 600; i++) { pub.write(msgs[i]!); await sleep(1); }
     await until(() => got.length >= 600);

@@ -63,12 +63,12 @@ export async function freePort(): Promise<number> {
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
- * Waits until `cond` holds; once `ms` pass it THROWS "<what>: not within <ms> ms" (`what` defaults
- * to the condition's source text). Only for something that must happen: a property that must hold
+ * Waits until `cond` holds; once `ms` pass it THROWS "<what>: not within <ms> ms (<detail>)"
+ * (`what` defaults to the condition's source text; `detail` reports the state seen last). Only for something that must happen: a property that must hold
  * for a while (something that must NOT happen) is asserted otherwise, never by a wait that expires.
  */
-export async function until(cond: () => boolean, ms = 5000, what?: string): Promise<void> {
-  await waitFor(cond, { what: what ?? `until ${cond.toString()}`, timeoutMs: ms });
+export async function until(cond: () => boolean, ms = 5000, what?: string, detail?: () => string): Promise<void> {
+  await waitFor(cond, { what: what ?? `until ${cond.toString()}`, timeoutMs: ms, ...(detail ? { detail } : {}) });
 }
 
 export interface UdpSocketRow {
