@@ -8,7 +8,7 @@ import { listen, dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { SRT_REJ } from '../../src/protocol/reject.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, udpCollect, udpDrops, udpSendPaced, waitForOutput, waitForUdpPort } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, udpCollect, udpDrops, udpSendPaced, waitForOutput, waitForUdpPort, type Peer } from '../support/peers.js';
 import { nextEvent, waitFor } from '../support/wait.js';
 import { LossyRelay } from '../support/relay.js';
 import { fileTimeout } from '../support/file-timeout.js';
@@ -48,12 +48,12 @@ async function sltToSluice(c: Case): Promise<void> {
   const udpIn = await freePort();
   const srv = await listen({ host: '127.0.0.1', port: srtPort, packetfilter: c.recv });
   const relay = relayFor(c, srtPort);
-  const target = relay ? await relay.start() : srtPort;
   const got: Buffer[] = [];
-  const conn = nextEvent<[SrtSocket]>(srv, 'connection', { what: 'srt-live-transmit connects' });
-  const q = c.send;
-  const slt = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${target}?mode=caller&latency=300&packetfilter=${q}`]);
+  let slt: Peer | null = null;
   try {
+    const target = relay ? await relay.start() : srtPort;
+    const conn = nextEvent<[SrtSocket]>(srv, 'connection', { what: 'srt-live-transmit connects' });
+    slt = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${target}?mode=caller&latency=300&packetfilter=${c.send}`]);
     const [s] = await conn;
     s.on('data', (d: Buffer) => got.push(d));
     await sltConnected(slt); // it discards its UDP input until then
@@ -76,7 +76,7 @@ async function sltToSluice(c: Case): Promise<void> {
       }
     }
   } finally {
-    await slt.kill();
+    await slt?.kill();
     relay?.close();
     await srv.close();
   }
@@ -88,8 +88,8 @@ async function sluiceToSlt(c: Case): Promise<void> {
   const q = c.recv;
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&latency=300&packetfilter=${q}`, `udp://127.0.0.1:${out.port}`]);
   const relay = relayFor(c, srtPort);
-  const target = relay ? await relay.start() : srtPort;
   try {
+    const target = relay ? await relay.start() : srtPort;
     await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const s = await dial({ host: '127.0.0.1', port: target, latency: 300, packetfilter: c.send });
     const all = makeMessages(c.n + TAIL);

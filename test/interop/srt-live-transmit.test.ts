@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { listen, dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ, SRT_REJX } from '../../src/protocol/reject.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, udpCollect, udpDrops, udpSendPaced, until, waitForOutput, waitForUdpPort } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, udpCollect, udpDrops, udpSendPaced, until, waitForOutput, waitForUdpPort, type Peer } from '../support/peers.js';
 import { nextEvent } from '../support/wait.js';
 import { LossyRelay } from '../support/relay.js';
 import { fileTimeout } from '../support/file-timeout.js';
@@ -33,15 +33,16 @@ async function sltCallerToSluice(opts: { loss: number; n: number; seed: number }
   const udpIn = await freePort();
   const srv = await listen({ host: '127.0.0.1', port: srtPort });
   let relay: LossyRelay | null = null;
-  let target = srtPort;
-  if (opts.loss > 0) {
-    relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
-    target = await relay.start();
-  }
+  let slt: Peer | null = null;
   const got: Buffer[] = [];
-  const conn = waitConnection(srv);
-  const slt = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${target}?mode=caller&streamid=interop-${opts.seed}&latency=200`]);
   try {
+    let target = srtPort;
+    if (opts.loss > 0) {
+      relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
+      target = await relay.start();
+    }
+    const conn = waitConnection(srv);
+    slt = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${target}?mode=caller&streamid=interop-${opts.seed}&latency=200`]);
     const s = await conn;
     assert.equal(s.streamId, `interop-${opts.seed}`);
     s.on('data', (d: Buffer) => got.push(d));
@@ -60,7 +61,7 @@ async function sltCallerToSluice(opts: { loss: number; n: number; seed: number }
       assert.ok(st.pktRcvLossTotal > 0 && st.pktRcvRetransTotal > 0, 'losses were detected and repaired by retransmission');
     }
   } finally {
-    await slt.kill();
+    await slt?.kill();
     relay?.close();
     await srv.close();
   }
@@ -71,12 +72,12 @@ async function sluiceCallerToSlt(opts: { loss: number; n: number; seed: number }
   const out = await udpCollect();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&latency=200`, `udp://127.0.0.1:${out.port}`]);
   let relay: LossyRelay | null = null;
-  let target = srtPort;
-  if (opts.loss > 0) {
-    relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
-    target = await relay.start();
-  }
   try {
+    let target = srtPort;
+    if (opts.loss > 0) {
+      relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
+      target = await relay.start();
+    }
     await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const s = await dial({ host: '127.0.0.1', port: target, streamid: 'to-slt' });
     const all = makeMessages(opts.n + tailFor(opts.loss));
