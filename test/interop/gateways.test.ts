@@ -116,8 +116,8 @@ test('RX caller: srt-live-transmit listener (UDP in) → RX gateway → UDP out,
   const srtPort = await freePort();
   const udpIn = await freePort();
   const sink = await udpCollect();
-  const slt = sltListenerFromUdp(udpIn, srtPort);
   const t = await managerOnMemory();
+  const slt = sltListenerFromUdp(udpIn, srtPort);
   try {
     await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const created = await t.m.create('rx', {
@@ -236,8 +236,8 @@ test('TX caller: UDP in → TX gateway → srt-live-transmit listener → UDP, b
   const srtPort = await freePort();
   const udpIn = await freePort();
   const sink = await udpCollect();
-  const slt = sltToUdp(`srt://:${srtPort}?mode=listener`, sink.port);
   const t = await managerOnMemory();
+  const slt = sltToUdp(`srt://:${srtPort}?mode=listener`, sink.port);
   try {
     await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const gw = await t.m.create('tx', { ServiceName: 'tx-caller', Mode: 'caller', RxIp: '127.0.0.1', ListenPort: srtPort, UdpIn: `127.0.0.1:${udpIn}`, Latency: 120, SrtBw: '20000', InputBw: 0, OverHead: 25 });
@@ -315,8 +315,8 @@ test('RX caller reconnects by itself when the far end restarts: Reconnections 1,
   const srtPort = await freePort();
   const udpIn = await freePort();
   const sink = await udpCollect();
-  let slt = sltListenerFromUdp(udpIn, srtPort);
   const t = await managerOnMemory();
+  let slt = sltListenerFromUdp(udpIn, srtPort);
   try {
     await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const gw = await t.m.create('rx', { ServiceName: 'rx-reconnect', Mode: 'caller', TxIp: '127.0.0.1', ListenPort: srtPort, UdpOut: `127.0.0.1:${sink.port}` });

@@ -103,10 +103,11 @@ test('pull: a caller route takes srt-live-transmit\'s listener into a stream, by
     const udpIn2 = await freePort();
     const lroute = await createRoute(t, { kind: 'pull', name: 'slt calls', stream: 'pushed-in', config: { url: `srt://:${listenPort}` } });
     assert.equal(lroute.status, 'running');
-    peers.push(spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn2}?rcvbuf=4194304`, `srt://127.0.0.1:${listenPort}?mode=caller&latency=120`]));
+    peers.push(spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn2}?rcvbuf=4194304`, `srt://127.0.0.1:${listenPort}?mode=caller&latency=120`]));
     await until(() => t.routes.runtime(lroute.id)?.connected === true, 8000);
     const p2 = await player(t.port, 'pushed-in');
     await until(() => rt.stats().find((s) => s.name === 'pushed-in')?.players.length === 1);
+    await sltConnected(peers[peers.length - 1]!); // it discards its UDP input until then
     const msgs2 = makeMessages(1000);
     await udpSendPaced(udpIn2, msgs2, 1000);
     await until(() => p2.got.length >= msgs2.length, 5000);

@@ -13,6 +13,7 @@ import { SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, udpCollect, udpSendPaced, until, sltConnected, waitForOutput } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
+import { within } from '../support/wait.js';
 
 fileTimeout();
 
@@ -66,8 +67,9 @@ test('waitForPublisher: srt-live-transmit players started before the publisher g
     assert.equal(waiting.publisher, null, 'waiting for the publisher');
     assert.equal(server.counters.rejected, 0, 'nobody was rejected');
 
-    pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/early`]);
+    pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/early`]);
     await until(() => server.stats().find((s) => s.name === 'live/early')?.publisher !== null, 8000);
+    await sltConnected(pub); // it discards its UDP input until then
     assert.notEqual(server.stats().find((s) => s.name === 'live/early')?.publisher ?? null, null, 'published');
     const first = makeMessages(1500);
     await udpSendPaced(udpIn, first, 1000);
@@ -78,13 +80,14 @@ test('waitForPublisher: srt-live-transmit players started before the publisher g
     // the publisher goes; after its grace period the stream ends and the players wait again
     const unpublished = once(server, 'unpublished');
     await pub.kill();
-    await unpublished;
+    await within(unpublished, { what: 'the stream ends after the grace period' });
     const after = server.stats().find((s) => s.name === 'live/early');
     assert.equal(after?.players.length, 3, 'the players stay');
     assert.equal(after.publisher, null);
     assert.equal(after.messages, 0, 'a fresh stream entry');
-    pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/early`]);
+    pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/early`]);
     await until(() => server.stats().find((s) => s.name === 'live/early')?.publisher !== null, 8000);
+    await sltConnected(pub); // it discards its UDP input until then
     const second = makeMessages(3000).slice(1500);
     await udpSendPaced(udpIn, second, 1000);
     await until(() => got.length >= 3000 && sinks.every((s) => s.messages.length >= 3000), 8000);
