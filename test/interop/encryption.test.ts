@@ -7,7 +7,8 @@ import { dial, listen } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ } from '../../src/protocol/reject.js';
 import { KmState } from '../../src/protocol/crypto.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, testMedia, udpCollect, udpSendPaced } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, testMedia, udpCollect, udpDrops, udpSendPaced, waitForOutput, waitForUdpPort } from '../support/peers.js';
+import { nextEvent, waitFor } from '../support/wait.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -21,19 +22,20 @@ for (const pbkeylen of [16, 24, 32] as const) {
     const udpIn = await freePort();
     const srv = await listen({ host: '127.0.0.1', port: srtPort, passphrase: PASS });
     const got: Buffer[] = [];
-    const conn = new Promise<SrtSocket>((resolve) => srv.once('connection', resolve));
-    const slt = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`,
+    const conn = nextEvent<[SrtSocket]>(srv, 'connection', { what: 'srt-live-transmit connects' });
+    const slt = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`,
       `srt://127.0.0.1:${srtPort}?mode=caller&passphrase=${PASS}&pbkeylen=${pbkeylen}&kmrefreshrate=1000&kmpreannounce=200`]);
     try {
-      const s = await conn;
+      const [s] = await conn;
       s.on('data', (d: Buffer) => got.push(d));
-      await sleep(300);
+      await sltConnected(slt); // it discards its UDP input until then
+      const drops = udpDrops(udpIn);
       const msgs = makeMessages(3500);
       await udpSendPaced(udpIn, msgs, 1000);
-      const end = Date.now() + 5000;
-      while (got.length < msgs.length && Date.now() < end) await sleep(50);
+      await waitFor(() => got.length >= msgs.length, { what: 'every message', timeoutMs: 10_000 }).catch(() => {}); // the assertion says what is missing
       const st = s.stats();
-      assert.equal(diffMessages(msgs, got), null, `undecrypt ${st.pktRcvUndecryptTotal}, received ${st.pktRecvTotal}, lost ${st.pktRcvLossTotal}, dropped ${st.pktRcvDropTotal}, retransmitted ${st.pktRcvRetransTotal} (packets srt-live-transmit never sent — its UDP input overflowing under load — show as received < messages with no loss)`);
+      assert.equal(diffMessages(msgs, got), null, `undecrypt ${st.pktRcvUndecryptTotal}, received ${st.pktRecvTotal}, lost ${st.pktRcvLossTotal}, dropped ${st.pktRcvDropTotal}, retransmitted ${st.pktRcvRetransTotal}; `
+        + `the kernel dropped ${udpDrops(udpIn) - drops} datagrams at srt-live-transmit's UDP input (packets it never read — its input overflowing under load — show as received < messages with no loss)`);
       assert.equal(st.pktRcvUndecryptTotal, 0);
       assert.equal(st.pktRcvKMState, KmState.Secured);
       assert.ok(st.kmRcvUpdates! >= 2, `libsrt announced new keys in-band (${st.kmRcvUpdates} updates)`);
@@ -48,7 +50,7 @@ for (const pbkeylen of [16, 24, 32] as const) {
     const out = await udpCollect();
     const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&passphrase=${PASS}`, `udp://127.0.0.1:${out.port}`]);
     try {
-      await sleep(300);
+      await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
       const s = await dial({ host: '127.0.0.1', port: srtPort, passphrase: PASS, pbkeylen, kmrefreshrate: 500, kmpreannounce: 100 });
       const msgs = makeMessages(3000);
       const start = performance.now();
@@ -75,7 +77,7 @@ test('a Sluice caller without pbkeylen takes the key length an srt-live-transmit
   const out = await udpCollect();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&passphrase=${PASS}&pbkeylen=32`, `udp://127.0.0.1:${out.port}`]);
   try {
-    await sleep(300);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const s = await dial({ host: '127.0.0.1', port: srtPort, passphrase: PASS });
     assert.equal(s.pbkeylen, 32, 'the listener\'s advertised key length is used');
     const msgs = makeMessages(300);
@@ -105,7 +107,8 @@ test('ffmpeg publishes encrypted (AES-256) into a Sluice listener, byte-exact', 
     `srt://127.0.0.1:${port}?mode=caller&passphrase=${PASS}&pbkeylen=32&latency=200000&pkt_size=1316&linger=3`]);
   try {
     assert.equal(await ff.exited, 0, ff.output());
-    await sleep(400);
+    const size = readFileSync(media).length;
+    await waitFor(() => chunks.reduce((n, c) => n + c.length, 0) >= size, { what: 'the whole file delivered', detail: () => `${chunks.reduce((n, c) => n + c.length, 0)} of ${size} bytes` });
     assert.ok(Buffer.concat(chunks).equals(readFileSync(media)), 'same bytes');
     assert.equal(sock!.stats().pktRcvUndecryptTotal, 0);
   } finally {
@@ -125,9 +128,8 @@ async function sltAgainstSluice(callerPass: string | null): Promise<{ out: strin
   const q = callerPass ? `&passphrase=${callerPass}` : '';
   const slt = spawnPeer('srt-live-transmit', [`udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${srtPort}?mode=caller${q}`]);
   try {
-    const end = Date.now() + 5000;
-    while (reasons.length === 0 && Date.now() < end) await sleep(50);
-    await sleep(300);
+    await waitFor(() => reasons.length > 0, { what: 'Sluice rejects srt-live-transmit' });
+    await waitForOutput(slt, /Incorrect passphrase|Password required or unexpected/, 'srt-live-transmit reports the rejection');
     assert.equal(srv.connectionCount, 0, 'nothing of a rejected caller is accepted');
     assert.equal(delivered, 0);
     return { out: slt.output(), reasons };
@@ -154,7 +156,7 @@ test('Sluice caller with a wrong or missing passphrase gets libsrt\'s reasons fr
   const sink = await freePort();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&passphrase=${PASS}`, `udp://127.0.0.1:${sink}`]);
   try {
-    await sleep(300);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     await assert.rejects(dial({ host: '127.0.0.1', port: srtPort, passphrase: 'another-secret-x' }), (e: Error & { reason?: number }) => e.reason === SRT_REJ.BADSECRET && /Incorrect passphrase/.test(e.message));
     await assert.rejects(dial({ host: '127.0.0.1', port: srtPort }), (e: Error & { reason?: number }) => e.reason === SRT_REJ.UNSECURE && /Password required or unexpected/.test(e.message));
   } finally {

@@ -7,6 +7,7 @@ import { listen } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
+import { waitFor, within } from '../support/wait.js';
 
 fileTimeout();
 
@@ -29,7 +30,8 @@ test('ffmpeg publishes as caller into a Sluice listener, byte-exact', async () =
   try {
     const code = await ff.exited;
     assert.equal(code, 0, ff.output());
-    await sleep(500);
+    const size = readFileSync(media).length;
+    await waitFor(() => chunks.reduce((n, c) => n + c.length, 0) >= size, { what: 'the whole file delivered', detail: () => `${chunks.reduce((n, c) => n + c.length, 0)} of ${size} bytes` });
     assert.equal(sid, 'publish:/live/a');
     assert.equal(lat, 300, 'ffmpeg latency is in µs: 300000 -> 300 ms');
     const expected = readFileSync(media);
@@ -62,8 +64,7 @@ test('ffmpeg receives as caller from a Sluice listener, byte-exact', async () =>
   const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-f', 'data', '-i', `srt://127.0.0.1:${port}?mode=caller&latency=120000&streamid=play`,
     '-map', '0', '-c', 'copy', '-f', 'data', '-y', out]);
   try {
-    const code = await Promise.race([ff.exited, sleep(30_000).then(() => 'timeout' as const)]);
-    assert.notEqual(code, 'timeout', `ffmpeg did not finish: ${ff.output()}`);
+    await within(ff.exited, { what: 'ffmpeg finishes', timeoutMs: 30_000, detail: () => ff.output() });
     const got = readFileSync(out);
     assert.equal(got.length, data.length, `same size (ffmpeg said: ${ff.output().slice(0, 500)})`);
     assert.ok(got.equals(data), 'same bytes');

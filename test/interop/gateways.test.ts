@@ -7,7 +7,8 @@ import { openSqlite } from '../../src/store/db.js';
 import { dial } from '../../src/transport/api.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced, until, type Peer } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, udpCollect, udpSendPaced, until, waitForUdpPort, type Peer } from '../support/peers.js';
+import { eventually, waitFor } from '../support/wait.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -22,17 +23,6 @@ async function managerOnMemory() {
     m, events,
     close: async (): Promise<void> => { await m.closeAll(); await events.flush(); await db.destroy(); },
   };
-}
-
-/** Polls an async view until `ok` holds (or `ms` pass) and returns the last one. */
-async function eventually<T>(get: () => Promise<T>, ok: (v: T) => boolean, ms: number): Promise<T> {
-  const end = Date.now() + ms;
-  let v = await get();
-  while (!ok(v) && Date.now() < end) {
-    await sleep(50);
-    v = await get();
-  }
-  return v;
 }
 
 /** Collects each new 1-second statistics interval of a gateway while `run` goes on. */
@@ -52,7 +42,9 @@ async function sampleDuring(m: GatewayManager, id: number, run: () => Promise<vo
   })();
   try {
     await run();
-    await sleep(1200); // the interval that holds the tail
+    // the 1-second interval that holds the tail: wait until one ends after the run
+    const n = samples.length;
+    await waitFor(() => samples.length > n, { what: 'a statistics interval after the run', timeoutMs: 5000 });
   } finally {
     done = true;
     await poll;
@@ -60,16 +52,17 @@ async function sampleDuring(m: GatewayManager, id: number, run: () => Promise<vo
   return samples;
 }
 
+// -v: srt-live-transmit says when its SRT side is connected (sltConnected); it discards its input before that
 function sltListenerFromUdp(udpIn: number, srtPort: number, query = ''): Peer {
-  return spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://:${srtPort}?mode=listener&latency=120${query}`]);
+  return spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://:${srtPort}?mode=listener&latency=120${query}`]);
 }
 
 function sltCallerFromUdp(udpIn: number, srtPort: number, query = ''): Peer {
-  return spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://127.0.0.1:${srtPort}?mode=caller&latency=120${query}`]);
+  return spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://127.0.0.1:${srtPort}?mode=caller&latency=120${query}`]);
 }
 
 function sltToUdp(srt: string, udpOut: number): Peer {
-  return spawnPeer('srt-live-transmit', ['-q', srt, `udp://127.0.0.1:${udpOut}`]);
+  return spawnPeer('srt-live-transmit', ['-v', srt, `udp://127.0.0.1:${udpOut}`]);
 }
 
 /**
@@ -123,10 +116,10 @@ test('RX caller: srt-live-transmit listener (UDP in) → RX gateway → UDP out,
   const srtPort = await freePort();
   const udpIn = await freePort();
   const sink = await udpCollect();
-  const slt = sltListenerFromUdp(udpIn, srtPort);
   const t = await managerOnMemory();
+  const slt = sltListenerFromUdp(udpIn, srtPort);
   try {
-    await sleep(300);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const created = await t.m.create('rx', {
       ServiceName: 'rx-caller', Mode: 'Caller', TxIp: '127.0.0.1', ListenPort: String(srtPort), UdpOut: `127.0.0.1:${sink.port}`, Latency: '120', SrtBw: 12000,
     });
@@ -136,7 +129,7 @@ test('RX caller: srt-live-transmit listener (UDP in) → RX gateway → UDP out,
     assert.match(created.instance, /^[0-9a-f]{10}$/);
     await until(() => t.m.runtime(created.id)?.connected === 1, 8000);
     assert.equal((await t.m.get(created.id)).connected, 1, 'connected to the listener');
-    await sleep(200);
+    await sltConnected(slt);
     const msgs = makeMessages(2500);
     const samples = await sampleDuring(t.m, created.id, async () => {
       await udpSendPaced(udpIn, msgs, 1000);
@@ -174,7 +167,7 @@ test('RX listener: srt-live-transmit caller (UDP in) → RX gateway listening �
     const v = await t.m.get(gw.id);
     assert.equal(v.connected, 1);
     assert.match(v.peer ?? '', /^127\.0\.0\.1:\d+$/);
-    await sleep(300);
+    await sltConnected(slt);
     const msgs = makeMessages(2500);
     const samples = await sampleDuring(t.m, gw.id, async () => {
       await udpSendPaced(udpIn, msgs, 1000);
@@ -204,7 +197,7 @@ test('RX listener: a caller killed with SIGKILL and restarted is taken back at o
       assert.deepEqual([t.m.runtime(gw.id)?.connected, t.m.runtime(gw.id)?.reconnections], [1, n]);
     };
     const carry = async (n: number): Promise<void> => {
-      await sleep(300); // srt-live-transmit reads its UDP input once connected
+      await sltConnected(slt!); // it discards its UDP input until then
       sink.messages.length = 0;
       const msgs = makeMessages(n);
       await udpSendPaced(udpIn, msgs, 1000);
@@ -243,14 +236,14 @@ test('TX caller: UDP in → TX gateway → srt-live-transmit listener → UDP, b
   const srtPort = await freePort();
   const udpIn = await freePort();
   const sink = await udpCollect();
-  const slt = sltToUdp(`srt://:${srtPort}?mode=listener`, sink.port);
   const t = await managerOnMemory();
+  const slt = sltToUdp(`srt://:${srtPort}?mode=listener`, sink.port);
   try {
-    await sleep(300);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const gw = await t.m.create('tx', { ServiceName: 'tx-caller', Mode: 'caller', RxIp: '127.0.0.1', ListenPort: srtPort, UdpIn: `127.0.0.1:${udpIn}`, Latency: 120, SrtBw: '20000', InputBw: 0, OverHead: 25 });
     await until(() => t.m.runtime(gw.id)?.connected === 1, 8000);
     assert.equal((await t.m.get(gw.id)).connected, 1);
-    await sleep(200);
+    await sltConnected(slt);
     const msgs = makeMessages(2500);
     const samples = await sampleDuring(t.m, gw.id, async () => {
       await udpSendPaced(udpIn, msgs, 1000);
@@ -281,7 +274,7 @@ test('TX listener: srt-live-transmit caller pulls from the TX gateway, byte-exac
     assert.equal((await t.m.get(gw.id)).connected, 1);
     // a second caller is refused while one is served
     await assert.rejects(dial({ host: '127.0.0.1', port: srtPort, conntimeo: 2000 }), (e: unknown) => e instanceof SrtRejectedError && e.reason === SRT_REJX.CONFLICT);
-    await sleep(200);
+    // (srt-live-transmit as a source keeps what arrives before it reads: nothing to wait for)
     const msgs = makeMessages(2500);
     const samples = await sampleDuring(t.m, gw.id, async () => {
       await udpSendPaced(udpIn, msgs, 1000);
@@ -291,7 +284,7 @@ test('TX listener: srt-live-transmit caller pulls from the TX gateway, byte-exac
     assertLosslessStats(samples, 'Send', 0, msgs.length);
     // the feed stops, the link stays up: the counts of the connection stay (a client watching them
     // does not see a dead link), only the rate of the last second falls to 0
-    const idle = await eventually(() => t.m.stats(gw.id), (st) => st.srt !== null && st.srt['pktSent'] === 0, 5000);
+    const idle = await eventually(() => t.m.stats(gw.id), (st) => st.srt !== null && st.srt['pktSent'] === 0, { what: 'an interval with nothing sent', timeoutMs: 5000 });
     assert.deepEqual([idle.connected, idle.fields['SendMbitRate'], idle.fields['SendPacketsUnique'], idle.fields['SendBytesUnique']], [1, 0, msgs.length, msgs.length * (1316 + HEADERS)]);
 
     // the peer leaves and comes back: the listener takes it again, Reconnections counts it
@@ -303,7 +296,6 @@ test('TX listener: srt-live-transmit caller pulls from the TX gateway, byte-exac
     await until(() => t.m.runtime(gw.id)?.connected === 1, 8000);
     const v = await t.m.get(gw.id);
     assert.deepEqual([v.connected, v.reconnections], [1, 1]);
-    await sleep(200);
     const more = makeMessages(500);
     await udpSendPaced(udpIn, more, 1000);
     await sink.waitFor(more.length, 5000);
@@ -323,22 +315,22 @@ test('RX caller reconnects by itself when the far end restarts: Reconnections 1,
   const srtPort = await freePort();
   const udpIn = await freePort();
   const sink = await udpCollect();
-  let slt = sltListenerFromUdp(udpIn, srtPort);
   const t = await managerOnMemory();
+  let slt = sltListenerFromUdp(udpIn, srtPort);
   try {
-    await sleep(300);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const gw = await t.m.create('rx', { ServiceName: 'rx-reconnect', Mode: 'caller', TxIp: '127.0.0.1', ListenPort: srtPort, UdpOut: `127.0.0.1:${sink.port}` });
     await until(() => t.m.runtime(gw.id)?.connected === 1, 8000);
     assert.equal((await t.m.get(gw.id)).reconnections, 0);
     await slt.kill();
     await until(() => t.m.runtime(gw.id)?.connected === 2, 8000);
     assert.equal((await t.m.get(gw.id)).connected, 2, 'connecting again after the peer left');
-    await sleep(1000); // at least one failed attempt while the far end is down
+    await eventually(() => t.m.get(gw.id), (g) => g.linkError !== null, { what: 'a failed attempt while the far end is down', timeoutMs: 10_000 });
     slt = sltListenerFromUdp(udpIn, srtPort);
     await until(() => t.m.runtime(gw.id)?.connected === 1, 15000);
     const v = await t.m.get(gw.id);
     assert.deepEqual([v.connected, v.reconnections, v.status], [1, 1, 'running']);
-    await sleep(300);
+    await sltConnected(slt);
     const msgs = makeMessages(1000);
     await udpSendPaced(udpIn, msgs, 1000);
     await sink.waitFor(msgs.length, 5000);
@@ -367,7 +359,6 @@ test('encrypted: TX listener with PassPhrase/PbKeyLen 32 → srt-live-transmit c
     await until(() => t.m.runtime(tx.id)?.connected === 1, 8000);
     const txSock = t.m.runtime(tx.id)!.link.socket!;
     assert.ok(txSock, 'connected');
-    await sleep(200);
     const a = makeMessages(1000);
     await udpSendPaced(txIn, a, 1000);
     await sinks[0]!.waitFor(a.length, 5000);
@@ -378,11 +369,11 @@ test('encrypted: TX listener with PassPhrase/PbKeyLen 32 → srt-live-transmit c
     const rxPort = await freePort();
     const rxIn = await freePort();
     peers.push(sltListenerFromUdp(rxIn, rxPort, `&passphrase=${pass}&pbkeylen=24`));
-    await sleep(300);
+    await waitForUdpPort(rxPort, 'the srt-live-transmit listener', peers[1]);
     const rx = await t.m.create('rx', { ServiceName: 'rx-enc', Mode: 'caller', TxIp: '127.0.0.1', ListenPort: rxPort, UdpOut: `127.0.0.1:${sinks[1]!.port}`, PassPhrase: pass });
     await until(() => t.m.runtime(rx.id)?.connected === 1, 8000);
     assert.equal(t.m.runtime(rx.id)?.connected, 1);
-    await sleep(200);
+    await sltConnected(peers[1]!);
     const b = makeMessages(1000);
     await udpSendPaced(rxIn, b, 1000);
     await sinks[1]!.waitFor(b.length, 5000);
@@ -392,9 +383,9 @@ test('encrypted: TX listener with PassPhrase/PbKeyLen 32 → srt-live-transmit c
     const badPort = await freePort();
     const badIn = await freePort();
     peers.push(sltListenerFromUdp(badIn, badPort, `&passphrase=${pass}`));
-    await sleep(300);
+    await waitForUdpPort(badPort, 'the srt-live-transmit listener', peers[2]);
     const bad = await t.m.create('rx', { ServiceName: 'rx-bad', Mode: 'caller', TxIp: '127.0.0.1', ListenPort: badPort, UdpOut: `127.0.0.1:${sinks[1]!.port}`, PassPhrase: 'not-the-right-one' });
-    const v = await eventually(() => t.m.get(bad.id), (g) => g.linkError !== null, 8000);
+    const v = await eventually(() => t.m.get(bad.id), (g) => g.linkError !== null, { what: 'the gateway with the wrong PassPhrase reports why', timeoutMs: 8000 });
     assert.equal(v.connected, 2);
     assert.match(v.linkError ?? '', /passphrase|rejected/i);
   } finally {

@@ -15,7 +15,8 @@ import { KmState } from '../../src/protocol/crypto.js';
 import { GatewayManager } from '../../src/core/gateways.js';
 import { EventLog } from '../../src/core/events.js';
 import { openSqlite } from '../../src/store/db.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced, until, type Peer } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, udpCollect, udpSendPaced, until, waitForUdpPort, type Peer } from '../support/peers.js';
+import { eventually } from '../support/wait.js';
 import { createNetns } from '../support/netns.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
@@ -66,18 +67,19 @@ async function sluiceToSlt(role: Role, o: { sluiceFirst: boolean; n: number; pas
   try {
     if (!o.sluiceFirst) {
       slt = start();
-      await sleep(300);
+      await waitForUdpPort(p.slt, 'srt-live-transmit waving', slt); // it waves from the moment it binds
     }
     const pending = rendezvous({
       host: '127.0.0.1', port: p.slt, localPort: p.sluice, latency: 200, cookie: cookieFor(role, libsrtCookie('127.0.0.1', p.sluice)),
       ...(o.pass ? { passphrase: o.pass, pbkeylen: o.pbkeylen ?? 0 } : {}),
     });
     if (o.sluiceFirst) {
-      await sleep(300);
+      await waitForUdpPort(p.sluice, 'Sluice waving'); // it waves from the moment it binds
       slt = start();
     }
+    // srt-live-transmit as a source keeps what arrives once its side of the handshake is done, and
+    // our last handshake packet goes before the first data packet: nothing to wait for
     const s = await pending;
-    await sleep(100);
     const msgs = makeMessages(o.n);
     await writePaced(s, msgs);
     await sink.waitFor(msgs.length, 5000);
@@ -96,27 +98,27 @@ async function sltToSluice(role: Role, o: { sluiceFirst: boolean; n: number; pas
   const enc = o.pass ? `&passphrase=${o.pass}${o.pbkeylen ? `&pbkeylen=${o.pbkeylen}` : ''}` : '';
   const sltUrl = `srt://127.0.0.1:${p.sluice}?mode=rendezvous&port=${p.slt}&latency=120${enc}`;
   let slt: Peer | null = null;
-  const start = (): Peer => spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, sltUrl]);
+  const start = (): Peer => spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, sltUrl]);
   try {
     if (!o.sluiceFirst) {
       slt = start();
-      await sleep(300);
+      await waitForUdpPort(p.slt, 'srt-live-transmit waving', slt);
     }
     const pending = rendezvous({
       host: '127.0.0.1', port: p.slt, localPort: p.sluice, cookie: cookieFor(role, libsrtCookie('127.0.0.1', p.sluice)),
       ...(o.pass ? { passphrase: o.pass, pbkeylen: o.pbkeylen ?? 0 } : {}),
     });
     if (o.sluiceFirst) {
-      await sleep(300);
+      await waitForUdpPort(p.sluice, 'Sluice waving');
       slt = start();
     }
     const s = await pending;
     const got: Buffer[] = [];
     s.on('data', (d: Buffer) => got.push(d));
-    await sleep(300);
+    await sltConnected(slt!); // it discards its UDP input until then
     const msgs = makeMessages(o.n);
     await udpSendPaced(udpIn, msgs, 1000);
-    await until(() => got.length >= msgs.length, 5000);
+    await until(() => got.length >= msgs.length, 10_000).catch(() => {}); // the assertion says what is missing
     const st = s.stats();
     assert.equal(diffMessages(msgs, got), null, `stats: loss ${st.pktRcvLossTotal}, drop ${st.pktRcvDropTotal}, undecrypt ${st.pktRcvUndecryptTotal}`);
     return s;
@@ -165,7 +167,7 @@ test('a wrong passphrase fails at once: our responder rejects with BADSECRET; as
     const sink = await freePort();
     const slt = spawnPeer('srt-live-transmit', ['-v', `srt://127.0.0.1:${p.sluice}?mode=rendezvous&port=${p.slt}&passphrase=the-right-one`, `udp://127.0.0.1:${sink}`]);
     try {
-      await sleep(300);
+      await waitForUdpPort(p.slt, 'srt-live-transmit waving', slt);
       // "at once": the reason is the peer's answer, not SRT_REJ_TIMEOUT (which would take 10 × conntimeo)
       await assert.rejects(
         rendezvous({ host: '127.0.0.1', port: p.slt, localPort: p.sluice, passphrase: 'not-the-right-one', cookie: cookieFor(role, libsrtCookie('127.0.0.1', p.sluice)) }),
@@ -186,7 +188,7 @@ test('the same port number on both sides (default localPort = port): 127.0.0.1:P
   const sink = await udpCollect();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?mode=rendezvous&adapter=127.0.0.2`, `udp://127.0.0.1:${sink.port}`]);
   try {
-    await sleep(300);
+    await waitForUdpPort(port, 'srt-live-transmit waving from 127.0.0.2', slt);
     const s = await rendezvous({ host: '127.0.0.2', port, localAddress: '127.0.0.1' });
     assert.deepEqual([s.remoteAddress, s.remotePort], ['127.0.0.2', port]);
     const msgs = makeMessages(500);
@@ -209,7 +211,7 @@ test('sluice transmit udp → srt://…?mode=rendezvous&port= → srt-live-trans
   try {
     await until(() => /connected in rendezvous/.test(tx2.output()), 8000);
     assert.match(tx2.output(), /SRT destination connected in rendezvous with 127\.0\.0\.1:\d+ \(local port \d+\)/);
-    await sleep(300);
+    // sluice transmit's UDP input keeps what arrives until its SRT side takes it
     const msgs = makeMessages(1000);
     await udpSendPaced(udpIn, msgs, 1000);
     await sink.waitFor(msgs.length, 5000);
@@ -248,7 +250,7 @@ test('RX gateway in rendezvous: srt-live-transmit (other host, same ListenPort) 
   try {
     const port = await freePort();
     const udpIn = 5000 + (port % 1000);
-    slt = ns.spawn('srt-live-transmit', ['-q', `udp://${ns.nsIp}:${udpIn}?rcvbuf=4194304`, `srt://${ns.hostIp}:${port}?mode=rendezvous&latency=120`]);
+    slt = ns.spawn('srt-live-transmit', ['-v', `udp://${ns.nsIp}:${udpIn}?rcvbuf=4194304`, `srt://${ns.hostIp}:${port}?mode=rendezvous&latency=120`]);
     const gw = await t.m.create('rx', { ServiceName: 'rx-rdv', Mode: 'Rendezvous', TxIp: ns.nsIp, ListenPort: port, UdpOut: `127.0.0.1:${sink.port}`, Latency: 120 });
     assert.equal(gw.status, 'running');
     assert.equal(gw.config['Mode'], 'rendezvous');
@@ -256,13 +258,13 @@ test('RX gateway in rendezvous: srt-live-transmit (other host, same ListenPort) 
     const v = await t.m.get(gw.id);
     assert.equal(v.connected, 1, `connected; slt: ${slt.output().slice(0, 500)}`);
     assert.equal(v.peer, `${ns.nsIp}:${port}`, 'the peer uses the same port');
-    await sleep(300);
+    await sltConnected(slt); // it discards its UDP input until then
     const msgs = makeMessages(2000);
     await udpSendPaced(udpIn, msgs, 1000, ns.nsIp);
     await sink.waitFor(msgs.length, 5000);
     assert.equal(diffMessages(msgs, sink.messages), null);
-    await sleep(1100);
-    const st = await t.m.stats(gw.id);
+    // the 1-second statistics interval that holds the last packets
+    const st = await eventually(() => t.m.stats(gw.id), (v) => (v.srt?.['pktRecvTotal'] ?? 0) >= 2000, { what: 'the statistics count every packet' });
     assert.ok(st.srt && st.srt['pktRecvTotal']! >= 2000, `pktRecvTotal ${st.srt?.['pktRecvTotal']}`);
   } finally {
     await t.close();
@@ -284,13 +286,13 @@ test('TX gateway in rendezvous, AES-256: UDP → TX → srt-live-transmit (other
     const sltArgs = ['-q', `srt://${ns.hostIp}:${port}?mode=rendezvous&passphrase=${pass}&pbkeylen=32`, `udp://${ns.hostIp}:${sink.port}`];
     const gw = await t.m.create('tx', { ServiceName: 'tx-rdv', Mode: 'rendezvous', RxIp: ns.nsIp, ListenPort: port, UdpIn: `127.0.0.1:${udpIn}`, PassPhrase: pass, PbKeyLen: 32 });
     assert.equal(gw.connected, 2, 'connecting: waving to the peer');
-    await sleep(500); // the gateway waves first this time
+    await waitForUdpPort(port, 'the TX gateway waving'); // the gateway waves first this time (from the moment it binds)
     slt = ns.spawn('srt-live-transmit', sltArgs);
     await until(() => t.m.runtime(gw.id)?.connected === 1, 10_000);
     assert.equal((await t.m.get(gw.id)).connected, 1, `connected; slt: ${slt.output().slice(0, 500)}`);
     const sock = t.m.runtime(gw.id)!.link.socket!;
     assert.equal(sock.stats().pktSndKMState, KmState.Secured);
-    await sleep(200);
+    // (srt-live-transmit as a source keeps what arrives once connected: nothing to wait for)
     const msgs = makeMessages(2000);
     await udpSendPaced(udpIn, msgs, 1000);
     const end = Date.now() + 5000;
@@ -301,13 +303,12 @@ test('TX gateway in rendezvous, AES-256: UDP → TX → srt-live-transmit (other
     await slt.kill();
     await until(() => t.m.runtime(gw.id)?.connected === 2, 10_000);
     assert.equal((await t.m.get(gw.id)).connected, 2, 'connecting again');
-    await sleep(800);
+    await sleep(800); // scenario: the gateway redials alone for a while before the far end is back
     slt = ns.spawn('srt-live-transmit', sltArgs);
     await until(() => t.m.runtime(gw.id)?.connected === 1, 15_000);
     const v = await t.m.get(gw.id);
     assert.deepEqual([v.connected, v.reconnections], [1, 1]);
     sink.messages.length = 0;
-    await sleep(300);
     const more = makeMessages(500);
     await udpSendPaced(udpIn, more, 1000);
     const end2 = Date.now() + 5000;
@@ -326,7 +327,7 @@ test('a stopped rendezvous gateway releases its ListenPort at once (the attempt 
   try {
     const port = await freePort();
     const gw = await t.m.create('rx', { ServiceName: 'rx-rdv-stop', Mode: 'rendezvous', TxIp: '127.0.0.1', ListenPort: port, UdpOut: `127.0.0.1:${await freePort()}` });
-    await sleep(400);
+    await waitForUdpPort(port, 'the RX gateway waving'); // an attempt in progress
     assert.equal((await t.m.get(gw.id)).connected, 2);
     await t.m.stop(gw.id);
     const s = dgram.createSocket('udp4');

@@ -10,9 +10,7 @@ import { type RecordingView, type RouteView } from '../../src/core/routes.js';
 import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { apiHarness } from '../support/api.js';
-import {
-  diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, testMedia, udpCollect, udpSendPaced, until, type Peer,
-} from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, type Peer, requireTool, sleep, sltConnected, spawnPeer, testMedia, udpCollect, udpSendPaced, until, waitForUdpPort } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -62,12 +60,12 @@ test('pull: a caller route takes srt-live-transmit\'s listener into a stream, by
     const udpIn = await freePort();
     const srtPort = await freePort();
     const slt = (): Peer => {
-      const p = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://:${srtPort}?mode=listener&latency=120`]);
+      const p = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://:${srtPort}?mode=listener&latency=120`]);
       peers.push(p);
       return p;
     };
     const first = slt();
-    await sleep(300);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', first);
     const route = await createRoute(t, { kind: 'pull', name: 'from slt', stream: 'pulled', config: { url: `srt://127.0.0.1:${srtPort}?latency=120` } });
     assert.equal(route.status, 'running');
     await until(() => t.routes.runtime(route.id)?.connected === true, 8000);
@@ -77,6 +75,7 @@ test('pull: a caller route takes srt-live-transmit\'s listener into a stream, by
 
     const p = await player(t.port, 'pulled');
     await until(() => rt.stats().find((s) => s.name === 'pulled')?.players.length === 1);
+    await sltConnected(first); // it discards its UDP input until then
     const msgs = makeMessages(1500);
     await udpSendPaced(udpIn, msgs, 1000);
     await until(() => p.got.length >= msgs.length, 5000);
@@ -104,10 +103,11 @@ test('pull: a caller route takes srt-live-transmit\'s listener into a stream, by
     const udpIn2 = await freePort();
     const lroute = await createRoute(t, { kind: 'pull', name: 'slt calls', stream: 'pushed-in', config: { url: `srt://:${listenPort}` } });
     assert.equal(lroute.status, 'running');
-    peers.push(spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn2}?rcvbuf=4194304`, `srt://127.0.0.1:${listenPort}?mode=caller&latency=120`]));
+    peers.push(spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn2}?rcvbuf=4194304`, `srt://127.0.0.1:${listenPort}?mode=caller&latency=120`]));
     await until(() => t.routes.runtime(lroute.id)?.connected === true, 8000);
     const p2 = await player(t.port, 'pushed-in');
     await until(() => rt.stats().find((s) => s.name === 'pushed-in')?.players.length === 1);
+    await sltConnected(peers[peers.length - 1]!); // it discards its UDP input until then
     const msgs2 = makeMessages(1000);
     await udpSendPaced(udpIn2, msgs2, 1000);
     await until(() => p2.got.length >= msgs2.length, 5000);
@@ -138,7 +138,7 @@ test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte
   try {
     const srtPort = await freePort();
     peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://:${srtPort}?mode=listener&latency=120`, `udp://127.0.0.1:${sinks[0]!.port}`]));
-    await sleep(300);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', peers[0]);
     const route = await createRoute(t, { kind: 'push', name: 'to slt', stream: 'out', config: { url: `srt://127.0.0.1:${srtPort}?latency=120` } });
     await until(() => t.routes.runtime(route.id)?.connected === true, 8000);
     const pub = await dial({ host: '127.0.0.1', port: t.port, streamid: 'publish:out' });
@@ -181,7 +181,7 @@ test('rendezvous legs: a pull route and a push route meet srt-live-transmit in r
     // pull: srt-live-transmit reads UDP and waves from sltPort to routePort; the route waves back
     const udpIn = await freePort();
     const [sltPort, routePort] = [await freePort(), await freePort()];
-    peers.push(spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://127.0.0.1:${routePort}?mode=rendezvous&port=${sltPort}&latency=120`]));
+    peers.push(spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}?rcvbuf=4194304`, `srt://127.0.0.1:${routePort}?mode=rendezvous&port=${sltPort}&latency=120`]));
     const pull = await createRoute(t, { kind: 'pull', name: 'rdv in', stream: 'rdv-in', config: { url: `srt://127.0.0.1:${sltPort}?mode=rendezvous&port=${routePort}&adapter=127.0.0.1&latency=120` } });
     assert.equal(pull.status, 'running', JSON.stringify(pull));
     await until(() => t.routes.runtime(pull.id)?.connected === true, 10000);
@@ -189,7 +189,7 @@ test('rendezvous legs: a pull route and a push route meet srt-live-transmit in r
     const p = await player(t.port, 'rdv-in');
     const rt = t.servers.runtime(t.serverId)!;
     await until(() => rt.stats().find((s) => s.name === 'rdv-in')?.players.length === 1);
-    await sleep(300); // srt-live-transmit reads its UDP input once connected
+    await sltConnected(peers[0]!); // it discards its UDP input until then
     const msgs = makeMessages(1000);
     await udpSendPaced(udpIn, msgs, 1000);
     await until(() => p.got.length >= msgs.length, 5000);

@@ -9,7 +9,7 @@ import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
-import { diffMessages, freePort, makeMessages, requireTool, spawnPeer, udpCollect, udpSendPaced, until, type Peer, type UdpCollector } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, spawnPeer, udpCollect, udpSendPaced, until, type Peer, type UdpCollector, sltConnected } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -74,8 +74,9 @@ test('two workers: srt-live-transmit publishes on one, srt-live-transmit and Slu
     const [on0, on1] = await portsByWorker(server, port, 4);
     // the publisher on worker 0
     const udpIn = await freePort();
-    peers.push(spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/mc&mode=caller&adapter=127.0.0.1&port=${on0[0]}`]));
+    peers.push(spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/mc&mode=caller&adapter=127.0.0.1&port=${on0[0]}`]));
     await until(() => events.includes('published live/mc on 0'), 8000);
+    await sltConnected(peers[0]!); // it discards its UDP input until then
     assert.deepEqual(events, ['published live/mc on 0']);
     // a srt-live-transmit player and a Sluice player on each worker
     for (const local of [on0[1]!, on1[0]!]) {
@@ -252,8 +253,9 @@ test('sluice srt-server --workers 2: srt-live-transmit publishes, eight Sluice p
   try {
     await until(() => srv.output().includes('listening'), 8000);
     assert.match(srv.output(), /listening on 127\.0\.0\.1:\d+ \(2 worker threads\)/);
-    pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/cli`]);
+    pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/cli`]);
     await until(() => /"event":"published","stream":"live\/cli"/.test(srv.output()), 8000);
+    await sltConnected(pub); // it discards its UDP input until then
     for (let i = 0; i < 8; i++) socks.push(await dial({ host: '127.0.0.1', port, streamid: 'read:live/cli' }));
     const got = socks.map(collect);
     const msgs = makeMessages(500);

@@ -11,8 +11,9 @@ import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, udpCollect, udpSendPaced, until } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, udpCollect, udpSendPaced, until, sltConnected, waitForOutput } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
+import { within } from '../support/wait.js';
 
 fileTimeout();
 
@@ -66,8 +67,9 @@ test('waitForPublisher: srt-live-transmit players started before the publisher g
     assert.equal(waiting.publisher, null, 'waiting for the publisher');
     assert.equal(server.counters.rejected, 0, 'nobody was rejected');
 
-    pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/early`]);
+    pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/early`]);
     await until(() => server.stats().find((s) => s.name === 'live/early')?.publisher !== null, 8000);
+    await sltConnected(pub); // it discards its UDP input until then
     assert.notEqual(server.stats().find((s) => s.name === 'live/early')?.publisher ?? null, null, 'published');
     const first = makeMessages(1500);
     await udpSendPaced(udpIn, first, 1000);
@@ -78,13 +80,14 @@ test('waitForPublisher: srt-live-transmit players started before the publisher g
     // the publisher goes; after its grace period the stream ends and the players wait again
     const unpublished = once(server, 'unpublished');
     await pub.kill();
-    await unpublished;
+    await within(unpublished, { what: 'the stream ends after the grace period' });
     const after = server.stats().find((s) => s.name === 'live/early');
     assert.equal(after?.players.length, 3, 'the players stay');
     assert.equal(after.publisher, null);
     assert.equal(after.messages, 0, 'a fresh stream entry');
-    pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/early`]);
+    pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:live/early`]);
     await until(() => server.stats().find((s) => s.name === 'live/early')?.publisher !== null, 8000);
+    await sltConnected(pub); // it discards its UDP input until then
     const second = makeMessages(3000).slice(1500);
     await udpSendPaced(udpIn, second, 1000);
     await until(() => got.length >= 3000 && sinks.every((s) => s.messages.length >= 3000), 8000);
@@ -161,7 +164,7 @@ test('repeated rejections of a retrying srt-live-transmit: one audit event, then
   const server = manager.runtime(id)!;
   const player = spawnPeer('srt-live-transmit', [`srt://127.0.0.1:${port}?streamid=read:live/none`, `udp://127.0.0.1:${sink}`]);
   try {
-    await until(() => server.counters.rejected >= 40, 20_000);
+    await until(() => server.counters.rejected >= 40, 20_000, 'srt-live-transmit retries 40 times', () => `${server.counters.rejected} rejections; srt-live-transmit: ${player.output().slice(-500)}`);
     await player.kill();
     const n = server.counters.rejected;
     assert.ok(n >= 40, `srt-live-transmit retried (${n} rejections)`);
@@ -190,15 +193,13 @@ test('sluice srt-server: --wait-for-publisher holds an early srt-live-transmit p
   let play: ReturnType<typeof spawnPeer> | null = null;
   let pub: ReturnType<typeof spawnPeer> | null = null;
   try {
-    const end = Date.now() + 5000;
-    while (!srv.output().includes('listening') && Date.now() < end) await sleep(50);
+    await waitForOutput(srv, /listening/, 'sluice srt-server listens');
     play = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?streamid=receiver/cli1/live/cam`, `udp://127.0.0.1:${sink.port}`]);
-    const accepted = Date.now() + 5000;
-    while (!/"topic":"connect".*"role":"player".*"stream":"live\/cam"/.test(srv.output()) && Date.now() < accepted) await sleep(50);
+    await waitForOutput(srv, /"topic":"connect".*"role":"player".*"stream":"live\/cam"/, 'the player is accepted');
     assert.match(srv.output(), /"topic":"connect".*"role":"player".*"stream":"live\/cam"/, 'the player is accepted before the publisher');
-    pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
-    const published = Date.now() + 5000;
-    while (!/"event":"published"/.test(srv.output()) && Date.now() < published) await sleep(50);
+    pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
+    await waitForOutput(srv, /"event":"published"/, 'the stream is published');
+    await sltConnected(pub); // it discards its UDP input until then
     const msgs = makeMessages(1000);
     await udpSendPaced(udpIn, msgs, 1000);
     await sink.waitFor(1000, 5000);

@@ -10,7 +10,7 @@ import { dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ, SRT_REJX } from '../../src/protocol/reject.js';
 import { SrtRejectedError } from '../../src/transport/errors.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced, until } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced, until, waitForOutput, sltConnected } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 import { waitFor } from '../support/wait.js';
 
@@ -57,7 +57,7 @@ async function rejectionOf(port: number, streamid: string, extra: Record<string,
 test('byte-exact fan-out: srt-live-transmit publishes, players of every stream-id form receive everything', async () => {
   const { server, port } = await startServer();
   const udpIn = await freePort();
-  const pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=#!::r=live/fan,m=publish`]);
+  const pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=#!::r=live/fan,m=publish`]);
   const sinks = await Promise.all([udpCollect(), udpCollect()]);
   const sltPlayers = [
     spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?streamid=read:/live/fan`, `udp://127.0.0.1:${sinks[0]!.port}`]),
@@ -73,6 +73,7 @@ test('byte-exact fan-out: srt-live-transmit publishes, players of every stream-i
     ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-f', 'data', '-i', `srt://127.0.0.1:${port}?streamid=%23!::r=live/fan&latency=120000`, '-map', '0', '-c', 'copy', '-f', 'data', '-y', out]);
     await until(() => server.stats().find((s) => s.name === 'live/fan')!.players.length === 6, 8000);
     assert.equal(server.stats()[0]!.players.length, 6, 'six players of four stream-id forms');
+    await sltConnected(pub); // it discards its UDP input until then
     const msgs = makeMessages(2000);
     await udpSendPaced(udpIn, msgs, 1000);
     await until(() => got.every((g) => g.length >= 2000) && sinks.every((s) => s.messages.length >= 2000));
@@ -144,9 +145,11 @@ test('rejection codes as callers see them (Sluice caller and srt-live-transmit)'
     // srt-live-transmit shows the application reason for 1409 (2409 on the wire)
     const sink = await freePort();
     const slt = spawnPeer('srt-live-transmit', [`srt://127.0.0.1:${port}?streamid=publish:live/x`, `udp://127.0.0.1:${sink}`]);
-    const end = Date.now() + 4000;
-    while (!/rejection reason|REJECT|Connection setup failure/i.test(slt.output()) && Date.now() < end) await sleep(50);
-    await slt.kill();
+    try {
+      await waitForOutput(slt, /rejection reason|REJECT|Connection setup failure/i, 'srt-live-transmit reports the rejection');
+    } finally {
+      await slt.kill();
+    }
     assert.match(slt.output(), /Application-defined rejection reason/, slt.output().slice(0, 1500));
   } finally {
     pub.destroy();
@@ -204,7 +207,7 @@ test('a publisher that reconnects within the grace period keeps its players', as
     for (let i = 0; i < 300; i++) { pub.write(msgs[i]!); await sleep(1); }
     pub.end();
     await until(() => server.stats()[0]?.publisher === null);
-    await sleep(500);
+    await sleep(500); // scenario: the stream stays without a publisher for a while (within the 3 s grace period)
     pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/re' });
     for (let i = 300; i < 600; i++) { pub.write(msgs[i]!); await sleep(1); }
     await until(() => got.length >= 600);
@@ -332,8 +335,9 @@ test('sluice srt-server CLI: srt-live-transmit publishes (Callaba form) and play
   try {
     const logged = (re: RegExp, what: string): Promise<void> => waitFor(() => re.test(srv.output()), { what, detail: () => srv.output().slice(-600) });
     await logged(/listening/, 'the CLI server says it is listening');
-    const pub = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
+    const pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
     await logged(/"topic":"connect".*"role":"publisher".*"stream":"live\/cam"/, 'the publisher is connected');
+    await sltConnected(pub); // it discards its UDP input until then
     const play = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?streamid=live/cam`, `udp://127.0.0.1:${sink.port}`]);
     await logged(/"topic":"connect".*"role":"player"/, 'the player is connected');
     const msgs = makeMessages(1000);

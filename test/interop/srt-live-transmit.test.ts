@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { listen, dial } from '../../src/transport/api.js';
 import type { SrtSocket } from '../../src/transport/socket.js';
 import { SRT_REJ, SRT_REJX } from '../../src/protocol/reject.js';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, udpCollect, udpSendPaced } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sleep, sltConnected, spawnPeer, udpCollect, udpDrops, udpSendPaced, until, waitForOutput, waitForUdpPort, type Peer } from '../support/peers.js';
+import { nextEvent } from '../support/wait.js';
 import { LossyRelay } from '../support/relay.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
@@ -12,11 +13,9 @@ fileTimeout();
 
 requireTool('srt-live-transmit');
 
-async function waitConnection(srv: Awaited<ReturnType<typeof listen>>, timeoutMs = 5000): Promise<SrtSocket> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error('no connection within timeout')), timeoutMs);
-    srv.once('connection', (s) => { clearTimeout(t); resolve(s); });
-  });
+async function waitConnection(srv: Awaited<ReturnType<typeof listen>>, timeoutMs = 10_000): Promise<SrtSocket> {
+  const [s] = await nextEvent<[SrtSocket]>(srv, 'connection', { what: 'srt-live-transmit connects to the Sluice listener', timeoutMs });
+  return s;
 }
 
 /**
@@ -34,33 +33,35 @@ async function sltCallerToSluice(opts: { loss: number; n: number; seed: number }
   const udpIn = await freePort();
   const srv = await listen({ host: '127.0.0.1', port: srtPort });
   let relay: LossyRelay | null = null;
-  let target = srtPort;
-  if (opts.loss > 0) {
-    relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
-    target = await relay.start();
-  }
+  let slt: Peer | null = null;
   const got: Buffer[] = [];
-  const conn = waitConnection(srv);
-  const slt = spawnPeer('srt-live-transmit', ['-q', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${target}?mode=caller&streamid=interop-${opts.seed}&latency=200`]);
   try {
+    let target = srtPort;
+    if (opts.loss > 0) {
+      relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
+      target = await relay.start();
+    }
+    const conn = waitConnection(srv);
+    slt = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${target}?mode=caller&streamid=interop-${opts.seed}&latency=200`]);
     const s = await conn;
     assert.equal(s.streamId, `interop-${opts.seed}`);
     s.on('data', (d: Buffer) => got.push(d));
-    await sleep(300);
+    await sltConnected(slt); // it discards its UDP input until then
+    const drops = udpDrops(udpIn);
     const all = makeMessages(opts.n + tailFor(opts.loss));
     const msgs = all.slice(0, opts.n);
     await udpSendPaced(udpIn, all, 1000);
-    const end = Date.now() + 5000;
-    while (got.length < msgs.length && Date.now() < end) await sleep(50);
+    await until(() => got.length >= msgs.length, 10_000).catch(() => {}); // the assertion below reports what is missing
     const diff = diffMessages(msgs, got.slice(0, msgs.length));
     const st = s.stats();
-    assert.equal(diff, null, `${diff} (stats: loss ${st.pktRcvLossTotal}, retrans ${st.pktRcvRetransTotal}, drop ${st.pktRcvDropTotal}; relay dropped ${JSON.stringify(relay?.dropped)})`);
+    assert.equal(diff, null, `${diff} (stats: loss ${st.pktRcvLossTotal}, retrans ${st.pktRcvRetransTotal}, drop ${st.pktRcvDropTotal}; relay dropped ${JSON.stringify(relay?.dropped)}; `
+      + `srt-live-transmit's UDP input dropped ${udpDrops(udpIn) - drops} datagrams in the kernel)`);
     if (relay) {
       assert.ok(relay.dropped.toTarget > 0, 'the relay dropped packets');
       assert.ok(st.pktRcvLossTotal > 0 && st.pktRcvRetransTotal > 0, 'losses were detected and repaired by retransmission');
     }
   } finally {
-    await slt.kill();
+    await slt?.kill();
     relay?.close();
     await srv.close();
   }
@@ -71,18 +72,14 @@ async function sluiceCallerToSlt(opts: { loss: number; n: number; seed: number }
   const out = await udpCollect();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&latency=200`, `udp://127.0.0.1:${out.port}`]);
   let relay: LossyRelay | null = null;
-  let target = srtPort;
-  if (opts.loss > 0) {
-    relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
-    target = await relay.start();
-  }
   try {
-    await sleep(300);
-    let s: SrtSocket | null = null;
-    for (let i = 0; i < 10 && !s; i++) {
-      try { s = await dial({ host: '127.0.0.1', port: target, streamid: 'to-slt', conntimeo: 1000 }); } catch { await sleep(200); }
+    let target = srtPort;
+    if (opts.loss > 0) {
+      relay = new LossyRelay({ targetPort: srtPort, lossToTarget: opts.loss, lossToClient: opts.loss, seed: opts.seed });
+      target = await relay.start();
     }
-    assert.ok(s, 'connected to srt-live-transmit');
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
+    const s = await dial({ host: '127.0.0.1', port: target, streamid: 'to-slt' });
     const all = makeMessages(opts.n + tailFor(opts.loss));
     const msgs = all.slice(0, opts.n);
     const start = performance.now();
@@ -117,9 +114,7 @@ async function rejectedBy(reason: number): Promise<string> {
   const srv = await listen({ host: '127.0.0.1', port: srtPort, accept: (req) => { seen.push(req.streamId); return { reject: reason }; } });
   const slt = spawnPeer('srt-live-transmit', [`udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${srtPort}?mode=caller&streamid=#!::r=nope,m=publish`]);
   try {
-    const end = Date.now() + 5000;
-    while (!/reject|Reject|REJECT/.test(slt.output()) && Date.now() < end) await sleep(50);
-    await sleep(200);
+    await waitForOutput(slt, /reject|Reject|REJECT/, 'srt-live-transmit reports the rejection');
     assert.ok(seen.includes('#!::r=nope,m=publish'), 'the accept hook saw the stream id');
     assert.equal(srv.connectionCount, 0, 'no connection was created');
     return slt.output();
@@ -141,7 +136,7 @@ test('Sluice caller sees the reason an srt-live-transmit listener rejects with',
   const sink = await freePort();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&passphrase=0123456789abc`, `udp://127.0.0.1:${sink}`]);
   try {
-    await sleep(300);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     await assert.rejects(dial({ host: '127.0.0.1', port: srtPort }), (e: Error & { reason?: number }) => {
       assert.equal(e.reason, SRT_REJ.UNSECURE, e.message);
       assert.match(e.message, /Password required or unexpected/);

@@ -4,7 +4,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { diffMessages, freePort, makeMessages, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, spawnPeer, tempDir, testMedia, udpCollect, udpSendPaced, waitForOutput, waitForUdpPort, type Peer } from '../support/peers.js';
+import { within } from '../support/wait.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -17,12 +18,13 @@ test('ffmpeg -> sluice transmit srt://:port file://out.ts: byte-exact, exits 0, 
   const port = await freePort();
   const out = join(tempDir(), 'out.ts');
   const tx = spawnPeer(process.execPath, [CLI, 'transmit', '--stats', '500', `srt://127.0.0.1:${port}?mode=listener`, `file://${out}`]);
-  await sleep(400);
-  const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', media, '-c', 'copy', '-f', 'mpegts',
-    `srt://127.0.0.1:${port}?mode=caller&latency=120000&pkt_size=1316&linger=3`]);
+  let ff: Peer | null = null;
   try {
+    await waitForOutput(tx, /SRT source listening on/, 'sluice transmit listens');
+    ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', media, '-c', 'copy', '-f', 'mpegts',
+      `srt://127.0.0.1:${port}?mode=caller&latency=120000&pkt_size=1316&linger=3`]);
     assert.equal(await ff.exited, 0, ff.output());
-    const code = await Promise.race([tx.exited, sleep(10_000).then(() => 'timeout' as const)]);
+    const code = await within(tx.exited, { what: 'sluice transmit exits once its caller left', detail: () => tx.output().slice(-2000) });
     assert.equal(code, 0, `transmit exit code; output: ${tx.output().slice(-2000)}`);
     assert.ok(readFileSync(out).equals(readFileSync(media)), 'output file equals what ffmpeg sent');
     const statsLines = tx.output().split('\n').filter((l) => l.startsWith('{'));
@@ -30,7 +32,7 @@ test('ffmpeg -> sluice transmit srt://:port file://out.ts: byte-exact, exits 0, 
     const last = JSON.parse(statsLines[statsLines.length - 1]!) as Record<string, number>;
     assert.ok(last['pktRecvTotal']! > 100 && 'msRTT' in last && 'pktRcvLossTotal' in last, 'libsrt statistics names');
   } finally {
-    await ff.kill();
+    await ff?.kill();
     await tx.kill();
   }
 });
@@ -41,12 +43,12 @@ test('udp -> sluice transmit -> srt-live-transmit listener -> udp, byte-exact', 
   const udpIn = await freePort();
   const sink = await udpCollect();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener`, `udp://127.0.0.1:${sink.port}`]);
-  await sleep(300);
-  const tx = spawnPeer(process.execPath, [CLI, 'transmit', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${srtPort}?streamid=cli`]);
+  let tx: Peer | null = null;
   try {
-    const end = Date.now() + 5000;
-    while (!tx.output().includes('connected') && Date.now() < end) await sleep(50);
-    await sleep(200);
+    await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
+    tx = spawnPeer(process.execPath, [CLI, 'transmit', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${srtPort}?streamid=cli`]);
+    // its UDP input is open before this line and keeps what arrives until the SRT side takes it
+    await waitForOutput(tx, /SRT destination connected to/, 'sluice transmit connects');
     const msgs = makeMessages(1500);
     await udpSendPaced(udpIn, msgs, 1000);
     await sink.waitFor(msgs.length, 5000);
@@ -54,7 +56,7 @@ test('udp -> sluice transmit -> srt-live-transmit listener -> udp, byte-exact', 
     // SIGINT: flush, SHUTDOWN, exit 0
     assert.equal(await tx.kill('SIGINT'), 0, tx.output());
   } finally {
-    await tx.kill();
+    await tx?.kill();
     await slt.kill();
     sink.close();
   }
@@ -75,9 +77,9 @@ test('sluice transmit rejects bad arguments with a clear message and exit code 2
 test('sluice transmit: a port in use is reported, exit 1', async () => {
   const port = await freePort();
   const first = spawnPeer(process.execPath, [CLI, 'transmit', `srt://127.0.0.1:${port}?mode=listener`, 'udp://127.0.0.1:5999']);
-  await sleep(400);
-  const second = spawnPeer(process.execPath, [CLI, 'transmit', `srt://127.0.0.1:${port}?mode=listener`, 'udp://127.0.0.1:5999']);
   try {
+    await waitForOutput(first, /SRT source listening on/, 'the first sluice transmit listens');
+    const second = spawnPeer(process.execPath, [CLI, 'transmit', `srt://127.0.0.1:${port}?mode=listener`, 'udp://127.0.0.1:5999']);
     assert.equal(await second.exited, 1);
     assert.match(second.output(), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
   } finally {

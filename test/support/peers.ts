@@ -1,9 +1,10 @@
 // Real peers for interop tests: srt-live-transmit and ffmpeg. Missing tools fail the test.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import dgram from 'node:dgram';
-import { mkdtempSync, existsSync } from 'node:fs';
+import { mkdtempSync, existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { waitFor } from './wait.js';
 
 export function requireTool(name: string): string {
   const r = spawnSync('sh', ['-c', `command -v ${name}`], { encoding: 'utf8' });
@@ -61,10 +62,73 @@ export async function freePort(): Promise<number> {
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
-/** Polls `cond` every 20 ms until it holds or `ms` pass (the caller asserts afterwards). */
-export async function until(cond: () => boolean, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!cond() && Date.now() < end) await sleep(20);
+/**
+ * Waits until `cond` holds; once `ms` pass it THROWS "<what>: not within <ms> ms (<detail>)"
+ * (`what` defaults to the condition's source text; `detail` reports the state seen last). Only for something that must happen: a property that must hold
+ * for a while (something that must NOT happen) is asserted otherwise, never by a wait that expires.
+ */
+export async function until(cond: () => boolean, ms = 5000, what?: string, detail?: () => string): Promise<void> {
+  await waitFor(cond, { what: what ?? `until ${cond.toString()}`, timeoutMs: ms, ...(detail ? { detail } : {}) });
+}
+
+export interface UdpSocketRow {
+  /** "address:port" as the kernel shows it (hex). */
+  local: string;
+  /** Bytes queued for reading. */
+  rxQueue: number;
+  /** Datagrams the kernel dropped on this socket (its receive buffer was full). */
+  drops: number;
+}
+
+/** The UDP sockets bound to `port` in this network namespace (/proc/net/udp and udp6). */
+export function udpSockets(port: number): UdpSocketRow[] {
+  const rows: UdpSocketRow[] = [];
+  for (const file of ['/proc/net/udp', '/proc/net/udp6']) {
+    let text: string;
+    try { text = readFileSync(file, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const c = line.trim().split(/\s+/);
+      if (c.length < 13) continue;
+      const local = c[1]!;
+      if (parseInt(local.slice(local.lastIndexOf(':') + 1), 16) !== port) continue;
+      rows.push({ local, rxQueue: parseInt(c[4]!.split(':')[1] ?? '0', 16), drops: Number(c[12]) });
+    }
+  }
+  return rows;
+}
+
+/** Datagrams the kernel dropped on the sockets bound to `port` (0 if none is bound any more). */
+export function udpDrops(port: number): number {
+  return udpSockets(port).reduce((n, r) => n + r.drops, 0);
+}
+
+/**
+ * Waits until some process binds UDP `port` — a peer that listens (an SRT listener is a UDP socket)
+ * or reads a UDP input is ready to receive. Fails naming `who` (and the peer's output if given).
+ */
+export async function waitForUdpPort(port: number, who: string, peer?: Peer, timeoutMs = 10_000): Promise<void> {
+  await waitFor(() => udpSockets(port).length > 0, {
+    what: `${who} binds UDP port ${port}`, timeoutMs,
+    detail: () => (peer ? `exit ${peer.proc.exitCode ?? peer.proc.signalCode ?? 'none yet'}, output: ${peer.output().slice(-1000)}` : 'no socket in /proc/net/udp'),
+  });
+}
+
+/** Waits until `peer` prints a line matching `re`; fails naming `what` with its output. */
+export async function waitForOutput(peer: Peer, re: RegExp, what: string, timeoutMs = 10_000): Promise<void> {
+  await waitFor(() => re.test(peer.output()), {
+    what, timeoutMs,
+    detail: () => `exit ${peer.proc.exitCode ?? peer.proc.signalCode ?? 'none yet'}, output: ${peer.output().slice(-1000)}`,
+  });
+}
+
+/**
+ * srt-live-transmit reads its input from the start but throws it away until its SRT side is
+ * connected ("N bytes lost" at exit). Run it with -v and wait for the line it prints once its SRT
+ * source or target is up ("SRT target connected" as a caller, "Accepted SRT target connection" as
+ * a listener) before sending.
+ */
+export function sltConnected(slt: Peer, timeoutMs = 10_000): Promise<void> {
+  return waitForOutput(slt, /SRT (source|target) connected|Accepted SRT (source|target) connection/, 'srt-live-transmit reports its SRT side connected', timeoutMs);
 }
 
 /** Deterministic payloads: message i carries its index and a pattern, so order and content are checked. */

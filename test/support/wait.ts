@@ -44,3 +44,15 @@ export function nextEvent<T extends unknown[] = unknown[]>(em: EventEmitter, eve
   const p = new Promise<T>((resolve) => { listener = (...args: unknown[]) => resolve(args as T); em.once(event, listener); });
   return within(p, o).finally(() => em.off(event, listener!));
 }
+
+/** Polls an async view (every 50 ms) until `ok` holds and returns it; fails with the last view once the deadline passes. */
+export async function eventually<T>(get: () => Promise<T>, ok: (v: T) => boolean, o: WaitOptions): Promise<T> {
+  const end = Date.now() + (o.timeoutMs ?? DEFAULT_MS);
+  let v = await get();
+  while (!ok(v)) {
+    if (Date.now() >= end) throw timeoutError({ ...o, detail: () => `${o.detail ? `${o.detail()}; ` : ''}last: ${JSON.stringify(v)}` });
+    await new Promise((r) => setTimeout(r, 50));
+    v = await get();
+  }
+  return v;
+}
