@@ -164,10 +164,12 @@ test('repeated rejections of a retrying srt-live-transmit: one audit event, then
   const server = manager.runtime(id)!;
   const player = spawnPeer('srt-live-transmit', [`srt://127.0.0.1:${port}?streamid=read:live/none`, `udp://127.0.0.1:${sink}`]);
   try {
-    await until(() => server.counters.rejected >= 40, 20_000, 'srt-live-transmit retries 40 times', () => `${server.counters.rejected} rejections; srt-live-transmit: ${player.output().slice(-500)}`);
+    // srt-live-transmit redials about every 11 ms, but now and then waits out a connection timeout
+    // first (seen under load: 27 in 20 s); 20 repeated rejections are plenty to show the summary
+    await until(() => server.counters.rejected >= 20, 30_000, 'srt-live-transmit retries 20 times', () => `${server.counters.rejected} rejections; srt-live-transmit: ${player.output().slice(-500)}`);
     await player.kill();
     const n = server.counters.rejected;
-    assert.ok(n >= 40, `srt-live-transmit retried (${n} rejections)`);
+    assert.ok(n >= 20, `srt-live-transmit retried (${n} rejections)`);
     const before = (await events.list({ type: 'connection.rejected' })).items;
     assert.equal(before.length, 1, 'while retrying: one event');
     assert.match(before[0]!.message, /^127\.0\.0\.1:\d+ rejected \(1404\): stream "live\/none" is not published$/);
