@@ -1,10 +1,9 @@
 // Server benchmarks (issues 4 and 13): fan-out of one 4 Mbit/s publisher to N players by worker count, memory per idle
 // connection with 5,000 idle connections on one port, and handshakes per second.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { cpuSeconds } from './util.js';
+import { cpuSeconds, rssBytes, waitLine } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -18,25 +17,6 @@ const IDLE = Number(process.env['BENCH_IDLE'] ?? 5000);
 const IDLE_SETTLE_MS = Number(process.env['BENCH_IDLE_SETTLE_MS'] ?? 12_000);
 const IDLE_WINDOW_MS = Number(process.env['BENCH_IDLE_WINDOW_MS'] ?? 10_000);
 const FANOUT_SECONDS = Number(process.env['BENCH_FANOUT_SECONDS'] ?? 15);
-
-function rssBytes(pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-  return m ? Number(m[1]) * 1024 : NaN;
-}
-
-function waitLine(p: ChildProcess, re: RegExp, ms = 60_000, from: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => reject(new Error(`timeout waiting for ${re}`)), ms);
-    p[from]!.on('data', (d: Buffer) => {
-      buf += d.toString();
-      const lines = buf.split('\n');
-      lines.pop(); // only whole lines: a long JSON line arrives in several chunks
-      const line = lines.find((l) => re.test(l));
-      if (line) { clearTimeout(t); resolve(line); }
-    });
-  });
-}
 
 async function startServer(port: number): Promise<ChildProcess> {
   const s = spawn(process.execPath, [here('./server-proc.js'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });

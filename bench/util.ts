@@ -1,4 +1,5 @@
 // Helpers shared by the benchmarks.
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 /** Median of the values (mean of the middle two for an even count). */
@@ -35,4 +36,31 @@ export function cpuSeconds(pid: number): number {
   } catch {
     return NaN;
   }
+}
+
+/** Resident set size of a process, bytes; NaN once it is gone. */
+export function rssBytes(pid: number): number {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) * 1024 : NaN;
+  } catch {
+    return NaN;
+  }
+}
+
+/** Resolves with the first whole line of the child's output (stdout or stderr) matching `re`. */
+export function waitLine(p: ChildProcess, re: RegExp, ms = 60_000, from: 'stdout' | 'stderr' = 'stdout'): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let buf = '';
+    const stream = p[from]!;
+    const t = setTimeout(() => { stream.off('data', on); reject(new Error(`timeout waiting for ${re}: ${buf.slice(-500)}`)); }, ms);
+    const on = (d: Buffer): void => {
+      buf += d.toString();
+      const lines = buf.split('\n');
+      lines.pop(); // only whole lines: a long JSON line arrives in several chunks
+      const line = lines.find((l) => re.test(l));
+      if (line !== undefined) { clearTimeout(t); stream.off('data', on); resolve(line); }
+    };
+    stream.on('data', on);
+  });
 }

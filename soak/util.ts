@@ -1,9 +1,11 @@
 // Helpers shared by the reliability runs (npm run soak): /proc readers, process control, the API.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
-export { cpuSeconds, median } from '../bench/util.js';
+import { waitLine } from '../bench/util.js';
+
+export { cpuSeconds, median, rssBytes, waitLine } from '../bench/util.js';
 
 export const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 export const CLI = here('../src/cli/main.js');
@@ -16,16 +18,6 @@ export function envNum(name: string, def: number): number {
   const n = Number(v);
   if (!Number.isFinite(n)) throw new Error(`${name}: "${v}" is not a number`);
   return n;
-}
-
-/** Resident set size of a process, bytes; NaN once it is gone. */
-export function rssBytes(pid: number): number {
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) * 1024 : NaN;
-  } catch {
-    return NaN;
-  }
 }
 
 /** Open file descriptors of a process (/proc/PID/fd entries); NaN once it is gone. */
@@ -44,20 +36,6 @@ export function quantile(v: number[], q: number): number {
   if (v.length === 0) return NaN;
   const s = [...v].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
-}
-
-/** Resolves with the first stdout line matching re (the process's whole output is kept in .out). */
-export function waitLine(p: ChildProcess, re: RegExp, ms = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    let buf = '';
-    const t = setTimeout(() => { p.stdout!.off('data', on); reject(new Error(`timeout waiting for ${re}: ${buf.slice(-500)}`)); }, ms);
-    const on = (d: Buffer): void => {
-      buf += d.toString();
-      const line = buf.split('\n').find((l) => re.test(l));
-      if (line !== undefined) { clearTimeout(t); p.stdout!.off('data', on); resolve(line); }
-    };
-    p.stdout!.on('data', on);
-  });
 }
 
 /** Sends SIGTERM (or sig) and waits for the exit; SIGKILL after 10 s. */
