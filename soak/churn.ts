@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import http from 'node:http';
-import { basePort, envNum, fdCount, here, login, median, mib, node, quantile, rssBytes, sleep, startServe, stop, verdict, waitLine, type PartResult } from './util.js';
+import { basePort, envNum, fdCount, heapAfterGc, type HeapReading, here, login, median, mib, node, quantile, rssBytes, sleep, startServe, stop, verdict, waitLine, type PartResult } from './util.js';
 
 export async function churnPart(): Promise<PartResult> {
   const SECONDS = envNum('SOAK_CHURN_SECONDS', 3600);
@@ -23,7 +23,10 @@ export async function churnPart(): Promise<PartResult> {
   const WARMUP = envNum('SOAK_CHURN_WARMUP_SECONDS', Math.min(600, Math.max(60, SECONDS / 4)));
   const dir = mkdtempSync(join(tmpdir(), 'sluice-soak-churn-'));
   const base = basePort();
-  const serve = await startServe(dir, base, base + 1);
+  const HEAP_EVERY = envNum('SOAK_CHURN_HEAP_SECONDS', 60);
+  // the inspector lets the soak force a full GC and read what is live (heap and external memory)
+  const inspectPort = base + 2;
+  const serve = await startServe(dir, base, base + 1, { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --inspect=127.0.0.1:${inspectPort}`.trim() });
   const pid = serve.proc.pid!;
   let exited: string | null = null;
   serve.proc.once('exit', (code, sig) => { exited = `exited (${code ?? sig})`; });
@@ -64,13 +67,28 @@ export async function churnPart(): Promise<PartResult> {
     }, 10);
     const samples: { t: number; rss: number; fds: number; cycles: number }[] = [];
     const sample = (): void => { samples.push({ t: (performance.now() - t0) / 1000, rss: rssBytes(pid), fds: fdCount(pid), cycles: counters['cycles'] ?? 0 }); };
+    const heaps: ({ t: number } & HeapReading)[] = [];
+    let heapAt = 0;
+    const heapSample = async (): Promise<void> => {
+      const t = (performance.now() - t0) / 1000;
+      try {
+        heaps.push({ t, ...(await heapAfterGc(inspectPort)) });
+        const h = heaps[heaps.length - 1]!;
+        process.stderr.write(`churn ${t.toFixed(0)} s after a full GC: RSS ${mib(h.rss)} MiB, heap used ${mib(h.heapUsed)} of ${mib(h.heapTotal)}, external ${mib(h.external)} (array buffers ${mib(h.arrayBuffers)})\n`);
+      } catch (e) {
+        process.stderr.write(`churn ${t.toFixed(0)} s: heap reading failed: ${(e as Error).message}\n`);
+      }
+    };
     sample();
+    await heapSample();
     while ((performance.now() - t0) / 1000 < SECONDS && !exited) {
       await sleep(Math.min(SAMPLE * 1000, Math.max(0, SECONDS * 1000 - (performance.now() - t0))));
       sample();
       const s = samples[samples.length - 1]!;
       process.stderr.write(`churn ${s.t.toFixed(0)} s: RSS ${mib(s.rss)} MiB, ${s.fds} fds, ${s.cycles} cycles\n`);
+      if (s.t - heapAt >= HEAP_EVERY) { heapAt = s.t; await heapSample(); }
     }
+    await heapSample();
     clearInterval(probe);
     await sleep(1000);
     const done = waitLine(driver, /cycles/);
@@ -84,6 +102,8 @@ export async function churnPart(): Promise<PartResult> {
     const late = warm.slice(-3);
     const rssGrowth = median(late.map((s) => s.rss)) - median(early.map((s) => s.rss));
     const fdGrowth = median(late.map((s) => s.fds)) - median(early.map((s) => s.fds));
+    const warmHeaps = heaps.filter((h) => h.t >= WARMUP);
+    const heapGrowth = (k: 'heapUsed' | 'external'): string => warmHeaps.length < 2 ? 'n/a' : `${mib(warmHeaps[warmHeaps.length - 1]![k] - warmHeaps[0]![k])} MiB`;
     const full = windows.filter((w, i) => i < Math.floor(elapsed / WINDOW) && w.lat.length > 0);
     const p99 = full.map((w) => quantile(w.lat, 0.99));
     const p99Ok = p99.length < 2 || p99[p99.length - 1]! <= Math.max(P99_FACTOR * p99[0]!, p99[0]! + 10);
@@ -96,6 +116,7 @@ export async function churnPart(): Promise<PartResult> {
       `serve process: ${exited ?? 'alive'}; unhandled rejections / uncaught exceptions logged: ${rejections.length}${rejections.length ? ` (first: ${rejections[0]!.slice(0, 300)})` : ''}`,
       `RSS growth after the ${WARMUP} s warm-up (median of the last 3 samples against the first 3): ${mib(rssGrowth)} MiB (tolerance ${RSS_TOL_MIB}); open fds growth: ${fdGrowth} (tolerance ${FD_TOL})`,
       `API (${API_RATE} req/s, GET /api/v1/servers and /servers/:id/streams) p50/p99 ms per ${WINDOW} s window: ${full.map((w) => `${quantile(w.lat, 0.5).toFixed(1)}/${quantile(w.lat, 0.99).toFixed(1)}`).join(', ')}; errors ${apiErrors}${p99Ok ? '' : ` — p99 grew beyond ${P99_FACTOR}× the first window`}`,
+      `live memory after a full GC (heap used / external MiB), growth after the warm-up: heap ${heapGrowth('heapUsed')}, external ${heapGrowth('external')}; curve (s: RSS, heap used, heap total, external MiB): ${heaps.map((h) => `${h.t.toFixed(0)}: ${mib(h.rss)}, ${mib(h.heapUsed)}, ${mib(h.heapTotal)}, ${mib(h.external)}`).join(' | ')}`,
       `curve (s: RSS MiB, fds, cycles): ${samples.map((s) => `${s.t.toFixed(0)}: ${mib(s.rss)}, ${s.fds}, ${s.cycles}`).join(' | ')}`,
     ]);
   } finally {

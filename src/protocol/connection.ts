@@ -30,7 +30,9 @@ const PLAY_OUT_MARGIN_MS = 100;
 const LIGHT_ACK_PACKETS = 64; // SELF_CLOCK_INTERVAL
 const MIN_NAK_INTERVAL_US = 20_000;
 const KEEPALIVE_US = 1_000_000;
+/** Full ACKs remembered for their ACKACK (libsrt's ACK window is 1024); the table starts small. */
 const ACK_HISTORY = 1024;
+const ACK_HISTORY_INITIAL = 32;
 
 export interface ConnectionParams {
   options: SrtOptions;
@@ -117,9 +119,13 @@ export class Connection {
   private lastAckTime = -Infinity;
   private nextAckTime: number;
   private packetsSinceAck = 0;
-  private readonly ackHistNo = new Int32Array(ACK_HISTORY).fill(-1);
-  private readonly ackHistTime = new Float64Array(ACK_HISTORY);
-  private readonly ackHistSeq = new Int32Array(ACK_HISTORY);
+  // Sent full ACKs awaiting their ACKACK, by ACK number modulo the table's size. The table
+  // starts at 32 entries (an idle or healthy connection has a few outstanding) and doubles up to
+  // 1024 when an unanswered entry would be overwritten (long RTT, lost ACKACKs): 16 KiB per
+  // connection only where needed.
+  private ackHistNo = new Int32Array(ACK_HISTORY_INITIAL).fill(-1);
+  private ackHistTime = new Float64Array(ACK_HISTORY_INITIAL);
+  private ackHistSeq = new Int32Array(ACK_HISTORY_INITIAL);
   private nextNakTime = Infinity;
   private lastSendTime: number;
   private lastRecvTime: number;
@@ -381,7 +387,7 @@ export class Connection {
       }
       case CtrlType.AckAck: {
         const no = p.typeInfo;
-        const i = no % ACK_HISTORY;
+        const i = no % this.ackHistNo.length;
         if (this.ackHistNo[i] !== (no | 0)) return; // unknown or too old
         const rtt = now - this.ackHistTime[i]!;
         const seq = this.ackHistSeq[i]!;
@@ -497,7 +503,11 @@ export class Connection {
       bandwidth: this.receiver.rate.bandwidth(),
       recvRate: bps,
     }, this.timestamp(now), this.peerSocketId);
-    const i = this.ackNo % ACK_HISTORY;
+    let i = this.ackNo % this.ackHistNo.length;
+    if (this.ackHistNo[i] !== -1 && this.ackHistNo.length < ACK_HISTORY) {
+      this.growAckHistory();
+      i = this.ackNo % this.ackHistNo.length;
+    }
     this.ackHistNo[i] = this.ackNo;
     this.ackHistTime[i] = now;
     this.ackHistSeq[i] = ackSeq;
@@ -506,6 +516,24 @@ export class Connection {
     this.packetsSinceAck = 0;
     this.push(now, pkt);
     this.c.pktSentACK++;
+  }
+
+  private growAckHistory(): void {
+    const n = this.ackHistNo.length * 2;
+    const no = new Int32Array(n).fill(-1);
+    const time = new Float64Array(n);
+    const seq = new Int32Array(n);
+    for (let j = 0; j < this.ackHistNo.length; j++) {
+      const a = this.ackHistNo[j]!;
+      if (a === -1) continue;
+      const k = a % n;
+      no[k] = a;
+      time[k] = this.ackHistTime[j]!;
+      seq[k] = this.ackHistSeq[j]!;
+    }
+    this.ackHistNo = no;
+    this.ackHistTime = time;
+    this.ackHistSeq = seq;
   }
 
   private push(now: number, d: Buffer): void {

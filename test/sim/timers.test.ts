@@ -20,6 +20,8 @@ test('ACK/ACKACK RTT estimate converges to the simulated RTT (within 20%)', () =
     { fwd: 15_000, bwd: 35_000, jitter: 3_000, loss: 0 },
     { fwd: 5_000, bwd: 5_000, jitter: 2_000, loss: 0.02 },
     { fwd: 100_000, bwd: 60_000, jitter: 0, loss: 0.05 },
+    // 80 full ACKs in flight: the ACK table must grow past its initial 32 entries
+    { fwd: 400_000, bwd: 400_000, jitter: 0, loss: 0 },
   ];
   for (const c of cases) {
     for (const seed of [1, 2, 3]) {
