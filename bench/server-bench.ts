@@ -3,11 +3,12 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { cpuSeconds, rssBytes, waitLine } from './util.js';
+import { cpuSeconds, heapAfterGc, rssBytes, waitLine } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-const PLAYERS = (process.env['BENCH_PLAYERS'] ?? '100,200,300,400').split(',').map(Number);
+/** Player counts of the fan-out runs; `BENCH_PLAYERS=` (empty) skips the fan-out (idle part only). */
+const PLAYERS = (process.env['BENCH_PLAYERS'] ?? '100,200,300,400').split(',').map(Number).filter((n) => n > 0);
 const WORKERS = (process.env['BENCH_WORKERS'] ?? '1,2').split(',').map(Number);
 /** SRT latency of the publisher and the players, ms: the end-to-end floor is twice it (two TSBPD hops). */
 const LATENCY = Number(process.env['BENCH_LATENCY'] ?? 120);
@@ -18,8 +19,8 @@ const IDLE_SETTLE_MS = Number(process.env['BENCH_IDLE_SETTLE_MS'] ?? 12_000);
 const IDLE_WINDOW_MS = Number(process.env['BENCH_IDLE_WINDOW_MS'] ?? 10_000);
 const FANOUT_SECONDS = Number(process.env['BENCH_FANOUT_SECONDS'] ?? 15);
 
-async function startServer(port: number): Promise<ChildProcess> {
-  const s = spawn(process.execPath, [here('./server-proc.js'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
+async function startServer(port: number, nodeArgs: string[] = []): Promise<ChildProcess> {
+  const s = spawn(process.execPath, [...nodeArgs, here('./server-proc.js'), String(port)], { stdio: ['ignore', 'pipe', 'inherit'] });
   await waitLine(s, /ready/);
   return s;
 }
@@ -94,10 +95,13 @@ async function fanout(n: number, workers: number, port: number): Promise<FanoutR
   }
 }
 
-async function idle(port: number): Promise<{ connections: number; rssPerConnKiB: number; handshakesPerSecond: number; serverCpuIdlePct: number }> {
-  const server = await startServer(port);
+async function idle(port: number): Promise<{ connections: number; rssPerConnKiB: number; liveRssPerConnKiB: number; heapPerConnKiB: number; externalPerConnKiB: number; handshakesPerSecond: number; serverCpuIdlePct: number }> {
+  // the inspector lets the bench force a full GC: RSS and live memory without the garbage of the handshakes
+  const inspect = port + 1;
+  const server = await startServer(port, [`--inspect=127.0.0.1:${inspect}`]);
   await sleep(500);
   const rss0 = rssBytes(server.pid!);
+  const h0 = await heapAfterGc(inspect);
   const client = spawn(process.execPath, ['--max-old-space-size=4096', here('./idle-proc.js'), String(port), String(IDLE), '64'], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await waitLine(client, /perSecond/, 180_000);
   const res = JSON.parse(line) as { connected: number; failed: number; perSecond: number };
@@ -108,10 +112,12 @@ async function idle(port: number): Promise<{ connections: number; rssPerConnKiB:
   const c0 = cpuSeconds(server.pid!);
   await sleep(IDLE_WINDOW_MS);
   const c1 = cpuSeconds(server.pid!);
+  const h1 = await heapAfterGc(inspect);
   client.kill('SIGTERM');
   server.kill('SIGTERM');
   await sleep(300);
-  return { connections: res.connected, rssPerConnKiB: (rss1 - rss0) / res.connected / 1024, handshakesPerSecond: res.perSecond, serverCpuIdlePct: ((c1 - c0) / (IDLE_WINDOW_MS / 1000)) * 100 };
+  const per = (a: number, b: number): number => (b - a) / res.connected / 1024;
+  return { connections: res.connected, rssPerConnKiB: per(rss0, rss1), liveRssPerConnKiB: per(h0.rss, h1.rss), heapPerConnKiB: per(h0.heapUsed, h1.heapUsed), externalPerConnKiB: per(h0.external, h1.external), handshakesPerSecond: res.perSecond, serverCpuIdlePct: ((c1 - c0) / (IDLE_WINDOW_MS / 1000)) * 100 };
 }
 
 export async function serverBench(): Promise<string[]> {
@@ -132,7 +138,7 @@ export async function serverBench(): Promise<string[]> {
     }
   }
   const id = await idle(port++);
-  process.stderr.write(`idle: ${id.connections} connections, ${id.rssPerConnKiB.toFixed(1)} KiB RSS each, ${id.handshakesPerSecond.toFixed(0)} handshakes/s, idle CPU ${id.serverCpuIdlePct.toFixed(0)} %\n`);
+  process.stderr.write(`idle: ${id.connections} connections, ${id.rssPerConnKiB.toFixed(1)} KiB RSS each (${id.liveRssPerConnKiB.toFixed(1)} after a full GC: heap ${id.heapPerConnKiB.toFixed(1)}, external ${id.externalPerConnKiB.toFixed(1)}), ${id.handshakesPerSecond.toFixed(0)} handshakes/s, idle CPU ${id.serverCpuIdlePct.toFixed(0)} %\n`);
   const cmd = `BENCH_ONLY=server BENCH_WORKERS=${WORKERS.join(',')} BENCH_PLAYERS=${PLAYERS.join(',')} BENCH_FANOUT_SECONDS=${FANOUT_SECONDS} BENCH_LATENCY=${LATENCY} npm run bench`;
   return [
     `Fan-out of one 4 Mbit/s publisher (srt-live-transmit fed numbered, time-stamped 1316-byte datagrams for ${FANOUT_SECONDS} s) through \`sluice srt-server --workers W\` to N players (Sluice callers acknowledging as libsrt does, all in one other process); latency ${LATENCY} ms on both hops, so the end-to-end floor is ${2 * LATENCY} ms. ${os.availableParallelism()} cores; \`${cmd}\`.`,
@@ -141,9 +147,9 @@ export async function serverBench(): Promise<string[]> {
     '| --- | --- | --- | --- | --- | --- | --- | --- | --- |',
     ...fan.map((r, i) => `| ${r.workers} | ${r.n} | ${r.zeroLoss} | ${r.minReceived}/${r.sent} | ${r.p50} / ${r.p99} / ${r.max.toFixed(0)} | ${r.serverCpuPct.toFixed(0)} | ${r.serverRssMiB.toFixed(0)} | ${r.playersCpuPct.toFixed(0)} | ${loads[i]} |`),
     '',
-    `| idle connections on one port | RSS per connection | handshakes per second (64 concurrent callers) | server CPU while idle |`,
-    '| --- | --- | --- | --- |',
-    `| ${id.connections} | ${id.rssPerConnKiB.toFixed(1)} KiB | ${id.handshakesPerSecond.toFixed(0)} | ${id.serverCpuIdlePct.toFixed(0)} % |`,
+    `| idle connections on one port | RSS per connection | RSS per connection after a full GC | live heap / external memory per connection | handshakes per second (64 concurrent callers) | server CPU while idle |`,
+    '| --- | --- | --- | --- | --- | --- |',
+    `| ${id.connections} | ${id.rssPerConnKiB.toFixed(1)} KiB | ${id.liveRssPerConnKiB.toFixed(1)} KiB | ${id.heapPerConnKiB.toFixed(1)} / ${id.externalPerConnKiB.toFixed(1)} KiB | ${id.handshakesPerSecond.toFixed(0)} | ${id.serverCpuIdlePct.toFixed(0)} % |`,
   ];
 }
 

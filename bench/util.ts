@@ -64,3 +64,35 @@ export function waitLine(p: ChildProcess, re: RegExp, ms = 60_000, from: 'stdout
     stream.on('data', on);
   });
 }
+
+/** A process's memory after a full garbage collection, read over its inspector (`--inspect=127.0.0.1:PORT`). */
+export interface HeapReading { rss: number; heapTotal: number; heapUsed: number; external: number; arrayBuffers: number }
+
+/**
+ * Forces a full GC in the process listening for the inspector on `port` (HeapProfiler.collectGarbage),
+ * then reads its `process.memoryUsage()`: what is live, as opposed to what V8 or malloc keeps.
+ */
+export async function heapAfterGc(port: number, timeoutMs = 30_000): Promise<HeapReading> {
+  const targets = (await (await fetch(`http://127.0.0.1:${port}/json/list`)).json()) as { webSocketDebuggerUrl: string }[];
+  const ws = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+  const pending = new Map<number, (r: unknown) => void>();
+  let next = 1;
+  ws.addEventListener('message', (e: MessageEvent) => {
+    const m = JSON.parse(String(e.data)) as { id?: number; result?: unknown; error?: { message: string } };
+    if (m.id !== undefined) pending.get(m.id)?.(m.error ? new Error(m.error.message) : m.result);
+  });
+  const call = (method: string, params: object = {}): Promise<unknown> => new Promise((resolve, reject) => {
+    const id = next++;
+    const timer = setTimeout(() => reject(new Error(`inspector ${method}: no answer in ${timeoutMs} ms`)), timeoutMs);
+    pending.set(id, (r) => { clearTimeout(timer); if (r instanceof Error) reject(r); else resolve(r); });
+    ws.send(JSON.stringify({ id, method, params }));
+  });
+  try {
+    await new Promise<void>((resolve, reject) => { ws.addEventListener('open', () => resolve()); ws.addEventListener('error', () => reject(new Error(`inspector on port ${port}: connection failed`))); });
+    await call('HeapProfiler.collectGarbage');
+    const r = (await call('Runtime.evaluate', { expression: 'JSON.stringify(process.memoryUsage())', returnByValue: true })) as { result: { value: string } };
+    return JSON.parse(r.result.value) as HeapReading;
+  } finally {
+    ws.close();
+  }
+}
