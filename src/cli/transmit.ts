@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Readable, Writable } from 'node:stream';
 import { Chunker, MAX_LIVE_PAYLOAD, MessageLimiter, pumpMessages, sendDatagram } from '../gateway/chunker.js';
 import { parseUdpUrl, UdpSink, UdpSource } from '../gateway/udp.js';
+import { warmUp } from '../gateway/warmup.js';
 import { resolveOptions } from '../protocol/options.js';
 import { SRT_REJ, rejectReasonText } from '../protocol/reject.js';
 import { dial, listen, type SrtServer } from '../transport/api.js';
@@ -42,6 +43,9 @@ Options:
   --stats <ms>        Print one JSON line of SRT statistics (libsrt names) to stderr per interval.
   --chunk <bytes>     Message size when reading files/stdin (default: payloadsize, 1316).
   --bitrate <bits/s>  Pace file/stdin input at this rate (suffixes k, M, G). Default: unpaced.
+  --warmup <n>        Before opening an SRT endpoint, push n datagrams through this process's
+                      UDP → SRT → UDP path on loopback, so that a live feed meets compiled code
+                      (about half a second; default 20000; 0 = off).
   -q, --quiet         No progress messages on stderr.
   -h, --help          This text.
 
@@ -62,6 +66,7 @@ interface Args {
   statsMs: number;
   chunk?: number;
   bitrate?: number;
+  warmup: number;
   quiet: boolean;
 }
 
@@ -76,6 +81,7 @@ const TRANSMIT_OPTIONS = {
   stats: { type: 'string', short: 's' },
   chunk: { type: 'string' },
   bitrate: { type: 'string' },
+  warmup: { type: 'string' },
   quiet: { type: 'boolean', short: 'q' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -83,7 +89,11 @@ const TRANSMIT_OPTIONS = {
 export function parseTransmitArgs(argv: string[]): Args | 'help' {
   const { values: v, positionals: pos } = parseCommandLine(argv, TRANSMIT_OPTIONS, { positionals: true });
   if (v.help) return 'help';
-  const a: Args = { src: '', dst: '', statsMs: 0, quiet: v.quiet ?? false };
+  const a: Args = { src: '', dst: '', statsMs: 0, warmup: 20_000, quiet: v.quiet ?? false };
+  if (v.warmup !== undefined) {
+    a.warmup = Number(v.warmup);
+    if (!Number.isInteger(a.warmup) || a.warmup < 0 || a.warmup > 1_000_000) throw new UsageError('--warmup: must be an integer from 0 to 1000000 (datagrams)');
+  }
   if (v.stats !== undefined) {
     a.statsMs = Number(v.stats);
     if (!Number.isInteger(a.statsMs) || a.statsMs < 10) throw new UsageError('--stats: interval must be an integer >= 10 (ms)');
@@ -222,6 +232,12 @@ export async function runTransmit(argv: string[]): Promise<number> {
   }
   const args = parsed;
   const msgSize = checkEndpoints(args);
+  const srtUrl = [args.src, args.dst].find((u) => u.startsWith('srt://'));
+  if (srtUrl !== undefined && args.warmup > 0) {
+    const o = parseSrtUrl(srtUrl).options;
+    const w = await warmUp({ datagrams: args.warmup, srt: { passphrase: o.passphrase, pbkeylen: o.pbkeylen, packetfilter: o.packetfilter, payloadsize: o.payloadsize } });
+    log(args, `warm-up: ${w.delivered}/${w.sent} datagrams through UDP → SRT → UDP in ${w.ms.toFixed(0)} ms`);
+  }
 
   let src: Opened<Readable> | undefined;
   let dst: Opened<Writable> | undefined;

@@ -181,8 +181,25 @@ export class UdpSink extends Writable {
     this.sock.send(chunk);
   }
 
+  private sockClosed = false;
+
+  private closeSock(cb: () => void): void {
+    if (this.sockClosed) { cb(); return; }
+    this.sockClosed = true;
+    try {
+      this.sock.close(() => cb());
+    } catch {
+      cb(); // never bound (the bind failed)
+    }
+  }
+
   override _final(cb: (err?: Error | null) => void): void {
     // let queued datagrams leave before closing
-    setImmediate(() => this.sock.close(() => cb()));
+    setImmediate(() => this.closeSock(() => cb()));
+  }
+
+  /** destroy() without end() closes the socket as well (it used to stay open and keep the process alive). */
+  override _destroy(err: Error | null, cb: (err?: Error | null) => void): void {
+    this.closeSock(() => cb(err));
   }
 }
