@@ -44,7 +44,7 @@ export async function warmUp(opts: WarmUpOptions = {}): Promise<WarmUpResult> {
   const maxMs = opts.maxMs ?? 3000;
   const size = Math.min(opts.size ?? 1316, opts.srt?.payloadsize ?? 1316);
   const t0 = performance.now();
-  const srt: Partial<SrtOptions> = { latency: 20 };
+  const srt: Partial<SrtOptions> = { latency: 40 };
   for (const [k, v] of Object.entries(opts.srt ?? {})) if (v !== undefined) (srt as Record<string, unknown>)[k] = v;
   const closers: (() => Promise<void> | void)[] = [];
   let sent = 0;
@@ -86,9 +86,15 @@ export async function warmUp(opts: WarmUpOptions = {}): Promise<WarmUpResult> {
       for (let i = 0; i < 128 && sent < due; i++, sent++) feed.send(payload, port, '127.0.0.1');
       await new Promise((r) => setImmediate(r));
     }
-    // let the tail play out (TSBPD 20 ms) and the ACKs come back
+    // let the tail play out (TSBPD 40 ms) and the ACKs come back
+    // (what the cold loop dropped on the way never comes: stop once nothing has arrived for 60 ms)
     const until = performance.now() + Math.min(500, Math.max(0, maxMs - (performance.now() - t0)));
-    while (delivered < sent * 0.9 && performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    let last = -1;
+    let lastAt = performance.now();
+    while (delivered < received - refused && performance.now() < until && performance.now() - lastAt < 60) {
+      if (delivered !== last) { last = delivered; lastAt = performance.now(); }
+      await new Promise((r) => setTimeout(r, 10));
+    }
   } finally {
     for (const c of closers.reverse()) await Promise.resolve(c()).catch(() => undefined);
   }

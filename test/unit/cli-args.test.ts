@@ -30,12 +30,14 @@ function usageError(fn: () => unknown, message: string | RegExp): void {
 }
 
 test('transmit: every option in both forms, short aliases, positionals around options', () => {
-  const full = { src: 'srt://:9000', dst: 'udp://127.0.0.1:5000', statsMs: 500, chunk: 188, bitrate: 5e6, quiet: true };
+  const full = { src: 'srt://:9000', dst: 'udp://127.0.0.1:5000', statsMs: 500, chunk: 188, bitrate: 5e6, warmup: 20_000, quiet: true };
   assert.deepEqual(parseTransmitArgs(['--stats', '500', '--chunk', '188', '--bitrate', '5M', '--quiet', 'srt://:9000', 'udp://127.0.0.1:5000']), full);
   assert.deepEqual(parseTransmitArgs(['srt://:9000', '--stats=500', '--chunk=188', '--bitrate=5M', 'udp://127.0.0.1:5000', '-q']), full);
   assert.deepEqual(parseTransmitArgs(['-s', '500', '-q', '--chunk', '188', '--bitrate', '5000k', 'srt://:9000', 'udp://127.0.0.1:5000']), full);
-  assert.deepEqual(parseTransmitArgs(['-', 'file:///tmp/x.ts']), { src: '-', dst: 'file:///tmp/x.ts', statsMs: 0, quiet: false });
-  assert.deepEqual(parseTransmitArgs(['--', '-', '-']), { src: '-', dst: '-', statsMs: 0, quiet: false });
+  assert.deepEqual(parseTransmitArgs(['-', 'file:///tmp/x.ts']), { src: '-', dst: 'file:///tmp/x.ts', statsMs: 0, warmup: 20_000, quiet: false });
+  assert.deepEqual(parseTransmitArgs(['--', '-', '-']), { src: '-', dst: '-', statsMs: 0, warmup: 20_000, quiet: false });
+  assert.equal((parseTransmitArgs(['--warmup', '0', 'a', 'b']) as { warmup: number }).warmup, 0);
+  assert.equal((parseTransmitArgs(['--warmup=5000', 'a', 'b']) as { warmup: number }).warmup, 5000);
   assert.equal(parseTransmitArgs(['-h']), 'help');
   assert.equal(parseTransmitArgs(['--help', '--bogus']), 'help');
 });
@@ -51,6 +53,8 @@ test('transmit: errors', () => {
   usageError(() => parseTransmitArgs(['--stats=5', 'a', 'b']), '--stats: interval must be an integer >= 10 (ms)');
   usageError(() => parseTransmitArgs(['--chunk', '2000', 'a', 'b']), '--chunk: must be 1 to 1456 bytes');
   usageError(() => parseTransmitArgs(['--bitrate', 'fast', 'a', 'b']), '--bitrate: "fast" is not a rate like 5000000, 5M or 800k');
+  usageError(() => parseTransmitArgs(['--warmup', 'lots', 'a', 'b']), '--warmup: must be an integer from 0 to 1000000 (datagrams)');
+  usageError(() => parseTransmitArgs(['--warmup=-1', 'a', 'b']), '--warmup: must be an integer from 0 to 1000000 (datagrams)');
   usageError(() => parseTransmitArgs(['a']), 'expected exactly two endpoints: <source> <destination>');
   usageError(() => parseTransmitArgs(['a', 'b', 'c']), 'expected exactly two endpoints: <source> <destination>');
 });
