@@ -26,7 +26,9 @@ export async function churnPart(): Promise<PartResult> {
   const HEAP_EVERY = envNum('SOAK_CHURN_HEAP_SECONDS', 60);
   // the inspector lets the soak force a full GC and read what is live (heap and external memory)
   const inspectPort = base + 2;
-  const serve = await startServe(dir, base, base + 1, { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --inspect=127.0.0.1:${inspectPort}`.trim() });
+  // extra environment for the serve process, e.g. SOAK_CHURN_SERVE_ENV=MALLOC_ARENA_MAX=2 (comma-separated K=V)
+  const serveEnv = Object.fromEntries((process.env['SOAK_CHURN_SERVE_ENV'] ?? '').split(',').filter((kv) => kv.includes('=')).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+  const serve = await startServe(dir, base, base + 1, { ...serveEnv, NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --inspect=127.0.0.1:${inspectPort}`.trim() });
   const pid = serve.proc.pid!;
   let exited: string | null = null;
   serve.proc.once('exit', (code, sig) => { exited = `exited (${code ?? sig})`; });
