@@ -72,11 +72,14 @@ test('servers: create starts an SRT server that accepts callers; 400 lists every
     const squatter = dgram.createSocket('udp4');
     const busy = await freePort();
     await new Promise<void>((r) => squatter.bind(busy, '0.0.0.0', () => r()));
-    const failed = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'blocked', server_port: busy } });
-    assert.equal(failed.statusCode, 201);
-    assert.equal((failed.json() as { status: string }).status, 'failed');
-    assert.match((failed.json() as { error: string }).error, /EADDRINUSE/);
-    squatter.close();
+    try {
+      const failed = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'blocked', server_port: busy } });
+      assert.equal(failed.statusCode, 201);
+      assert.equal((failed.json() as { status: string }).status, 'failed');
+      assert.match((failed.json() as { error: string }).error, /EADDRINUSE/);
+    } finally {
+      squatter.close();
+    }
     const upd = await t.app.inject({ method: 'PATCH', url: `/api/v1/servers/${s.id}`, headers: auth, payload: { server_latency: 300 } });
     assert.equal(upd.statusCode, 200);
     assert.equal((upd.json() as { restarted: boolean }).restarted, true, 'a running server is restarted and the response says so');
@@ -106,15 +109,17 @@ test('servers: create starts an SRT server that accepts callers; 400 lists every
   }
 });
 
-test('streams and connections of a running server; DELETE kicks a connection', async () => {
+test('streams and connections of a running server; DELETE kicks a connection', async (tc) => {
   const t = await setup();
   const port = await freePort();
   try {
     const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
     const s = (await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'live', server_port: port } })).json() as { id: number };
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:cam' });
+    tc.after(() => pub.destroy());
     await until(() => t.servers.runtime(s.id)!.streamNames().length === 1);
     const player = await dial({ host: '127.0.0.1', port, streamid: 'cam' });
+    tc.after(() => player.destroy());
     await until(() => t.servers.runtime(s.id)!.connections().length === 2);
     const streams = (await t.app.inject({ url: `/api/v1/servers/${s.id}/streams`, headers: auth })).json() as { name: string; publisher: { id: number; stats: Record<string, number> }; players: { id: number }[] }[];
     assert.equal(streams.length, 1);

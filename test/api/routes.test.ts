@@ -127,9 +127,12 @@ test('routes follow their server: stop, start, restart on update; a port in use 
 
     const send = async (n: number): Promise<void> => {
       const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:feed' });
-      for (const m of makeMessages(n)) pub.write(m);
-      await sink.waitFor(sink.messages.length + n, 3000);
-      pub.destroy();
+      try {
+        for (const m of makeMessages(n)) pub.write(m);
+        await sink.waitFor(sink.messages.length + n, 3000);
+      } finally {
+        pub.destroy();
+      }
     };
     await send(50);
     assert.equal(sink.messages.length, 50);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, type Peer } from '../support/peers.js';
+import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, waitForOutput, type Peer } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -18,10 +18,8 @@ const WEB_INDEX = fileURLToPath(new URL('../../web/index.html', import.meta.url)
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/dashboard/', import.meta.url));
 const CHROMIUM = process.env['SLUICE_CHROMIUM'] ?? '/usr/bin/chromium';
 
-async function waitFor(p: { output(): string }, re: RegExp, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!re.test(p.output()) && Date.now() < end) await sleep(50);
-  assert.match(p.output(), re);
+async function waitFor(p: Peer, re: RegExp, ms = 10_000): Promise<void> {
+  await waitForOutput(p, re, `the process prints ${re}`, ms);
 }
 
 /** Polls fn until ok(value) or ms pass; returns the last value (the caller asserts). */
@@ -41,7 +39,7 @@ const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ pa
 // (page code is passed as text: the test is compiled without the DOM's types)
 const overflow = (page: Page): Promise<number> => page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
 
-test('dashboard: login, server form errors, create, live stream and chart, preview plays, kick, phone width, keyboard', async () => {
+test('dashboard: login, server form errors, create, live stream and chart, preview plays, kick, phone width, keyboard', async (t) => {
   requireTool('ffmpeg');
   requireTool('srt-live-transmit');
   if (!existsSync(CHROMIUM)) throw new Error(`chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's chromium (apt-get install -y chromium)`);
@@ -51,8 +49,10 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
   const httpPort = await freePort();
   const base = `http://127.0.0.1:${httpPort}`;
   const serve = spawnPeer(process.execPath, [CLI, 'serve', '--data-dir', tempDir(), '--http-addr', `127.0.0.1:${httpPort}`, '--srt-port', String(await freePort()), '--admin-password', 'dash-admin-pass']);
+  t.after(() => serve.kill());
   const peers: Peer[] = [];
   const sink = await udpCollect();
+  t.after(() => sink.close());
   let browser: Browser | null = null;
   try {
     await waitFor(serve, /REST API on/);

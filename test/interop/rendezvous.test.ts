@@ -295,8 +295,7 @@ test('TX gateway in rendezvous, AES-256: UDP → TX → srt-live-transmit (other
     // (srt-live-transmit as a source keeps what arrives once connected: nothing to wait for)
     const msgs = makeMessages(2000);
     await udpSendPaced(udpIn, msgs, 1000);
-    const end = Date.now() + 5000;
-    while (sink.messages.length < msgs.length && Date.now() < end) await sleep(20);
+    await until(() => sink.messages.length >= msgs.length, 5000, 'the datagrams arrive', () => diffMessages(msgs, sink.messages) ?? '');
     assert.equal(diffMessages(msgs, sink.messages), null);
 
     // the far end restarts: the gateway notices, redials (rendezvous again) and carries on
@@ -311,8 +310,7 @@ test('TX gateway in rendezvous, AES-256: UDP → TX → srt-live-transmit (other
     sink.messages.length = 0;
     const more = makeMessages(500);
     await udpSendPaced(udpIn, more, 1000);
-    const end2 = Date.now() + 5000;
-    while (sink.messages.length < more.length && Date.now() < end2) await sleep(20);
+    await until(() => sink.messages.length >= more.length, 5000, 'the datagrams arrive after the reconnection', () => diffMessages(more, sink.messages) ?? '');
     assert.equal(diffMessages(more, sink.messages), null, 'data flows after the reconnection');
   } finally {
     await t.close();

@@ -62,24 +62,28 @@ test('udp -> sluice transmit -> srt-live-transmit listener -> udp, byte-exact', 
   }
 });
 
-test('sluice transmit rejects bad arguments with a clear message and exit code 2', async () => {
+test('sluice transmit rejects bad arguments with a clear message and exit code 2', async (t) => {
   const bad = spawnPeer(process.execPath, [CLI, 'transmit', 'srt://:9000?latency=abc', 'udp://127.0.0.1:5000']);
+  t.after(() => bad.kill());
   assert.equal(await bad.exited, 2);
   assert.match(bad.output(), /latency: "abc" is not an integer/);
   const unknown = spawnPeer(process.execPath, [CLI, 'transmit', 'srt://:9000?bogus=1', 'udp://127.0.0.1:5000']);
+  t.after(() => unknown.kill());
   assert.equal(await unknown.exited, 2);
   assert.match(unknown.output(), /bogus: unknown srt:\/\/ option/);
   const help = spawnPeer(process.execPath, [CLI, 'transmit', '--help']);
+  t.after(() => help.kill());
   assert.equal(await help.exited, 0);
   assert.match(help.output(), /Usage: sluice transmit/);
 });
 
-test('sluice transmit: a port in use is reported, exit 1', async () => {
+test('sluice transmit: a port in use is reported, exit 1', async (t) => {
   const port = await freePort();
   const first = spawnPeer(process.execPath, [CLI, 'transmit', `srt://127.0.0.1:${port}?mode=listener`, 'udp://127.0.0.1:5999']);
   try {
     await waitForOutput(first, /SRT source listening on/, 'the first sluice transmit listens');
     const second = spawnPeer(process.execPath, [CLI, 'transmit', `srt://127.0.0.1:${port}?mode=listener`, 'udp://127.0.0.1:5999']);
+    t.after(() => second.kill());
     assert.equal(await second.exited, 1);
     assert.match(second.output(), /cannot listen on 127\.0\.0\.1:\d+: .*EADDRINUSE/);
   } finally {
