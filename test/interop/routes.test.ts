@@ -132,7 +132,7 @@ test('pull: a caller route takes srt-live-transmit\'s listener into a stream, by
   }
 });
 
-test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte-exact; a listener route serves srt-live-transmit as caller', async (tc) => {
+test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte-exact; a listener route with the fec filter (packetfilter= in its URL) serves srt-live-transmit as caller', async (tc) => {
   requireTool('srt-live-transmit');
   const t = await setup();
   const peers: Peer[] = [];
@@ -157,10 +157,10 @@ test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte
     assert.ok(players.some((p) => p.peer === `route:${route.id} push to slt` && p.stats.pktSentTotal === 1500), 'the route is a player in the server statistics');
     pub.destroy();
 
-    // the receiver calls us
+    // the receiver calls us; the route's URL sets FEC, srt-live-transmit asks for the same
     const listenPort = await freePort();
-    const lroute = await createRoute(t, { kind: 'push', name: 'slt pulls', stream: 'out2', config: { url: `srt://:${listenPort}` } });
-    peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${listenPort}?mode=caller&latency=120`, `udp://127.0.0.1:${sinks[1]!.port}`]));
+    const lroute = await createRoute(t, { kind: 'push', name: 'slt pulls', stream: 'out2', config: { url: `srt://:${listenPort}?packetfilter=fec,cols:10,rows:5` } });
+    peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${listenPort}?mode=caller&latency=120&packetfilter=fec,cols:10,rows:5`, `udp://127.0.0.1:${sinks[1]!.port}`]));
     await until(() => t.routes.runtime(lroute.id)?.connected === true, 8000);
     const pub2 = await dial({ host: '127.0.0.1', port: t.port, streamid: 'publish:out2' });
     tc.after(() => pub2.destroy());
@@ -168,6 +168,8 @@ test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte
     await writePaced(pub2, msgs2, 1000);
     await sinks[1]!.waitFor(msgs2.length, 5000);
     assert.equal(diffMessages(msgs2, sinks[1]!.messages), null);
+    const lv = await t.routes.get(lroute.id);
+    assert.ok(lv.srt && lv.srt['pktSndFilterExtraTotal']! >= msgs2.length / 10, `the route's SRT leg sent FEC packets: ${lv.srt?.['pktSndFilterExtraTotal']}`);
     pub2.destroy();
   } finally {
     for (const p of peers) await p.kill();
