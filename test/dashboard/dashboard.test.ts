@@ -97,11 +97,20 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     assert.equal(await fieldError('server_maxbw').count(), 0, 'only the bad fields are marked');
     await shot(page, '02-validation');
 
-    // ---- a valid server: created and running
+    // ---- a bad packet filter: the API's message next to its own field (settings.packetfilter)
     const srtPort = await freePort();
     await form.getByLabel('Name').fill('studio');
     await form.getByLabel('UDP port').fill(String(srtPort));
     await form.getByLabel('Latency (ms)').fill('200');
+    await form.getByLabel('Packet filter (FEC)').fill('fec,cols:1,rows:5');
+    await form.getByRole('button', { name: 'Create server' }).click();
+    await fieldError('packetfilter').waitFor();
+    assert.match(await fieldError('packetfilter').innerText(), /cols: "1" must be at least 2/);
+    assert.equal(await form.locator('[name="packetfilter"]').getAttribute('aria-invalid'), 'true');
+    assert.equal(await fieldError('server_port').count(), 0, 'the fixed fields are no longer marked');
+
+    // ---- a valid server with FEC: created and running; ffmpeg and srt-live-transmit below take its filter
+    await form.getByLabel('Packet filter (FEC)').fill('fec,cols:10,rows:5');
     await form.getByRole('button', { name: 'Create server' }).click();
     await form.waitFor({ state: 'hidden' });
     const row = page.locator('tr[data-server="studio"]');
@@ -140,6 +149,15 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     assert.equal(later.paused, false);
     await card.locator('tr[data-peer="preview:admin"]').waitFor(); // the preview is a player of the stream
     await shot(page, '03-stream-preview');
+    // the server's filter is stored, shown in its form, and ran with ffmpeg (FEC packets received)
+    {
+      const token = await page.evaluate<string>('JSON.parse(localStorage.getItem("sluice.session")).token');
+      const api = async (path: string): Promise<unknown> => (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
+      const studio = ((await api('/api/v1/servers')) as { id: number; server_name: string; settings: Record<string, unknown> }[]).find((x) => x.server_name === 'studio')!;
+      assert.equal(studio.settings['packetfilter'], 'fec,cols:10,rows:5');
+      const streams = (await api(`/api/v1/servers/${studio.id}/streams`)) as { publisher: { stats: Record<string, number> } }[];
+      assert.ok(streams[0]!.publisher.stats['pktRcvFilterExtraTotal']! > 0, `FEC packets from ffmpeg: ${streams[0]!.publisher.stats['pktRcvFilterExtraTotal']}`);
+    }
 
     // ---- a player (srt-live-transmit) is kicked from the UI
     peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?streamid=read:/live/cam`, `udp://127.0.0.1:${sink.port}`]));
@@ -165,6 +183,14 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     assert.ok((await urls.getByLabel('srt-live-transmit (to UDP :5000)', { exact: true }).inputValue()).includes(`streamid=read:/live/cam&latency=200`));
     await page.keyboard.press('Escape');
     await urls.waitFor({ state: 'hidden' });
+
+    // ---- the edit form shows the filter in its own field, not in the settings JSON
+    await page.getByRole('button', { name: 'Edit', exact: true }).click();
+    const edit = page.getByRole('dialog');
+    assert.equal(await edit.getByLabel('Packet filter (FEC)').inputValue(), 'fec,cols:10,rows:5');
+    assert.doesNotMatch(await edit.locator('[name="settings"]').inputValue(), /packetfilter/);
+    await page.keyboard.press('Escape');
+    await edit.waitFor({ state: 'hidden' });
 
     // ---- keyboard: Tab reaches the main navigation and the page's buttons; Enter follows a link
     await page.reload();
