@@ -5,6 +5,8 @@ import { Server, type ServerConfig } from '../server/server.js';
 import { ClusterServer } from '../server/cluster.js';
 import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
 import { rejectReasonText } from '../protocol/reject.js';
+import { OptionError } from '../protocol/errors.js';
+import { validateFilterOption } from '../protocol/filter-config.js';
 import { OPTION_NAMES, parseOptionValue, type SrtOptions } from '../protocol/options.js';
 import { parseCommandLine, parseHostPort } from './args.js';
 import { UsageError } from './errors.js';
@@ -38,7 +40,8 @@ Options:
   --gop-cache-max-bytes N Bound of one stream's GOP cache (default 4194304).
   --publish-ports A-B     Flussonic-style publish ports: each port is one author's stream, resolved
   --config-backend URL      through URL's srt_port_resolve/{port} and streams (passphrases).
-  --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names).
+  --srt key=value,...     SRT options for every connection (latency=200,maxbw=…; libsrt names;
+                            FEC: packetfilter=fec,cols:10,rows:5 — put it last or before another key=).
   --config FILE           JSON file with any ServerConfig fields (streams, users, …); flags override it.
   --workers N             Worker threads sharing the port (SO_REUSEPORT; peers spread by address):
                             1 = one thread (default), 0 = one per core. Connection limits count
@@ -126,11 +129,24 @@ export function parseServerArgs(argv: string[]): { config: ServerConfig; topics:
     flags.publishPorts = { first: m ? Number(m[1]) : 0, last: m ? Number(m[2]) : -1, configBackend: v['config-backend'] ?? '' };
   }
   if (v.srt !== undefined) {
+    // key=value pairs separated by commas; a piece without "=" continues the value before it, so
+    // that packetfilter=fec,cols:10,rows:5 stays one value
+    const pairs: [string, string][] = [];
+    for (const piece of v.srt.split(',')) {
+      const eq = piece.indexOf('=');
+      if (eq < 0 && pairs.length > 0) pairs[pairs.length - 1]![1] += `,${piece}`;
+      else pairs.push(eq < 0 ? [piece, ''] : [piece.slice(0, eq), piece.slice(eq + 1)]);
+    }
     const srt: Record<string, unknown> = {};
-    for (const kv of v.srt.split(',')) {
-      const [k, val = ''] = kv.split('=');
-      if (!(OPTION_NAMES as string[]).includes(k!)) throw new UsageError(`--srt: unknown SRT option "${k}"`);
-      srt[k!] = parseOptionValue(k!, val);
+    for (const [k, val] of pairs) {
+      if (!(OPTION_NAMES as string[]).includes(k)) throw new UsageError(`--srt: unknown SRT option "${k}"`);
+      try {
+        srt[k] = parseOptionValue(k, val);
+        if (k === 'packetfilter') validateFilterOption(val);
+      } catch (e) {
+        if (e instanceof OptionError) throw new UsageError(`--srt: ${e.message}`);
+        throw e;
+      }
     }
     flags.srt = srt as Partial<SrtOptions>;
   }

@@ -1,6 +1,8 @@
 // Application service: SRT servers stored in the database, started and stopped at run time.
 import type { Kysely, Selectable } from 'kysely';
 import type { DB, ServersTable } from '../store/db.js';
+import { OptionError } from '../protocol/errors.js';
+import { validateFilterOption } from '../protocol/filter-config.js';
 import { Server, type ServerConfig } from '../server/server.js';
 import { serverNameCode } from '../server/streamid.js';
 import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
@@ -35,7 +37,7 @@ export interface ServerView extends Omit<ServerRow, 'settings' | 'server_active'
 export { ConflictError, NotFoundError } from './errors.js';
 
 const SETTINGS_KEYS = new Set(['app', 'defaultStream', 'accessMode', 'whitelist', 'passphrase', 'streams', 'users', 'token', 'authHook',
-  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'gopCache', 'gopCacheMaxBytes', 'publishPorts', 'host', 'waitForPublisher', 'waitForPublisherTimeoutMs']);
+  'maxConnections', 'maxPerStream', 'maxPerPeer', 'publisherGraceMs', 'playerQueue', 'startAtKeyframe', 'gopCache', 'gopCacheMaxBytes', 'publishPorts', 'host', 'waitForPublisher', 'waitForPublisherTimeoutMs', 'packetfilter']);
 
 /** Children of a server (routes, recordings) follow it through these (core/routes.ts); hooks must not throw. */
 export interface ServerLifecycle {
@@ -56,7 +58,8 @@ export class ServerManager {
   constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog, private readonly opts: { rejectSummaryMs?: number } = {}) {}
 
   static toConfig(row: ServerRow): ServerConfig {
-    const settings = JSON.parse(row.settings) as Partial<ServerConfig>;
+    // packetfilter is an SRT option of every connection (libsrt's name), the rest ServerConfig keys
+    const { packetfilter, ...settings } = JSON.parse(row.settings) as Partial<ServerConfig> & { packetfilter?: string };
     return {
       ...settings,
       name: row.server_name,
@@ -66,6 +69,7 @@ export class ServerManager {
         maxbw: row.server_maxbw,
         peeridletimeo: row.server_timeout,
         rcvbuf: row.server_rcvbuf,
+        ...(packetfilter ? { packetfilter } : {}),
       },
     };
   }
@@ -122,6 +126,17 @@ export class ServerManager {
     }
     for (const k of Object.keys(input.settings ?? {})) {
       if (!SETTINGS_KEYS.has(k)) throw new RangeError(`settings.${k}: unknown setting (one of ${[...SETTINGS_KEYS].join(', ')})`);
+    }
+    const filter = input.settings?.['packetfilter'];
+    if (filter !== undefined) {
+      try {
+        if (typeof filter !== 'string') throw new OptionError('packetfilter', 'must be a string such as fec,cols:10,rows:5');
+        validateFilterOption(filter);
+      } catch (e) {
+        // "settings.packetfilter: cols: "1" must be at least 2" (the API answers 400 naming the field)
+        if (e instanceof OptionError) throw new RangeError(`settings.${e.message}`);
+        throw e;
+      }
     }
   }
 

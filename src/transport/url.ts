@@ -1,5 +1,6 @@
 // srt:// URLs with the query keys srt-live-transmit accepts (SRT-DIGEST §11).
 import { OptionError } from '../protocol/errors.js';
+import { validateFilterOption } from '../protocol/filter-config.js';
 import { OPTION_NAMES, parseOptionValue, type SrtOptions } from '../protocol/options.js';
 
 export type SrtMode = 'caller' | 'listener' | 'rendezvous';
@@ -69,6 +70,9 @@ export function parseSrtUrl(text: string): SrtEndpoint {
     if (!(OPTION_NAMES as string[]).includes(key)) throw new OptionError(key, 'unknown srt:// option');
     options[key] = parseOptionValue(key, value);
   }
+  // packetfilter=fec,cols:10,rows:5,…: checked here (syntax, keys, values), so that a stored URL
+  // (a route) is refused at once, naming the key; merging with the peer's happens at the handshake
+  if (typeof options['packetfilter'] === 'string') validateFilterOption(options['packetfilter']);
   if (typeof options['streamid'] === 'string' && (options['streamid'] as string).startsWith('%23')) {
     options['streamid'] = `#${(options['streamid'] as string).slice(3)}`;
   }

@@ -4,8 +4,10 @@ import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
 import dgram from 'node:dgram';
 import { dial } from '../../src/transport/api.js';
+import { SrtRejectedError } from '../../src/transport/errors.js';
+import { SRT_REJ } from '../../src/protocol/reject.js';
 import { apiHarness } from '../support/api.js';
-import { freePort, until } from '../support/peers.js';
+import { diffMessages, freePort, makeMessages, requireTool, sltConnected, spawnPeer, udpCollect, udpDrops, udpSendPaced, until } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -72,11 +74,14 @@ test('servers: create starts an SRT server that accepts callers; 400 lists every
     const squatter = dgram.createSocket('udp4');
     const busy = await freePort();
     await new Promise<void>((r) => squatter.bind(busy, '0.0.0.0', () => r()));
-    const failed = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'blocked', server_port: busy } });
-    assert.equal(failed.statusCode, 201);
-    assert.equal((failed.json() as { status: string }).status, 'failed');
-    assert.match((failed.json() as { error: string }).error, /EADDRINUSE/);
-    squatter.close();
+    try {
+      const failed = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'blocked', server_port: busy } });
+      assert.equal(failed.statusCode, 201);
+      assert.equal((failed.json() as { status: string }).status, 'failed');
+      assert.match((failed.json() as { error: string }).error, /EADDRINUSE/);
+    } finally {
+      squatter.close();
+    }
     const upd = await t.app.inject({ method: 'PATCH', url: `/api/v1/servers/${s.id}`, headers: auth, payload: { server_latency: 300 } });
     assert.equal(upd.statusCode, 200);
     assert.equal((upd.json() as { restarted: boolean }).restarted, true, 'a running server is restarted and the response says so');
@@ -106,15 +111,17 @@ test('servers: create starts an SRT server that accepts callers; 400 lists every
   }
 });
 
-test('streams and connections of a running server; DELETE kicks a connection', async () => {
+test('streams and connections of a running server; DELETE kicks a connection', async (tc) => {
   const t = await setup();
   const port = await freePort();
   try {
     const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
     const s = (await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'live', server_port: port } })).json() as { id: number };
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:cam' });
+    tc.after(() => pub.destroy());
     await until(() => t.servers.runtime(s.id)!.streamNames().length === 1);
     const player = await dial({ host: '127.0.0.1', port, streamid: 'cam' });
+    tc.after(() => player.destroy());
     await until(() => t.servers.runtime(s.id)!.connections().length === 2);
     const streams = (await t.app.inject({ url: `/api/v1/servers/${s.id}/streams`, headers: auth })).json() as { name: string; publisher: { id: number; stats: Record<string, number> }; players: { id: number }[] }[];
     assert.equal(streams.length, 1);
@@ -173,4 +180,62 @@ test('server settings are typed: every bad setting is named with its path', asyn
   } finally {
     await t.close();
   }
+});
+
+test('servers: settings.packetfilter (libsrt\'s fec filter) — srt-live-transmit publishes and plays through the server with FEC, byte-exact; a conflicting filter is refused (SRT_REJ_FILTER); a bad string answers 400 naming the field', async (tc) => {
+  requireTool('srt-live-transmit');
+  const t = await setup();
+  tc.after(() => t.close());
+  const auth = { authorization: `Bearer ${await t.login('admin', 'admin-pass-1')}` };
+  const port = await freePort();
+  // a bad filter string: 400 with the field and what is wrong, nothing stored
+  for (const [filter, re] of [['fec,cols:1', /cols: "1" must be at least 2/], ['fec,cols:10,bogus:3', /bogus: unknown key/], ['rs,cols:10', /unknown packet filter "rs"/]] as const) {
+    const bad = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'fec', server_port: port, settings: { packetfilter: filter } } });
+    assert.equal(bad.statusCode, 400, bad.body);
+    const body = bad.json() as { code: string; message: string; errors: { field: string; message: string }[] };
+    assert.equal(body.code, 'API_ERR_VALIDATION');
+    assert.deepEqual(body.errors.map((e) => e.field), ['settings.packetfilter'], bad.body);
+    assert.match(body.message, re);
+  }
+  assert.deepEqual((await t.app.inject({ url: '/api/v1/servers', headers: auth })).json(), [], 'nothing stored');
+
+  const filter = 'fec,cols:10,rows:5,arq:never';
+  const created = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'fec', server_port: port, settings: { packetfilter: filter } } });
+  assert.equal(created.statusCode, 201, created.body);
+  const srv = created.json() as { id: number; status: string; settings: Record<string, unknown> };
+  assert.deepEqual([srv.status, srv.settings['packetfilter']], ['running', filter]);
+  // an update with a bad string is refused the same way and changes nothing
+  const badUpdate = await t.app.inject({ method: 'PATCH', url: `/api/v1/servers/${srv.id}`, headers: auth, payload: { settings: { packetfilter: 'fec,cols:10,layout:diagonal' } } });
+  assert.equal(badUpdate.statusCode, 400, badUpdate.body);
+  assert.deepEqual((badUpdate.json() as { errors: { field: string }[] }).errors.map((e) => e.field), ['settings.packetfilter']);
+  assert.equal(((await t.app.inject({ url: `/api/v1/servers/${srv.id}`, headers: auth })).json() as { settings: Record<string, unknown> }).settings['packetfilter'], filter);
+
+  // srt-live-transmit publishes with the same filter; another one plays with it
+  const udpIn = await freePort();
+  const sink = await udpCollect();
+  tc.after(() => sink.close());
+  const pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publish:cam&packetfilter=${filter}`]);
+  tc.after(() => pub.kill());
+  await sltConnected(pub); // it discards its UDP input until then
+  const play = spawnPeer('srt-live-transmit', ['-v', `srt://127.0.0.1:${port}?streamid=read:cam&packetfilter=${filter}`, `udp://127.0.0.1:${sink.port}`]);
+  tc.after(() => play.kill());
+  const rt = t.servers.runtime(srv.id)!;
+  await until(() => rt.connections().length === 2, 10_000, 'the publisher and the player are connected', () => play.output().slice(-500));
+  const msgs = makeMessages(1500);
+  await udpSendPaced(udpIn, msgs, 1000);
+  await sink.waitFor(msgs.length, 10_000, () => `kernel drops at the publisher's input: ${udpDrops(udpIn)}`);
+  assert.equal(diffMessages(msgs, sink.messages), null);
+  // both legs ran the filter: FEC packets came from the publisher and went to the player
+  type Conn = { role: string; stats: Record<string, number> };
+  const streams = (await t.app.inject({ url: `/api/v1/servers/${srv.id}/streams`, headers: auth })).json() as { name: string; publisher: Conn; players: Conn[] }[];
+  assert.equal(streams[0]!.name, 'cam');
+  assert.ok(streams[0]!.publisher.stats['pktRcvFilterExtraTotal']! >= msgs.length / 10, `FEC packets from the publisher: ${streams[0]!.publisher.stats['pktRcvFilterExtraTotal']}`);
+  assert.ok(streams[0]!.players[0]!.stats['pktSndFilterExtraTotal']! >= msgs.length / 10, `FEC packets to the player: ${streams[0]!.players[0]!.stats['pktSndFilterExtraTotal']}`);
+
+  // a caller whose filter contradicts the server's (cols 20 against 10) is refused with SRT_REJ_FILTER
+  await assert.rejects(dial({ host: '127.0.0.1', port, streamid: 'read:cam', packetfilter: 'fec,cols:20,rows:5' }), (e: unknown) => e instanceof SrtRejectedError && e.reason === SRT_REJ.FILTER);
+  // a caller without a filter takes the server's
+  const plain = await dial({ host: '127.0.0.1', port, streamid: 'read:cam' });
+  tc.after(() => plain.destroy());
+  assert.equal(plain.packetFilter, filter, 'the server answers with its own string');
 });

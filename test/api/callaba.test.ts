@@ -51,7 +51,7 @@ function collect(s: SrtSocket): Buffer[] {
   return got;
 }
 
-test('Callaba API: login, create with the example body, getAllByType, getById, publish/play by server_name_code, update restarts, stop/start, remove; server_timeout in seconds', async () => {
+test('Callaba API: login, create with the example body, getAllByType, getById, publish/play by server_name_code, update restarts, stop/start, remove; server_timeout in seconds', async (tc) => {
   const t = await setup();
   const port = await freePort();
   const sockets: SrtSocket[] = [];
@@ -127,10 +127,12 @@ test('Callaba API: login, create with the example body, getAllByType, getById, p
 
     // publish and play with the document's stream-id syntax
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publisher/awesome-srt-server/s1' });
+    tc.after(() => pub.destroy());
     sockets.push(pub);
     assert.equal(pub.negotiated.sndLatency, 200, 'server_latency applies');
     await until(() => t.servers.runtime(s.id)!.streamNames().includes('s1'));
     const player = await dial({ host: '127.0.0.1', port, streamid: 'receiver/awesome-srt-server/s1' });
+    tc.after(() => player.destroy());
     sockets.push(player);
     const got = collect(player);
     await until(() => t.servers.runtime(s.id)!.connections().length === 2);
@@ -175,6 +177,7 @@ test('Callaba API: login, create with the example body, getAllByType, getById, p
     assert.equal(started.status, 'running');
     assert.equal(started.server_active, true);
     const again = await dial({ host: '127.0.0.1', port, streamid: 'publisher/awesome-srt-server/s2' });
+    tc.after(() => again.destroy());
     sockets.push(again);
     assert.equal(again.negotiated.sndLatency, 300, 'the updated latency applies after the restart');
 

@@ -202,7 +202,7 @@ test('preview WebSocket: a viewer that stops reading is dropped (4408) once its 
   }
 });
 
-test('preview WebSocket on a server with waitForPublisher: a stream not published yet is waited for (as SRT players are), not 4404', async () => {
+test('preview WebSocket on a server with waitForPublisher: a stream not published yet is waited for (as SRT players are), not 4404', async (t) => {
   const h = await apiHarness();
   const { app, servers } = h;
   const srtPort = await freePort();
@@ -220,6 +220,7 @@ test('preview WebSocket on a server with waitForPublisher: a stream not publishe
     assert.equal(rt.stats().find((s) => s.name === 'live/later')?.publisher, null, 'listed, waiting for its publisher');
     // an SRT player (Callaba form) of the same stream is held as well, not refused 1404
     const early = await dial({ host: '127.0.0.1', port: srtPort, streamid: 'receiver/pw/live/later' });
+    t.after(() => early.destroy());
     pub = await dial({ host: '127.0.0.1', port: srtPort, streamid: 'publish:live/later' });
     const sent = [tsMessage(0), tsMessage(1, true), tsMessage(2)];
     for (const m of sent) pub.write(m);

@@ -56,6 +56,13 @@ test('validation names every bad field; conflicts are 409; viewers cannot change
     assert.match((r.json() as ErrorBody).errors![0]!.message, /adapter "eth0" is not a local IP address/);
     r = await post({ kind: 'push', name: 'p', stream: 's', config: { url: 'srt://10.0.0.1:9000?mode=rendezvous&port=0' } });
     assert.deepEqual([r.statusCode, fields(r)], [400, ['config.url']]);
+    // packetfilter= (FEC) is checked with the URL, the error naming the filter key
+    r = await post({ kind: 'pull', name: 'p', stream: 's', config: { url: 'srt://10.0.0.1:9000?packetfilter=fec,cols:1,rows:5' } });
+    assert.deepEqual([r.statusCode, fields(r)], [400, ['config.url']]);
+    assert.match((r.json() as ErrorBody).errors![0]!.message, /^packetfilter: cols: "1" must be at least 2/);
+    r = await post({ kind: 'push', name: 'p', stream: 's', config: { url: 'srt://10.0.0.1:9000?packetfilter=fec,cols:10,arq:sometimes' } });
+    assert.deepEqual([r.statusCode, fields(r)], [400, ['config.url']]);
+    assert.match((r.json() as ErrorBody).errors![0]!.message, /packetfilter: arq/);
     r = await post({ kind: 'udp-out', name: 'u', stream: 's', config: { url: 'udp://239.1.1.1:5000?ttl=0' } });
     assert.deepEqual([r.statusCode, fields(r)], [400, ['config.url']]);
     r = await post({ kind: 'udp-in', name: 'u', stream: 's', config: { url: 'udp://127.0.0.1:70000' } });
@@ -127,9 +134,12 @@ test('routes follow their server: stop, start, restart on update; a port in use 
 
     const send = async (n: number): Promise<void> => {
       const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:feed' });
-      for (const m of makeMessages(n)) pub.write(m);
-      await sink.waitFor(sink.messages.length + n, 3000);
-      pub.destroy();
+      try {
+        for (const m of makeMessages(n)) pub.write(m);
+        await sink.waitFor(sink.messages.length + n, 3000);
+      } finally {
+        pub.destroy();
+      }
     };
     await send(50);
     assert.equal(sink.messages.length, 50);

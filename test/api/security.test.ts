@@ -13,7 +13,7 @@ import { PassThrough } from 'node:stream';
 import { ADMIN, apiHarness, VIEWER, type Harness } from '../support/api.js';
 import { buildApp } from '../../src/api/app.js';
 import { LoginLimiter } from '../../src/api/routes/auth.js';
-import { freePort, sleep, spawnPeer, tempDir } from '../support/peers.js';
+import { freePort, spawnPeer, tempDir, waitForOutput } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -248,9 +248,7 @@ const mode = (p: string): number => statSync(p).mode & 0o777;
 
 async function startServe(dataDir: string): Promise<{ kill(): Promise<unknown> }> {
   const serve = spawnPeer(process.execPath, [CLI, 'serve', '--data-dir', dataDir, '--http-addr', `127.0.0.1:${await freePort()}`, '--srt-port', String(await freePort()), '--admin-password', 'files-admin-pass', '--log-level', 'silent']);
-  const end = Date.now() + 15_000;
-  while (!/REST API on/.test(serve.output()) && Date.now() < end) await sleep(50);
-  assert.match(serve.output(), /REST API on/);
+  await waitForOutput(serve, /REST API on/, 'sluice serve starts its REST API', 15_000);
   return { kill: () => serve.kill('SIGTERM') };
 }
 

@@ -149,7 +149,7 @@ interface StatBody {
   signals: { kind: string; level: string; server_id: number; connection_id?: number; message: string }[];
 }
 
-test('getStat: connections of a running server with receiver/sender figures; a player that never reads is flagged as a slow reader', async () => {
+test('getStat: connections of a running server with receiver/sender figures; a player that never reads is flagged as a slow reader', async (tc) => {
   const t = await setup();
   const port = await freePort();
   const sockets: SrtSocket[] = [];
@@ -164,14 +164,17 @@ test('getStat: connections of a running server with receiver/sender figures; a p
     assert.deepEqual(idle.signals, []);
 
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publisher/diag/cam' });
+    tc.after(() => pub.destroy());
     sockets.push(pub);
     await until(() => t.servers.runtime(id)!.streamNames().includes('cam'));
     const good = await dial({ host: '127.0.0.1', port, streamid: 'receiver/diag/cam' });
+    tc.after(() => good.destroy());
     sockets.push(good);
     let goodGot = 0;
     good.on('data', () => { goodGot++; });
     // never reads; a small receive buffer fills quickly
     const slow = await dial({ host: '127.0.0.1', port, streamid: 'read:cam', rcvbuf: 47104 });
+    tc.after(() => slow.destroy());
     sockets.push(slow);
     await until(() => t.servers.runtime(id)!.connections().length === 3);
     const payload = Buffer.alloc(1316, 0x47);

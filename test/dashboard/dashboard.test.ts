@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser, type Page } from 'playwright-core';
-import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, type Peer } from '../support/peers.js';
+import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, waitForOutput, type Peer } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -18,10 +18,8 @@ const WEB_INDEX = fileURLToPath(new URL('../../web/index.html', import.meta.url)
 const ARTIFACTS = fileURLToPath(new URL('../../../test-artifacts/dashboard/', import.meta.url));
 const CHROMIUM = process.env['SLUICE_CHROMIUM'] ?? '/usr/bin/chromium';
 
-async function waitFor(p: { output(): string }, re: RegExp, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!re.test(p.output()) && Date.now() < end) await sleep(50);
-  assert.match(p.output(), re);
+async function waitFor(p: Peer, re: RegExp, ms = 10_000): Promise<void> {
+  await waitForOutput(p, re, `the process prints ${re}`, ms);
 }
 
 /** Polls fn until ok(value) or ms pass; returns the last value (the caller asserts). */
@@ -41,7 +39,7 @@ const shot = (page: Page, name: string): Promise<Buffer> => page.screenshot({ pa
 // (page code is passed as text: the test is compiled without the DOM's types)
 const overflow = (page: Page): Promise<number> => page.evaluate<number>('document.documentElement.scrollWidth - window.innerWidth');
 
-test('dashboard: login, server form errors, create, live stream and chart, preview plays, kick, phone width, keyboard', async () => {
+test('dashboard: login, server form errors, create, live stream and chart, preview plays, kick, phone width, keyboard', async (t) => {
   requireTool('ffmpeg');
   requireTool('srt-live-transmit');
   if (!existsSync(CHROMIUM)) throw new Error(`chromium is not installed at ${CHROMIUM}: the dashboard test needs Debian's chromium (apt-get install -y chromium)`);
@@ -51,8 +49,10 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
   const httpPort = await freePort();
   const base = `http://127.0.0.1:${httpPort}`;
   const serve = spawnPeer(process.execPath, [CLI, 'serve', '--data-dir', tempDir(), '--http-addr', `127.0.0.1:${httpPort}`, '--srt-port', String(await freePort()), '--admin-password', 'dash-admin-pass']);
+  t.after(() => serve.kill());
   const peers: Peer[] = [];
   const sink = await udpCollect();
+  t.after(() => sink.close());
   let browser: Browser | null = null;
   try {
     await waitFor(serve, /REST API on/);
@@ -97,11 +97,20 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     assert.equal(await fieldError('server_maxbw').count(), 0, 'only the bad fields are marked');
     await shot(page, '02-validation');
 
-    // ---- a valid server: created and running
+    // ---- a bad packet filter: the API's message next to its own field (settings.packetfilter)
     const srtPort = await freePort();
     await form.getByLabel('Name').fill('studio');
     await form.getByLabel('UDP port').fill(String(srtPort));
     await form.getByLabel('Latency (ms)').fill('200');
+    await form.getByLabel('Packet filter (FEC)').fill('fec,cols:1,rows:5');
+    await form.getByRole('button', { name: 'Create server' }).click();
+    await fieldError('packetfilter').waitFor();
+    assert.match(await fieldError('packetfilter').innerText(), /cols: "1" must be at least 2/);
+    assert.equal(await form.locator('[name="packetfilter"]').getAttribute('aria-invalid'), 'true');
+    assert.equal(await fieldError('server_port').count(), 0, 'the fixed fields are no longer marked');
+
+    // ---- a valid server with FEC: created and running; ffmpeg and srt-live-transmit below take its filter
+    await form.getByLabel('Packet filter (FEC)').fill('fec,cols:10,rows:5');
     await form.getByRole('button', { name: 'Create server' }).click();
     await form.waitFor({ state: 'hidden' });
     const row = page.locator('tr[data-server="studio"]');
@@ -140,6 +149,15 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     assert.equal(later.paused, false);
     await card.locator('tr[data-peer="preview:admin"]').waitFor(); // the preview is a player of the stream
     await shot(page, '03-stream-preview');
+    // the server's filter is stored, shown in its form, and ran with ffmpeg (FEC packets received)
+    {
+      const token = await page.evaluate<string>('JSON.parse(localStorage.getItem("sluice.session")).token');
+      const api = async (path: string): Promise<unknown> => (await fetch(`${base}${path}`, { headers: { authorization: `Bearer ${token}` } })).json();
+      const studio = ((await api('/api/v1/servers')) as { id: number; server_name: string; settings: Record<string, unknown> }[]).find((x) => x.server_name === 'studio')!;
+      assert.equal(studio.settings['packetfilter'], 'fec,cols:10,rows:5');
+      const streams = (await api(`/api/v1/servers/${studio.id}/streams`)) as { publisher: { stats: Record<string, number> } }[];
+      assert.ok(streams[0]!.publisher.stats['pktRcvFilterExtraTotal']! > 0, `FEC packets from ffmpeg: ${streams[0]!.publisher.stats['pktRcvFilterExtraTotal']}`);
+    }
 
     // ---- a player (srt-live-transmit) is kicked from the UI
     peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?streamid=read:/live/cam`, `udp://127.0.0.1:${sink.port}`]));
@@ -165,6 +183,14 @@ test('dashboard: login, server form errors, create, live stream and chart, previ
     assert.ok((await urls.getByLabel('srt-live-transmit (to UDP :5000)', { exact: true }).inputValue()).includes(`streamid=read:/live/cam&latency=200`));
     await page.keyboard.press('Escape');
     await urls.waitFor({ state: 'hidden' });
+
+    // ---- the edit form shows the filter in its own field, not in the settings JSON
+    await page.getByRole('button', { name: 'Edit', exact: true }).click();
+    const edit = page.getByRole('dialog');
+    assert.equal(await edit.getByLabel('Packet filter (FEC)').inputValue(), 'fec,cols:10,rows:5');
+    assert.doesNotMatch(await edit.locator('[name="settings"]').inputValue(), /packetfilter/);
+    await page.keyboard.press('Escape');
+    await edit.waitFor({ state: 'hidden' });
 
     // ---- keyboard: Tab reaches the main navigation and the page's buttons; Enter follows a link
     await page.reload();

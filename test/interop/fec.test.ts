@@ -112,24 +112,28 @@ async function sluiceToSlt(c: Case): Promise<void> {
     const target = relay ? await relay.start() : srtPort;
     await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const s = await dial({ host: '127.0.0.1', port: target, latency: 300, packetfilter: c.send });
-    const all = makeMessages(c.n + TAIL);
-    const msgs = all.slice(0, c.n);
-    const start = performance.now();
-    for (let i = 0; i < all.length; i++) {
-      const wait = start + i - performance.now(); // 1000 packets/s
-      if (wait > 1) await sleep(wait);
-      s.write(all[i]!);
+    try {
+      const all = makeMessages(c.n + TAIL);
+      const msgs = all.slice(0, c.n);
+      const start = performance.now();
+      for (let i = 0; i < all.length; i++) {
+        const wait = start + i - performance.now(); // 1000 packets/s
+        if (wait > 1) await sleep(wait);
+        s.write(all[i]!);
+      }
+      const why = (): string => { const x = s.stats(); return `filter ${s.packetFilter}; FEC sent ${x.pktSndFilterExtraTotal}, retrans ${x.pktRetransTotal}, NAKs ${x.pktRecvNAKTotal}; relay ${JSON.stringify(relay?.dropped)}`; };
+      await out.waitFor(msgs.length, 5000, why);
+      const st = s.stats();
+      const diff = diffMessages(msgs, out.messages.slice(0, msgs.length));
+      assert.equal(diff, null, `${diff} (filter ${s.packetFilter}; FEC sent ${st.pktSndFilterExtraTotal}, retrans ${st.pktRetransTotal}, NAKs ${st.pktRecvNAKTotal}; relay ${JSON.stringify(relay?.dropped)})`);
+      assert.ok(st.pktSndFilterExtraTotal > 0, 'FEC packets were sent');
+      if (c.loss === 'picked') {
+        assert.ok(relay!.dropped.toTarget > 20, 'packets were dropped');
+        if (s.packetFilter.includes('arq:never')) assert.equal(st.pktRetransTotal, 0, 'nothing retransmitted: libsrt rebuilt every packet from our FEC');
+      }
+    } finally {
+      s.destroy();
     }
-    await out.waitFor(msgs.length, 5000);
-    const st = s.stats();
-    const diff = diffMessages(msgs, out.messages.slice(0, msgs.length));
-    assert.equal(diff, null, `${diff} (filter ${s.packetFilter}; FEC sent ${st.pktSndFilterExtraTotal}, retrans ${st.pktRetransTotal}, NAKs ${st.pktRecvNAKTotal}; relay ${JSON.stringify(relay?.dropped)})`);
-    assert.ok(st.pktSndFilterExtraTotal > 0, 'FEC packets were sent');
-    if (c.loss === 'picked') {
-      assert.ok(relay!.dropped.toTarget > 20, 'packets were dropped');
-      if (s.packetFilter.includes('arq:never')) assert.equal(st.pktRetransTotal, 0, 'nothing retransmitted: libsrt rebuilt every packet from our FEC');
-    }
-    s.destroy();
   } finally {
     await slt.kill();
     relay?.close();
@@ -166,13 +170,14 @@ test('FEC with ARQ through the random lossy relay (3 % each way), both direction
   await sluiceToSlt({ send: 'fec,cols:10,rows:5,layout:even,arq:onreq', recv: 'fec', loss: 0.03, n: 2000, seed: 303 });
 });
 
-test('the agreed string: the listener merges, the caller adopts (both sides end up with the same filter)', async () => {
+test('the agreed string: the listener merges, the caller adopts (both sides end up with the same filter)', async (t) => {
   const srtPort = await freePort();
   const sink = await freePort();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${srtPort}?mode=listener&packetfilter=fec,cols:10,rows:5`, `udp://127.0.0.1:${sink}`]);
   try {
     await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const s = await dial({ host: '127.0.0.1', port: srtPort, packetfilter: 'fec,layout:even', conntimeo: 2000 });
+    t.after(() => s.destroy());
     assert.equal(s.packetFilter, 'fec,arq:onreq,cols:10,layout:even,rows:5'); // as libsrt merged it (defaults included)
     s.destroy();
   } finally {

@@ -10,11 +10,12 @@ fileTimeout();
 
 const SCENARIO = fileURLToPath(new URL('../support/multicast-scenario.js', import.meta.url));
 
-test('multicast: RX gateway → 239.1.2.3 with TTL 4 (seen on the wire), 239.1.2.4 → TX gateway; byte-exact both ways', async () => {
+test('multicast: RX gateway → 239.1.2.3 with TTL 4 (seen on the wire), 239.1.2.4 → TX gateway; byte-exact both ways', async (t) => {
   for (const tool of ['unshare', 'ip', 'tshark']) requireTool(tool);
   assert.equal(process.getuid?.(), 0, 'network namespaces need root');
   const setup = 'ip link set lo up && ip link set lo multicast on && ip route add 224.0.0.0/4 dev lo';
   const p = spawnPeer('unshare', ['-n', 'sh', '-c', `${setup} && SLUICE_MULTICAST_SCENARIO=1 exec "${process.execPath}" "${SCENARIO}"`]);
+  t.after(() => p.kill());
   const code = await p.exited;
   assert.equal(code, 0, p.output());
   const line = p.output().split('\n').find((l) => l.startsWith('{"rx"'));

@@ -73,8 +73,11 @@ async function lateJoin(kind: Publisher, cfg: Partial<ServerConfig> = {}): Promi
       got.push(m);
     });
     const enough = (): number => got.reduce((n, m) => n + m.length, 0);
-    await until(() => enough() > 400_000, 20_000); // a few seconds of video
-    player.destroy();
+    try {
+      await until(() => enough() > 400_000, 20_000); // a few seconds of video
+    } finally {
+      player.destroy();
+    }
     assert.ok(enough() > 400_000, `the player receives the stream (${enough()} bytes)`);
     return { got, raw: Buffer.concat(raw), firstMessageMs };
   } finally {

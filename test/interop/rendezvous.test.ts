@@ -80,12 +80,17 @@ async function sluiceToSlt(role: Role, o: { sluiceFirst: boolean; n: number; pas
     // srt-live-transmit as a source keeps what arrives once its side of the handshake is done, and
     // our last handshake packet goes before the first data packet: nothing to wait for
     const s = await pending;
-    const msgs = makeMessages(o.n);
-    await writePaced(s, msgs);
-    await sink.waitFor(msgs.length, 5000);
-    const st = s.stats();
-    assert.equal(diffMessages(msgs, sink.messages), null, `stats: sent ${st.pktSentTotal}, retrans ${st.pktRetransTotal}; slt: ${slt!.output().slice(0, 500)}`);
-    return s;
+    try {
+      const msgs = makeMessages(o.n);
+      await writePaced(s, msgs);
+      await sink.waitFor(msgs.length, 5000, () => `stats: sent ${s.stats().pktSentTotal}, retrans ${s.stats().pktRetransTotal}; slt: ${slt!.output().slice(0, 500)}`);
+      const st = s.stats();
+      assert.equal(diffMessages(msgs, sink.messages), null, `stats: sent ${st.pktSentTotal}, retrans ${st.pktRetransTotal}; slt: ${slt!.output().slice(0, 500)}`);
+      return s;
+    } catch (e) {
+      s.destroy(); // returned to the caller only when it worked
+      throw e;
+    }
   } finally {
     await slt?.kill();
     sink.close();
@@ -113,15 +118,20 @@ async function sltToSluice(role: Role, o: { sluiceFirst: boolean; n: number; pas
       slt = start();
     }
     const s = await pending;
-    const got: Buffer[] = [];
-    s.on('data', (d: Buffer) => got.push(d));
-    await sltConnected(slt!); // it discards its UDP input until then
-    const msgs = makeMessages(o.n);
-    await udpSendPaced(udpIn, msgs, 1000);
-    await until(() => got.length >= msgs.length, 10_000).catch(() => {}); // the assertion says what is missing
-    const st = s.stats();
-    assert.equal(diffMessages(msgs, got), null, `stats: loss ${st.pktRcvLossTotal}, drop ${st.pktRcvDropTotal}, undecrypt ${st.pktRcvUndecryptTotal}`);
-    return s;
+    try {
+      const got: Buffer[] = [];
+      s.on('data', (d: Buffer) => got.push(d));
+      await sltConnected(slt!); // it discards its UDP input until then
+      const msgs = makeMessages(o.n);
+      await udpSendPaced(udpIn, msgs, 1000);
+      await until(() => got.length >= msgs.length, 10_000).catch(() => {}); // the assertion says what is missing
+      const st = s.stats();
+      assert.equal(diffMessages(msgs, got), null, `stats: loss ${st.pktRcvLossTotal}, drop ${st.pktRcvDropTotal}, undecrypt ${st.pktRcvUndecryptTotal}`);
+      return s;
+    } catch (e) {
+      s.destroy(); // returned to the caller only when it worked
+      throw e;
+    }
   } finally {
     await slt?.kill();
   }
@@ -183,13 +193,14 @@ test('a wrong passphrase fails at once: our responder rejects with BADSECRET; as
   }
 });
 
-test('the same port number on both sides (default localPort = port): 127.0.0.1:P ↔ srt-live-transmit on 127.0.0.2:P via adapter=', async () => {
+test('the same port number on both sides (default localPort = port): 127.0.0.1:P ↔ srt-live-transmit on 127.0.0.2:P via adapter=', async (t) => {
   const port = await freePort();
   const sink = await udpCollect();
   const slt = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?mode=rendezvous&adapter=127.0.0.2`, `udp://127.0.0.1:${sink.port}`]);
   try {
     await waitForUdpPort(port, 'srt-live-transmit waving from 127.0.0.2', slt);
     const s = await rendezvous({ host: '127.0.0.2', port, localAddress: '127.0.0.1' });
+    t.after(() => s.destroy());
     assert.deepEqual([s.remoteAddress, s.remotePort], ['127.0.0.2', port]);
     const msgs = makeMessages(500);
     await writePaced(s, msgs);
@@ -295,8 +306,7 @@ test('TX gateway in rendezvous, AES-256: UDP → TX → srt-live-transmit (other
     // (srt-live-transmit as a source keeps what arrives once connected: nothing to wait for)
     const msgs = makeMessages(2000);
     await udpSendPaced(udpIn, msgs, 1000);
-    const end = Date.now() + 5000;
-    while (sink.messages.length < msgs.length && Date.now() < end) await sleep(20);
+    await until(() => sink.messages.length >= msgs.length, 5000, 'the datagrams arrive', () => diffMessages(msgs, sink.messages) ?? '');
     assert.equal(diffMessages(msgs, sink.messages), null);
 
     // the far end restarts: the gateway notices, redials (rendezvous again) and carries on
@@ -311,8 +321,7 @@ test('TX gateway in rendezvous, AES-256: UDP → TX → srt-live-transmit (other
     sink.messages.length = 0;
     const more = makeMessages(500);
     await udpSendPaced(udpIn, more, 1000);
-    const end2 = Date.now() + 5000;
-    while (sink.messages.length < more.length && Date.now() < end2) await sleep(20);
+    await until(() => sink.messages.length >= more.length, 5000, 'the datagrams arrive after the reconnection', () => diffMessages(more, sink.messages) ?? '');
     assert.equal(diffMessages(more, sink.messages), null, 'data flows after the reconnection');
   } finally {
     await t.close();

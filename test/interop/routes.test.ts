@@ -52,7 +52,7 @@ async function writePaced(s: SrtSocket, msgs: Buffer[], pps: number): Promise<vo
   }
 }
 
-test('pull: a caller route takes srt-live-transmit\'s listener into a stream, byte-exact, and redials when it comes back; a listener route takes srt-live-transmit as caller', async () => {
+test('pull: a caller route takes srt-live-transmit\'s listener into a stream, byte-exact, and redials when it comes back; a listener route takes srt-live-transmit as caller', async (tc) => {
   requireTool('srt-live-transmit');
   const t = await setup();
   const peers: Peer[] = [];
@@ -118,8 +118,10 @@ test('pull: a caller route takes srt-live-transmit\'s listener into a stream, by
     const busyPort = await freePort();
     const busy = await createRoute(t, { kind: 'pull', name: 'busy', stream: 'other', config: { url: `srt://:${busyPort}` } });
     const own = await dial({ host: '127.0.0.1', port: t.port, streamid: 'publish:other' });
+    tc.after(() => own.destroy());
     await until(() => rt.stats().some((s) => s.name === 'other' && s.publisher !== null));
     const intruder = await dial({ host: '127.0.0.1', port: busyPort });
+    tc.after(() => intruder.destroy());
     await until(() => t.routes.runtime(busy.id)?.linkError !== null, 3000);
     assert.match((await t.routes.get(busy.id)).link_error ?? '', /already published/);
     intruder.destroy();
@@ -130,7 +132,7 @@ test('pull: a caller route takes srt-live-transmit\'s listener into a stream, by
   }
 });
 
-test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte-exact; a listener route serves srt-live-transmit as caller', async () => {
+test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte-exact; a listener route with the fec filter (packetfilter= in its URL) serves srt-live-transmit as caller', async (tc) => {
   requireTool('srt-live-transmit');
   const t = await setup();
   const peers: Peer[] = [];
@@ -142,6 +144,7 @@ test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte
     const route = await createRoute(t, { kind: 'push', name: 'to slt', stream: 'out', config: { url: `srt://127.0.0.1:${srtPort}?latency=120` } });
     await until(() => t.routes.runtime(route.id)?.connected === true, 8000);
     const pub = await dial({ host: '127.0.0.1', port: t.port, streamid: 'publish:out' });
+    tc.after(() => pub.destroy());
     const msgs = makeMessages(1500);
     await writePaced(pub, msgs, 1000);
     await sinks[0]!.waitFor(msgs.length, 5000);
@@ -154,16 +157,19 @@ test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte
     assert.ok(players.some((p) => p.peer === `route:${route.id} push to slt` && p.stats.pktSentTotal === 1500), 'the route is a player in the server statistics');
     pub.destroy();
 
-    // the receiver calls us
+    // the receiver calls us; the route's URL sets FEC, srt-live-transmit asks for the same
     const listenPort = await freePort();
-    const lroute = await createRoute(t, { kind: 'push', name: 'slt pulls', stream: 'out2', config: { url: `srt://:${listenPort}` } });
-    peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${listenPort}?mode=caller&latency=120`, `udp://127.0.0.1:${sinks[1]!.port}`]));
+    const lroute = await createRoute(t, { kind: 'push', name: 'slt pulls', stream: 'out2', config: { url: `srt://:${listenPort}?packetfilter=fec,cols:10,rows:5` } });
+    peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${listenPort}?mode=caller&latency=120&packetfilter=fec,cols:10,rows:5`, `udp://127.0.0.1:${sinks[1]!.port}`]));
     await until(() => t.routes.runtime(lroute.id)?.connected === true, 8000);
     const pub2 = await dial({ host: '127.0.0.1', port: t.port, streamid: 'publish:out2' });
+    tc.after(() => pub2.destroy());
     const msgs2 = makeMessages(1000);
     await writePaced(pub2, msgs2, 1000);
     await sinks[1]!.waitFor(msgs2.length, 5000);
     assert.equal(diffMessages(msgs2, sinks[1]!.messages), null);
+    const lv = await t.routes.get(lroute.id);
+    assert.ok(lv.srt && lv.srt['pktSndFilterExtraTotal']! >= msgs2.length / 10, `the route's SRT leg sent FEC packets: ${lv.srt?.['pktSndFilterExtraTotal']}`);
     pub2.destroy();
   } finally {
     for (const p of peers) await p.kill();
@@ -172,7 +178,7 @@ test('push: a caller route sends a stream to srt-live-transmit\'s listener, byte
   }
 });
 
-test('rendezvous legs: a pull route and a push route meet srt-live-transmit in rendezvous mode (mode=rendezvous, port= the local port), byte-exact; the local port is taken like a listener\'s', async () => {
+test('rendezvous legs: a pull route and a push route meet srt-live-transmit in rendezvous mode (mode=rendezvous, port= the local port), byte-exact; the local port is taken like a listener\'s', async (tc) => {
   requireTool('srt-live-transmit');
   const t = await setup();
   const peers: Peer[] = [];
@@ -206,6 +212,7 @@ test('rendezvous legs: a pull route and a push route meet srt-live-transmit in r
     peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${rdvPort}?mode=rendezvous&adapter=127.0.0.2&latency=120`, `udp://127.0.0.1:${sink.port}`]));
     await until(() => t.routes.runtime(push.id)?.connected === true, 10000);
     const pub = await dial({ host: '127.0.0.1', port: t.port, streamid: 'publish:rdv-out' });
+    tc.after(() => pub.destroy());
     const out = makeMessages(1000);
     await writePaced(pub, out, 1000);
     await sink.waitFor(out.length, 5000);

@@ -5,17 +5,15 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dial } from '../../src/transport/api.js';
-import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, type Peer } from '../support/peers.js';
+import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, udpCollect, waitForOutput, type Peer } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-async function waitFor(p: { output(): string }, re: RegExp, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!re.test(p.output()) && Date.now() < end) await sleep(50);
-  assert.match(p.output(), re);
+async function waitFor(p: Peer, re: RegExp, ms = 10_000): Promise<void> {
+  await waitForOutput(p, re, `the process prints ${re}`, ms);
 }
 
 async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 8000): Promise<T> {
@@ -31,7 +29,7 @@ async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 8000): 
 interface Conn { id: number; role: string; peer: string; stats: Record<string, number> }
 interface Stream { name: string; publisher: Conn | null; players: Conn[] }
 
-test('sluice serve end to end: API over HTTP, ffmpeg → server → srt-live-transmit, stats, events, kick, async tasks, kill -9 and restore', async () => {
+test('sluice serve end to end: API over HTTP, ffmpeg → server → srt-live-transmit, stats, events, kick, async tasks, kill -9 and restore', async (tc) => {
   requireTool('ffmpeg');
   requireTool('srt-live-transmit');
   const dataDir = tempDir();
@@ -127,6 +125,7 @@ test('sluice serve end to end: API over HTTP, ffmpeg → server → srt-live-tra
     assert.ok(again.some((x) => x.name === 'live/again'));
     // SIGTERM: every SRT peer gets a SHUTDOWN (a Sluice player sees the peer close, not a timeout)
     const watcher = await dial({ host: '127.0.0.1', port, streamid: 'live/again' });
+    tc.after(() => watcher.destroy());
     watcher.on('data', () => undefined);
     watcher.on('error', () => undefined);
     assert.equal(await serve.kill('SIGTERM'), 0, 'graceful exit on SIGTERM');

@@ -4,20 +4,18 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { fileURLToPath } from 'node:url';
 import { dial } from '../../src/transport/api.js';
-import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia } from '../support/peers.js';
+import { freePort, requireTool, sleep, spawnPeer, tempDir, testMedia, until, waitForOutput, type Peer } from '../support/peers.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
 
 const CLI = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-async function waitFor(p: { output(): string }, re: RegExp, ms = 10_000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!re.test(p.output()) && Date.now() < end) await sleep(50);
-  assert.match(p.output(), re);
+async function waitFor(p: Peer, re: RegExp, ms = 10_000): Promise<void> {
+  await waitForOutput(p, re, `the process prints ${re}`, ms);
 }
 
-test('sluice serve: first start, ffmpeg publishes to the default server, API lists the stream, restart keeps state', async () => {
+test('sluice serve: first start, ffmpeg publishes to the default server, API lists the stream, restart keeps state', async (t) => {
   requireTool('ffmpeg');
   const dataDir = tempDir();
   const httpPort = await freePort();
@@ -36,9 +34,11 @@ test('sluice serve: first start, ffmpeg publishes to the default server, API lis
     const list = (await (await fetch(`${base}/api/v1/servers`, { headers: { authorization: `Bearer ${token}` } })).json()) as { settings: Record<string, unknown> }[];
     assert.deepEqual(list[0]!.settings, { waitForPublisher: true });
     const early = await dial({ host: '127.0.0.1', port: srtPort, streamid: 'receiver/default/live/x' });
+    t.after(() => early.destroy());
     const got: Buffer[] = [];
     early.on('data', (d: Buffer) => got.push(d));
     const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-t', '2', '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${srtPort}?streamid=publish:/live/x&pkt_size=1316`]);
+    t.after(() => ff.kill());
     let streams: string[] = [];
     const end = Date.now() + 5000;
     while (!streams.includes('live/x') && Date.now() < end) {
@@ -47,8 +47,7 @@ test('sluice serve: first start, ffmpeg publishes to the default server, API lis
       streams = ((await r.json()) as { streams: string[] }[])[0]!.streams;
     }
     assert.deepEqual(streams, ['live/x']);
-    const fed = Date.now() + 5000;
-    while (got.length < 100 && Date.now() < fed) await sleep(50);
+    await until(() => got.length >= 100, 5000, 'the early player gets 100 messages', () => `${got.length} messages`);
     assert.ok(got.length >= 100 && got.every((m) => m[0] === 0x47 && m.length % 188 === 0), `the early player gets the MPEG-TS (${got.length} messages)`);
     early.destroy();
     await ff.kill();

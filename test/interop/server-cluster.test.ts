@@ -60,7 +60,7 @@ function player(port: number, local: number, streamid: string): Promise<SrtSocke
   return dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: local, streamid });
 }
 
-test('two workers: srt-live-transmit publishes on one, srt-live-transmit and Sluice players on both receive byte-exact; 1409 across workers; kick; stream end', async () => {
+test('two workers: srt-live-transmit publishes on one, srt-live-transmit and Sluice players on both receive byte-exact; 1409 across workers; kick; stream end', async (t) => {
   const { server, port } = await startCluster({ publisherGraceMs: 1000 });
   const peers: Peer[] = [];
   const sinks: UdpCollector[] = [];
@@ -81,6 +81,7 @@ test('two workers: srt-live-transmit publishes on one, srt-live-transmit and Slu
     // a srt-live-transmit player and a Sluice player on each worker
     for (const local of [on0[1]!, on1[0]!]) {
       const sink = await udpCollect();
+      t.after(() => sink.close());
       sinks.push(sink);
       peers.push(spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?streamid=read:live/mc&mode=caller&adapter=127.0.0.1&port=${local}`, `udp://127.0.0.1:${sink.port}`]));
     }
@@ -130,7 +131,7 @@ test('two workers: srt-live-transmit publishes on one, srt-live-transmit and Slu
   }
 });
 
-test('two workers: players wait on both, the publisher arrives on worker 1, then reconnects on worker 0 within its grace period', async () => {
+test('two workers: players wait on both, the publisher arrives on worker 1, then reconnects on worker 0 within its grace period', async (t) => {
   const { server, port } = await startCluster({ publisherGraceMs: 10_000, waitForPublisher: true });
   const socks: SrtSocket[] = [];
   const events: string[] = [];
@@ -142,6 +143,7 @@ test('two workers: players wait on both, the publisher arrives on worker 1, then
     const got = socks.map(collect);
     const msgs = makeMessages(400);
     const pub1 = await dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on1[1]!, streamid: 'publish:live/w' });
+    t.after(() => pub1.destroy());
     await until(() => events.length === 1);
     assert.deepEqual(events, ['published live/w on 1']);
     for (const m of msgs.slice(0, 200)) pub1.write(m);
@@ -150,6 +152,7 @@ test('two workers: players wait on both, the publisher arrives on worker 1, then
     await until(() => server.connections().filter((c) => c.role === 'publisher').length === 0);
     // the same stream now from worker 0: the old worker's players are fed by a relay from it
     const pub0 = await dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on0[1]!, streamid: 'publish:live/w' });
+    t.after(() => pub0.destroy());
     await until(() => events.length === 2);
     assert.deepEqual(events, ['published live/w on 1', 'published live/w on 0'], 'no unpublished within the grace period');
     for (const m of msgs.slice(200)) pub0.write(m);
@@ -163,7 +166,7 @@ test('two workers: players wait on both, the publisher arrives on worker 1, then
   }
 });
 
-test('two workers: a worker that dies loses its connections, the other goes on serving and takes new callers', async () => {
+test('two workers: a worker that dies loses its connections, the other goes on serving and takes new callers', async (t) => {
   const { server, port } = await startCluster();
   const socks: SrtSocket[] = [];
   const exits: string[] = [];
@@ -173,6 +176,7 @@ test('two workers: a worker that dies loses its connections, the other goes on s
   try {
     const [on0, on1] = await portsByWorker(server, port, 2);
     const pub = await dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on0[0]!, streamid: 'publish:live/x' });
+    t.after(() => pub.destroy());
     await until(() => server.streamNames().includes('live/x'));
     socks.push(await player(port, on0[1]!, 'read:live/x'), await player(port, on1[0]!, 'read:live/x'));
     const got = socks.map(collect);
@@ -204,7 +208,7 @@ test('two workers: a worker that dies loses its connections, the other goes on s
   }
 });
 
-test('two workers: a backup publisher on the other worker stays silent while the main one is up and takes over at once when it fails', async () => {
+test('two workers: a backup publisher on the other worker stays silent while the main one is up and takes over at once when it fails', async (t) => {
   const { server, port } = await startCluster({ publisherGraceMs: 10_000 });
   const socks: SrtSocket[] = [];
   const events: string[] = [];
@@ -215,6 +219,7 @@ test('two workers: a backup publisher on the other worker stays silent while the
     const main = await dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on0[0]!, streamid: 'publish:live/bk' });
     await until(() => events.length === 1);
     const backup = await dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on1[0]!, streamid: 'publish:live/bk?backup=1' });
+    t.after(() => backup.destroy());
     await until(() => server.connections().some((c) => c.role === 'backup'));
     assert.deepEqual(events, ['live/bk:publisher@0'], 'the backup on worker 1 was not promoted while the main publisher is up');
     await assert.rejects(dial({ host: '127.0.0.1', port, localAddress: '127.0.0.1', localPort: on0[1]!, streamid: 'publish:live/bk?backup=1', conntimeo: 3000 }),

@@ -34,7 +34,7 @@ async function reason(p: Promise<unknown>): Promise<number> {
   }
 }
 
-test('an encoder without a stream id publishes to the default stream; a late player starts at a keyframe', async () => {
+test('an encoder without a stream id publishes to the default stream; a late player starts at a keyframe', async (t) => {
   const { server, port } = await startServer({ defaultStream: '/live/default', startAtKeyframe: true });
   const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${port}?pkt_size=1316&linger=3`]);
   try {
@@ -42,6 +42,7 @@ test('an encoder without a stream id publishes to the default stream; a late pla
     assert.deepEqual(server.streamNames(), ['live/default']);
     await sleep(700); // join mid-GOP
     const player = await dial({ host: '127.0.0.1', port, streamid: 'live/default' });
+    t.after(() => player.destroy());
     const got: Buffer[] = [];
     player.on('data', (d: Buffer) => got.push(d));
     await until(() => got.length > 300, 6000);
@@ -69,7 +70,7 @@ test('an encoder without a stream id publishes to the default stream; a late pla
   }
 });
 
-test('kicking a connection, connection limits, MediaMTX user:pass', async () => {
+test('kicking a connection, connection limits, MediaMTX user:pass', async (t) => {
   const { server, port } = await startServer({ maxConnections: 3, maxPerPeer: 3, users: { ann: { password: 'pw1', publish: true, read: true } } });
   const closed: string[] = [];
   server.on('closed', (c, r) => closed.push(`${c.role}:${r}`));
@@ -78,6 +79,7 @@ test('kicking a connection, connection limits, MediaMTX user:pass', async () => 
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/m:ann:pw1' });
     const p1 = await dial({ host: '127.0.0.1', port, streamid: 'read:live/m:ann:pw1' });
     const p2 = await dial({ host: '127.0.0.1', port, streamid: 'read:live/m:ann:pw1' });
+    t.after(() => p2.destroy());
     assert.equal(await reason(dial({ host: '127.0.0.1', port, streamid: 'read:live/m:ann:pw1' })), SRT_REJX.OVERLOAD, 'maxConnections');
     const victim = server.connections().find((c) => c.role === 'player')!;
     assert.ok(server.closeConnection(victim.id));
@@ -94,16 +96,19 @@ test('kicking a connection, connection limits, MediaMTX user:pass', async () => 
   }
 });
 
-test('per-peer connection limit: 1402 OVERLOAD beyond it, other limits untouched', async () => {
+test('per-peer connection limit: 1402 OVERLOAD beyond it, other limits untouched', async (t) => {
   const { server, port } = await startServer({ maxPerPeer: 2 });
   try {
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/pp' });
+    t.after(() => pub.destroy());
     await until(() => server.streamNames().includes('live/pp'));
     const p1 = await dial({ host: '127.0.0.1', port, streamid: 'live/pp' });
+    t.after(() => p1.destroy());
     assert.equal(await reason(dial({ host: '127.0.0.1', port, streamid: 'live/pp' })), SRT_REJX.OVERLOAD);
     p1.destroy();
     await until(() => server.connections().length === 1);
     const p2 = await dial({ host: '127.0.0.1', port, streamid: 'live/pp' });
+    t.after(() => p2.destroy());
     assert.equal(server.connections().length, 2, 'a freed slot can be used again');
     p2.destroy();
     pub.destroy();

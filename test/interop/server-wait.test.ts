@@ -104,7 +104,7 @@ test('waitForPublisher: srt-live-transmit players started before the publisher g
   }
 });
 
-test('waiting players: access control and limits apply; a timeout closes them with SHUTDOWN and a reason; without the option the players end with the stream', async () => {
+test('waiting players: access control and limits apply; a timeout closes them with SHUTDOWN and a reason; without the option the players end with the stream', async (t) => {
   const { server, port } = await startServer({ waitForPublisher: true, waitForPublisherTimeoutMs: 500, token: 'tok', maxPerStream: 1 });
   const closed: string[] = [];
   server.on('closed', (c, reason) => closed.push(`${c.role} ${c.stream}: ${reason}`));
@@ -113,6 +113,7 @@ test('waiting players: access control and limits apply; a timeout closes them wi
     assert.equal(await rejectionOf(port, 'read:live/w'), SRT_REJX.UNAUTHORIZED, 'token required: 1401');
     assert.equal(await rejectionOf(port, 'read:live/w?token=bad'), SRT_REJX.UNAUTHORIZED, 'wrong token: 1401');
     const p1 = await dial({ host: '127.0.0.1', port, streamid: 'read:live/w?token=tok' });
+    t.after(() => p1.destroy());
     const p1Closed = once(p1, 'closed') as Promise<[string]>;
     assert.equal(await rejectionOf(port, 'read:live/w?token=tok'), SRT_REJX.OVERLOAD, 'a waiting player counts against maxPerStream: 1402');
     // no publisher within 500 ms: the server closes it (the peer sees SHUTDOWN) and says why
@@ -126,8 +127,10 @@ test('waiting players: access control and limits apply; a timeout closes them wi
 
     // a publisher in time stops the timeout
     const p2 = await dial({ host: '127.0.0.1', port, streamid: 'read:live/w?token=tok' });
+    t.after(() => p2.destroy());
     const got = collect(p2);
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/w?token=tok' });
+    t.after(() => pub.destroy());
     const msgs = makeMessages(20);
     for (const m of msgs) pub.write(m);
     await until(() => got.length >= 20);
@@ -140,8 +143,10 @@ test('waiting players: access control and limits apply; a timeout closes them wi
 
     // the option off: players end with their stream (the behaviour kept)
     const offPub = await dial({ host: '127.0.0.1', port: off.port, streamid: 'publish:live/o' });
+    t.after(() => offPub.destroy());
     await until(() => off.server.streamNames().includes('live/o'));
     const offPlayer = await dial({ host: '127.0.0.1', port: off.port, streamid: 'read:live/o' });
+    t.after(() => offPlayer.destroy());
     const ended = once(offPlayer, 'closed');
     offPub.destroy();
     await ended;

@@ -100,7 +100,7 @@ test('byte-exact fan-out: srt-live-transmit publishes, players of every stream-i
   }
 });
 
-test('ffmpeg publishes with publish:NAME; a Callaba-form player gets the exact TS', async () => {
+test('ffmpeg publishes with publish:NAME; a Callaba-form player gets the exact TS', async (t) => {
   const media = testMedia();
   const { server, port } = await startServer();
   const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', media, '-c', 'copy', '-f', 'mpegts',
@@ -108,6 +108,7 @@ test('ffmpeg publishes with publish:NAME; a Callaba-form player gets the exact T
   try {
     await until(() => server.streamNames().includes('live/tv'));
     const player = await dial({ host: '127.0.0.1', port, streamid: 'receiver/srv1/live/tv' });
+    t.after(() => player.destroy());
     const got = collect(player);
     assert.equal(await ff.exited, 0, ff.output());
     // the player can only join once ffmpeg has created the stream (see isExactSuffix)
@@ -120,7 +121,7 @@ test('ffmpeg publishes with publish:NAME; a Callaba-form player gets the exact T
   }
 });
 
-test('rejection codes as callers see them (Sluice caller and srt-live-transmit)', async () => {
+test('rejection codes as callers see them (Sluice caller and srt-live-transmit)', async (t) => {
   const { server, port } = await startServer({
     token: undefined,
     users: { alice: { passphrase: 'alice-secret-1', publish: true, read: true }, bob: { read: true, publish: false } },
@@ -138,6 +139,7 @@ test('rejection codes as callers see them (Sluice caller and srt-live-transmit)'
     assert.equal(await rejectionOf(port, '#!::r=live/x,m=sideways'), SRT_REJX.BAD_MODE, 'invalid mode: 1405');
     assert.equal(await rejectionOf(port, 'publish:live/x'), SRT_REJX.CONFLICT, 'already published: 1409');
     const p1 = await dial({ host: '127.0.0.1', port, streamid: 'live/x' });
+    t.after(() => p1.destroy());
     assert.equal(await rejectionOf(port, 'live/x'), SRT_REJX.OVERLOAD, 'player limit: 1402');
     p1.destroy();
     assert.equal(await rejectionOf(port, '#!::r=live/z,m=publish,u=alice'), SRT_REJ.UNSECURE, 'alice must use her passphrase');
@@ -157,15 +159,17 @@ test('rejection codes as callers see them (Sluice caller and srt-live-transmit)'
   }
 });
 
-test('whitelist mode with run-time changes; gosrt token; 1403/1401', async () => {
+test('whitelist mode with run-time changes; gosrt token; 1403/1401', async (t) => {
   const { server, port } = await startServer({ accessMode: 'whitelist', whitelist: ['live/ok'], token: 'tok123' });
   try {
     assert.equal(await rejectionOf(port, 'publish:live/ok'), SRT_REJX.UNAUTHORIZED, 'token required');
     assert.equal(await rejectionOf(port, 'publish:live/ok?token=bad'), SRT_REJX.UNAUTHORIZED, 'wrong token');
     assert.equal(await rejectionOf(port, 'publish:live/other?token=tok123'), SRT_REJX.FORBIDDEN, 'not whitelisted');
     const a = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/ok?token=tok123' });
+    t.after(() => a.destroy());
     server.addToWhitelist('/live/other');
     const b = await dial({ host: '127.0.0.1', port, streamid: '#!::r=live/other,m=publish,token=tok123' });
+    t.after(() => b.destroy());
     server.removeFromWhitelist('live/ok');
     assert.equal(await rejectionOf(port, 'read:live/ok?token=tok123'), SRT_REJX.FORBIDDEN, 'removed at run time');
     a.destroy();
@@ -220,17 +224,19 @@ test('a publisher that reconnects within the grace period keeps its players', as
   }
 });
 
-test('a slow player is dropped; the publisher and the other players are undisturbed', async () => {
+test('a slow player is dropped; the publisher and the other players are undisturbed', async (t) => {
   const { server, port } = await startServer({ playerQueue: 1024, srt: { sndbuf: 64 * 1472 } }); // a queue of ~1 s at this rate: a reading player survives a stall of the loaded machine, one that never reads does not (3000 messages > 1024 + 64 + 32)
   const dropped: string[] = [];
   server.on('playerDropped', (c, reason) => dropped.push(`${c.streamId}: ${reason}`));
   try {
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/slow' });
+    t.after(() => pub.destroy());
     await until(() => server.streamNames().includes('live/slow'));
     const good = await Promise.all([0, 1].map(() => dial({ host: '127.0.0.1', port, streamid: 'live/slow' })));
     const goodGot = good.map(collect);
     // the slow player never reads and has a tiny receive buffer: its window closes
     const slow = await dial({ host: '127.0.0.1', port, streamid: 'live/slow?who=slow', rcvbuf: 32 * 1472 });
+    t.after(() => slow.destroy());
     slow.pause();
     const msgs = makeMessages(3000);
     for (let i = 0; i < msgs.length; i++) { pub.write(msgs[i]!); if (i % 3 === 0) await sleep(1); }
@@ -248,7 +254,7 @@ test('a slow player is dropped; the publisher and the other players are undistur
   }
 });
 
-test('HTTP auth hook: allow with a passphrase, deny with a reason, timeout falls back to the default', async () => {
+test('HTTP auth hook: allow with a passphrase, deny with a reason, timeout falls back to the default', async (t) => {
   const seen: Record<string, unknown>[] = [];
   let delay = 0;
   const hook = http.createServer((req, res) => {
@@ -271,6 +277,7 @@ test('HTTP auth hook: allow with a passphrase, deny with a reason, timeout falls
     assert.equal(await rejectionOf(port, '#!::r=live/denied,m=publish,u=eve'), SRT_REJX.LOCKED, 'the hook\'s reason is sent');
     assert.equal(await rejectionOf(port, 'publish:live/hooked'), SRT_REJ.UNSECURE, 'the hook chose a passphrase');
     const pub = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/hooked', passphrase: 'hook-chosen-secret' });
+    t.after(() => pub.destroy());
     const q = seen.find((x) => x['stream'] === 'live/denied')!;
     assert.equal(q['mode'], 'publish');
     assert.equal(q['user'], 'eve');
@@ -285,7 +292,7 @@ test('HTTP auth hook: allow with a passphrase, deny with a reason, timeout falls
   }
 });
 
-test('Flussonic-style multi-author publishing: port range + config backend (Python-dict /streams as in Flussonic\'s example)', async () => {
+test('Flussonic-style multi-author publishing: port range + config backend (Python-dict /streams as in Flussonic\'s example)', async (t) => {
   const first = await freePort();
   const backendCalls: string[] = [];
   const backend = http.createServer((req, res) => {
@@ -308,12 +315,15 @@ test('Flussonic-style multi-author publishing: port range + config backend (Pyth
   try {
     assert.equal(await rejectionOf(first + 1, '', { passphrase: 'securePass1' }), SRT_REJ.BADSECRET, 'each author has their own passphrase');
     const two = await dial({ host: '127.0.0.1', port: first + 1, passphrase: "O'Brien's pass" });
+    t.after(() => two.destroy());
     two.destroy();
     assert.equal(await rejectionOf(first + 2, '', { passphrase: 'securePass1' }), SRT_REJX.NOTFOUND, 'unmapped port: 1404');
     const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', media, '-c', 'copy', '-f', 'mpegts', `srt://127.0.0.1:${first}?passphrase=securePass1&pkt_size=1316&linger=3`]);
+    t.after(() => ff.kill());
     await until(() => server.streamNames().includes('author_one'));
     assert.ok(server.streamNames().includes('author_one'), 'the port resolved to its stream');
     const player = await dial({ host: '127.0.0.1', port, streamid: 'author_one' });
+    t.after(() => player.destroy());
     const got = collect(player);
     assert.equal(await ff.exited, 0, ff.output());
     const file = readFileSync(media);
@@ -326,7 +336,7 @@ test('Flussonic-style multi-author publishing: port range + config backend (Pyth
   }
 });
 
-test('sluice srt-server CLI: srt-live-transmit publishes (Callaba form) and plays, a bad stream id is logged with its code', async () => {
+test('sluice srt-server CLI: srt-live-transmit publishes (Callaba form) and plays, a bad stream id is logged with its code', async (t) => {
   const port = await freePort();
   const CLI = new URL('../../src/cli/main.js', import.meta.url).pathname;
   const srv = spawnPeer(process.execPath, [CLI, 'srt-server', '--addr', `127.0.0.1:${port}`, '--name', 'cli1', '--app', '/live']);
@@ -336,9 +346,11 @@ test('sluice srt-server CLI: srt-live-transmit publishes (Callaba form) and play
     const logged = (re: RegExp, what: string): Promise<void> => waitFor(() => re.test(srv.output()), { what, detail: () => srv.output().slice(-600) });
     await logged(/listening/, 'the CLI server says it is listening');
     const pub = spawnPeer('srt-live-transmit', ['-v', `udp://127.0.0.1:${udpIn}`, `srt://127.0.0.1:${port}?streamid=publisher/cli1/live/cam`]);
+    t.after(() => pub.kill());
     await logged(/"topic":"connect".*"role":"publisher".*"stream":"live\/cam"/, 'the publisher is connected');
     await sltConnected(pub); // it discards its UDP input until then
     const play = spawnPeer('srt-live-transmit', ['-q', `srt://127.0.0.1:${port}?streamid=live/cam`, `udp://127.0.0.1:${sink.port}`]);
+    t.after(() => play.kill());
     await logged(/"topic":"connect".*"role":"player"/, 'the player is connected');
     const msgs = makeMessages(1000);
     await udpSendPaced(udpIn, msgs, 1000);
@@ -356,16 +368,19 @@ test('sluice srt-server CLI: srt-live-transmit publishes (Callaba form) and play
   }
 });
 
-test('a backup publisher takes over at once when the main publisher fails', async () => {
+test('a backup publisher takes over at once when the main publisher fails', async (t) => {
   const { server, port } = await startServer({ publisherGraceMs: 10_000 });
   const events: string[] = [];
   server.on('published', (s, c) => events.push(`${s}:${c.role}`));
   try {
     const main = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/bk' });
+    t.after(() => main.destroy());
     await until(() => server.streamNames().includes('live/bk'));
     const backup = await dial({ host: '127.0.0.1', port, streamid: 'publish:live/bk?backup=1' });
+    t.after(() => backup.destroy());
     assert.equal(await rejectionOf(port, 'publish:live/bk?backup=1'), SRT_REJX.CONFLICT, 'one backup per stream');
     const player = await dial({ host: '127.0.0.1', port, streamid: 'live/bk' });
+    t.after(() => player.destroy());
     const got = collect(player);
     const tagged = (i: number, who: number): Buffer => { const b = makeMessages(1)[0]!; b.writeUInt32BE(i, 0); b[4] = who; return b; };
     for (let i = 0; i < 300; i++) { main.write(tagged(i, 1)); backup.write(tagged(i, 2)); await sleep(1); }

@@ -80,21 +80,24 @@ async function sluiceCallerToSlt(opts: { loss: number; n: number; seed: number }
     }
     await waitForUdpPort(srtPort, 'the srt-live-transmit listener', slt);
     const s = await dial({ host: '127.0.0.1', port: target, streamid: 'to-slt' });
-    const all = makeMessages(opts.n + tailFor(opts.loss));
-    const msgs = all.slice(0, opts.n);
-    const start = performance.now();
-    for (let i = 0; i < all.length; i++) {
-      const due = start + i; // 1000 packets/s
-      const wait = due - performance.now();
-      if (wait > 1) await sleep(wait);
-      s.write(all[i]!);
+    try {
+      const all = makeMessages(opts.n + tailFor(opts.loss));
+      const msgs = all.slice(0, opts.n);
+      const start = performance.now();
+      for (let i = 0; i < all.length; i++) {
+        const due = start + i; // 1000 packets/s
+        const wait = due - performance.now();
+        if (wait > 1) await sleep(wait);
+        s.write(all[i]!);
+      }
+      await out.waitFor(msgs.length, 5000, () => { const x = s.stats(); return `stats: sent ${x.pktSentTotal}, retrans ${x.pktRetransTotal}, NAKs ${x.pktRecvNAKTotal}, sndDrop ${x.pktSndDropTotal}`; });
+      const st = s.stats();
+      const diff = diffMessages(msgs, out.messages.slice(0, msgs.length));
+      assert.equal(diff, null, `${diff} (stats: sent ${st.pktSentTotal}, retrans ${st.pktRetransTotal}, NAKs ${st.pktRecvNAKTotal}, sndDrop ${st.pktSndDropTotal})`);
+      if (relay) assert.ok(st.pktRetransTotal > 0, 'lost packets were retransmitted');
+    } finally {
+      s.destroy();
     }
-    await out.waitFor(msgs.length, 5000);
-    const st = s.stats();
-    const diff = diffMessages(msgs, out.messages.slice(0, msgs.length));
-    assert.equal(diff, null, `${diff} (stats: sent ${st.pktSentTotal}, retrans ${st.pktRetransTotal}, NAKs ${st.pktRecvNAKTotal}, sndDrop ${st.pktSndDropTotal})`);
-    if (relay) assert.ok(st.pktRetransTotal > 0, 'lost packets were retransmitted');
-    s.destroy();
   } finally {
     await slt.kill();
     relay?.close();

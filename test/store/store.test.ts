@@ -56,7 +56,7 @@ for (const b of backends) {
       await s.db.destroy();
     });
 
-    test('servers: create, conflicts, update, large values, active ones come back after a reopen', async () => {
+    test('servers: create, conflicts, update, large values, active ones come back after a reopen', async (t) => {
       const target = await b.target();
       const s = await openStore(target);
       const events = new EventLog(s.db);
@@ -74,6 +74,7 @@ for (const b of backends) {
         assert.equal(b2.status, 'stopped');
         assert.equal(b2.server_name_code, 'beta-studio');
         const sock = await dial({ host: '127.0.0.1', port, streamid: 'publish:cam', passphrase: 'alpha-passphrase' });
+        t.after(() => sock.destroy());
         await until(() => m.runtime(a.id)!.streamNames().length === 1);
         const u = await m.update(a.id, { server_latency: 250 });
         assert.equal(u.restarted, true);

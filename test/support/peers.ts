@@ -160,7 +160,12 @@ export interface UdpCollector {
   port: number;
   messages: Buffer[];
   close(): void;
-  waitFor(n: number, timeoutMs: number): Promise<void>;
+  /**
+   * Resolves once `n` datagrams arrived; otherwise THROWS after `timeoutMs` saying how many of the
+   * `n` came (with the first and last message indexes, as `diffMessages`) and `detail()` if given
+   * (the sender's statistics, kernel drops).
+   */
+  waitFor(n: number, timeoutMs: number, detail?: () => string): Promise<void>;
 }
 
 export async function udpCollect(port = 0): Promise<UdpCollector> {
@@ -169,23 +174,30 @@ export async function udpCollect(port = 0): Promise<UdpCollector> {
   s.on('message', (m) => messages.push(m));
   await new Promise<void>((resolve) => s.bind(port, '127.0.0.1', () => resolve()));
   s.setRecvBufferSize(4 * 1024 * 1024);
+  const bound = s.address().port;
+  let closed = false;
   return {
-    port: s.address().port,
+    port: bound,
     messages,
-    close: () => s.close(),
-    waitFor: async (n, timeoutMs) => {
-      const end = Date.now() + timeoutMs;
-      while (messages.length < n && Date.now() < end) await sleep(20);
+    close: () => { if (!closed) { closed = true; s.close(); } }, // idempotent: a finally or t.after may close it again
+    waitFor: async (n, timeoutMs, detail) => {
+      await waitFor(() => messages.length >= n, {
+        what: `${n} datagrams arrive at UDP port ${bound}`, timeoutMs,
+        detail: () => `${receivedSummary(messages, n)}${detail ? `; ${detail()}` : ''}`,
+      });
     },
   };
 }
 
+/** "received X of N messages (first indexes: …, last: …)": the index a `makeMessages` message carries in its first 4 bytes. */
+function receivedSummary(got: Buffer[], n: number): string {
+  const idx = got.map((m) => (m.length >= 4 ? m.readUInt32BE(0) : -1));
+  return `received ${got.length} of ${n} messages (first indexes: ${idx.slice(0, 5).join(',')}, last: ${idx.slice(-5).join(',')})`;
+}
+
 /** Asserts two message lists are identical; reports the first difference. */
 export function diffMessages(sent: Buffer[], got: Buffer[]): string | null {
-  if (got.length !== sent.length) {
-    const idx = got.map((m) => (m.length >= 4 ? m.readUInt32BE(0) : -1));
-    return `received ${got.length} of ${sent.length} messages (first indexes: ${idx.slice(0, 5).join(',')}, last: ${idx.slice(-5).join(',')})`;
-  }
+  if (got.length !== sent.length) return receivedSummary(got, sent.length);
   for (let i = 0; i < sent.length; i++) {
     if (!sent[i]!.equals(got[i]!)) return `message ${i} differs (got index ${got[i]!.length >= 4 ? got[i]!.readUInt32BE(0) : '?'}, length ${got[i]!.length})`;
   }

@@ -99,6 +99,10 @@ test('srt-server: every option in both forms', () => {
   assert.equal(all !== 'help' && all.workers, availableParallelism(), '0 = one per core');
   usageError(() => parseServerArgs(['--workers', '2', '--publish-ports', '7001-7003', '--config-backend', 'http://127.0.0.1:1/']), '--workers above 1 cannot serve --publish-ports');
   assert.equal(parseServerArgs(['-h']), 'help');
+  // FEC: the filter's own commas stay in its value, other keys may follow
+  const fec = parseServerArgs(['--srt', 'latency=200,packetfilter=fec,cols:10,rows:5,layout:even,maxbw=1000000']);
+  assert.notEqual(fec, 'help');
+  assert.deepEqual(fec !== 'help' && fec.config.srt, { latency: 200, packetfilter: 'fec,cols:10,rows:5,layout:even', maxbw: 1000000 });
 });
 
 test('srt-server: errors', () => {
@@ -114,6 +118,9 @@ test('srt-server: errors', () => {
   usageError(() => parseServerArgs(['--publish-ports', '7001-7002']), '--publish-ports and --config-backend go together');
   usageError(() => parseServerArgs(['--config-backend', 'http://x/']), '--publish-ports and --config-backend go together');
   usageError(() => parseServerArgs(['--srt', 'latncy=1']), '--srt: unknown SRT option "latncy"');
+  usageError(() => parseServerArgs(['--srt', 'latency=abc']), /^--srt: latency: "abc" is not an integer/);
+  usageError(() => parseServerArgs(['--srt', 'packetfilter=fec,cols:1,rows:5']), '--srt: packetfilter: cols: "1" must be at least 2');
+  usageError(() => parseServerArgs(['--srt', 'packetfilter=fec,cols:10,bogus:2']), /^--srt: packetfilter: bogus: unknown key/);
   usageError(() => parseServerArgs(['--passphrase', 'short']), '--passphrase: must be 10 to 79 characters (got 5)');
   usageError(() => parseServerArgs(['--config', join(tempDir(), 'missing.json')]), /^--config: cannot read .*missing\.json: /);
 });

@@ -255,6 +255,8 @@ test('history: a server whose statistics throw is skipped; start() samples on it
   assert.ok(h.streams(2)[0]!.t.every((t, i, a) => i === 0 || t - a[i - 1]! === 1000), 'times come from the injected clock');
   assert.deepEqual(h.streams(1), []);
   assert.ok(h.info().errors >= 3);
+  // scenario: six periods of the 5 ms timer pass (timers of one period fire in order); a stopped
+  // history takes no sample in them
   await new Promise((r) => setTimeout(r, 30));
   assert.equal(h.streams(2)[0]!.t.length, n, 'stopped');
   assert.throws(() => new StatsHistory(src, { intervalMs: 0 }), RangeError);

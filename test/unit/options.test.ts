@@ -349,6 +349,16 @@ describe('parseSrtUrl', () => {
     throwsOption(() => resolveOptions(parseSrtUrl('srt://h:1?passphrase=short').options), 'passphrase');
   });
 
+  test('packetfilter= (libsrt\'s fec filter): taken as written, checked at once naming the key and the bad part', () => {
+    assert.equal(parseSrtUrl('srt://h:1?packetfilter=fec,cols:10,rows:5,layout:staircase,arq:never').options.packetfilter, 'fec,cols:10,rows:5,layout:staircase,arq:never');
+    assert.equal(parseSrtUrl('srt://h:1?packetfilter=fec').options.packetfilter, 'fec', 'the peer may bring cols');
+    throwsOption(() => parseSrtUrl('srt://h:1?packetfilter=fec,cols:1'), 'packetfilter', /cols: "1" must be at least 2/);
+    throwsOption(() => parseSrtUrl('srt://h:1?packetfilter=fec,cols:10,bogus:1'), 'packetfilter', /bogus: unknown key/);
+    throwsOption(() => parseSrtUrl('srt://h:1?packetfilter=rs,cols:10'), 'packetfilter', /unknown packet filter "rs"/);
+    throwsOption(() => parseSrtUrl('srt://h:1?packetfilter=fec,cols:10,layout:diagonal'), 'packetfilter', /layout/);
+    throwsOption(() => resolveOptions(parseSrtUrl('srt://h:1?packetfilter=fec,cols:10&payloadsize=1456').options), 'payloadsize');
+  });
+
   test('malformed URLs', () => {
     throwsOption(() => parseSrtUrl('udp://h:1'), 'url');
     throwsOption(() => parseSrtUrl('srt://h'), 'url', /no port/);

@@ -777,6 +777,8 @@ export interface paths {
                                 gopCache?: boolean;
                                 /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                                 gopCacheMaxBytes?: number;
+                                /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                                packetfilter?: string;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -897,6 +899,8 @@ export interface paths {
                             gopCache?: boolean;
                             /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                             gopCacheMaxBytes?: number;
+                            /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                            packetfilter?: string;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -985,6 +989,8 @@ export interface paths {
                                 gopCache?: boolean;
                                 /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                                 gopCacheMaxBytes?: number;
+                                /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                                packetfilter?: string;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1080,6 +1086,8 @@ export interface paths {
                                 gopCache?: boolean;
                                 /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                                 gopCacheMaxBytes?: number;
+                                /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                                packetfilter?: string;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1291,6 +1299,8 @@ export interface paths {
                                 gopCache?: boolean;
                                 /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                                 gopCacheMaxBytes?: number;
+                                /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                                packetfilter?: string;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -1570,6 +1580,8 @@ export interface paths {
                             gopCache?: boolean;
                             /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                             gopCacheMaxBytes?: number;
+                            /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                            packetfilter?: string;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -1659,6 +1671,8 @@ export interface paths {
                                     gopCache?: boolean;
                                     /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                                     gopCacheMaxBytes?: number;
+                                    /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                                    packetfilter?: string;
                                     /** @description Flussonic-style publish ports with a configuration backend */
                                     publishPorts?: {
                                         first: number;
@@ -1873,6 +1887,8 @@ export interface paths {
                                 gopCache?: boolean;
                                 /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                                 gopCacheMaxBytes?: number;
+                                /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                                packetfilter?: string;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -2089,6 +2105,8 @@ export interface paths {
                                 gopCache?: boolean;
                                 /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                                 gopCacheMaxBytes?: number;
+                                /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                                packetfilter?: string;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -2305,6 +2323,8 @@ export interface paths {
                                 gopCache?: boolean;
                                 /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                                 gopCacheMaxBytes?: number;
+                                /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                                packetfilter?: string;
                                 /** @description Flussonic-style publish ports with a configuration backend */
                                 publishPorts?: {
                                     first: number;
@@ -7473,6 +7493,8 @@ export interface paths {
                             gopCache?: boolean;
                             /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                             gopCacheMaxBytes?: number;
+                            /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                            packetfilter?: string;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;
@@ -7731,6 +7753,8 @@ export interface paths {
                             gopCache?: boolean;
                             /** @description bound of one stream's GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe */
                             gopCacheMaxBytes?: number;
+                            /** @description libsrt's SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none) */
+                            packetfilter?: string;
                             /** @description Flussonic-style publish ports with a configuration backend */
                             publishPorts?: {
                                 first: number;

@@ -43,6 +43,7 @@ export const ServerSettings = Type.Object({
   waitForPublisherTimeoutMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 86_400_000, description: 'a player waiting this long is closed (SHUTDOWN); 0 = no limit (default)' })),
   gopCache: Type.Optional(Type.Boolean({ description: 'new players of an MPEG-TS stream with H.264/HEVC video get the current GOP at once (PAT/PMT and parameter sets first), then the live stream (default true)' })),
   gopCacheMaxBytes: Type.Optional(Type.Integer({ minimum: 65_536, maximum: 268_435_456, description: 'bound of one stream\'s GOP cache in bytes (default 4194304); a longer GOP is not cached and players wait for the next keyframe' })),
+  packetfilter: Type.Optional(Type.String({ maxLength: 64, description: 'libsrt\'s SRTO_PACKETFILTER for every connection, e.g. "fec,cols:10,rows:5,layout:staircase,arq:onreq" (FEC; callers without a filter take it, callers with one must agree, else SRT_REJ_FILTER; "" = none)' })),
   publishPorts: Type.Optional(Type.Object({
     first: Type.Integer({ minimum: 1, maximum: 65535 }),
     last: Type.Integer({ minimum: 1, maximum: 65535 }),

@@ -10,7 +10,8 @@ import { useSession } from '../session';
 
 export type ServerView = Answer<'/api/v1/servers/{id}'>;
 
-const FIELDS = ['server_name', 'server_port', 'server_latency', 'server_maxbw', 'server_timeout', 'server_rcvbuf', 'server_type', 'server_active', 'settings'];
+// settings.packetfilter has its own input; other settings.* errors go to the JSON field
+const FIELDS = ['server_name', 'server_port', 'server_latency', 'server_maxbw', 'server_timeout', 'server_rcvbuf', 'server_type', 'server_active', 'settings.packetfilter', 'settings'];
 
 interface FormState {
   server_name: string;
@@ -21,6 +22,9 @@ interface FormState {
   server_rcvbuf: string;
   server_type: string;
   server_active: boolean;
+  /** libsrt's packetfilter (settings.packetfilter), e.g. fec,cols:10,rows:5; '' = none. */
+  packetfilter: string;
+  /** The other settings, as JSON. */
   settings: string;
 }
 
@@ -35,8 +39,14 @@ function toForm(s: ServerView | null): FormState {
     server_rcvbuf: str(s?.server_rcvbuf),
     server_type: s?.server_type ?? '',
     server_active: s?.server_active ?? true,
-    settings: s?.settings && Object.keys(s.settings).length > 0 ? JSON.stringify(s.settings, null, 2) : '',
+    packetfilter: typeof s?.settings?.['packetfilter'] === 'string' ? s.settings['packetfilter'] : '',
+    settings: settingsText(s),
   };
+}
+
+function settingsText(s: ServerView | null): string {
+  const { packetfilter: _shownApart, ...rest } = (s?.settings ?? {}) as Record<string, unknown>;
+  return Object.keys(rest).length > 0 ? JSON.stringify(rest, null, 2) : '';
 }
 
 /** A number when the text is one; otherwise the text itself, so that the API names the problem. */
@@ -65,16 +75,24 @@ export function ServerForm({ server, onDone }: { server: ServerView | null; onDo
     if (!server || f.server_name !== initial.server_name) body['server_name'] = f.server_name.trim();
     if (f.server_type.trim() !== '' && (!server || f.server_type !== initial.server_type)) body['server_type'] = f.server_type.trim();
     if (!server || f.server_active !== initial.server_active) body['server_active'] = f.server_active;
-    if (f.settings !== initial.settings) {
-      if (f.settings.trim() === '') body['settings'] = {};
-      else {
+    if (f.settings !== initial.settings || f.packetfilter !== initial.packetfilter) {
+      // settings are replaced whole: the JSON field plus the packet filter field
+      let settings: Record<string, unknown> | null = {};
+      if (f.settings.trim() !== '') {
         try {
           const parsed = JSON.parse(f.settings) as unknown;
           if (!parsed || typeof parsed !== 'object' || Array.isArray(parsed)) local['settings'] = 'must be a JSON object';
-          else body['settings'] = parsed;
+          settings = local['settings'] ? null : parsed as Record<string, unknown>;
         } catch (err) {
           local['settings'] = `not valid JSON: ${(err as Error).message}`;
+          settings = null;
         }
+      }
+      if (settings) {
+        const filter = f.packetfilter.trim();
+        if (filter !== '') settings['packetfilter'] = filter;
+        else if (f.packetfilter !== initial.packetfilter) delete settings['packetfilter'];
+        body['settings'] = settings;
       }
     }
     setErrs(local);
@@ -130,6 +148,8 @@ export function ServerForm({ server, onDone }: { server: ServerView | null; onDo
           )}
         </Field>
       </div>
+      <TextInput label="Packet filter (FEC)" name="packetfilter" value={f.packetfilter} onValue={set('packetfilter')} error={errs['settings.packetfilter']}
+        hint="libsrt's packetfilter for every connection, e.g. fec,cols:10,rows:5 (layout:even|staircase, arq:always|onreq|never); callers with another filter are refused; empty = none" />
       <Field label="Settings (JSON)" error={errs['settings']} hint='e.g. {"waitForPublisher": true, "startAtKeyframe": true, "whitelist": ["live/cam"]} (waitForPublisher: players may connect before the publisher)'>
         {(id, d, invalid) => <textarea id={id} name="settings" rows={4} class="mono" value={f.settings} aria-describedby={d} aria-invalid={invalid} onInput={(e) => set('settings')((e.currentTarget as HTMLTextAreaElement).value)} />}
       </Field>
