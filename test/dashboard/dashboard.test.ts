@@ -30,6 +30,11 @@ async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 10_000)
     await sleep(150);
     v = await fn();
   }
+  if (!ok(v)) {
+    let last: string;
+    try { last = JSON.stringify(v)?.slice(0, 500) ?? String(v); } catch { last = String(v); }
+    throw new Error(`poll: the condition was not met within ${ms} ms; last value: ${last}`);
+  }
   return v;
 }
 

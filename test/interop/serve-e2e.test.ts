@@ -23,6 +23,11 @@ async function poll<T>(fn: () => Promise<T>, ok: (v: T) => boolean, ms = 8000): 
     await sleep(100);
     v = await fn();
   }
+  if (!ok(v)) {
+    let last: string;
+    try { last = JSON.stringify(v)?.slice(0, 500) ?? String(v); } catch { last = String(v); }
+    throw new Error(`poll: the condition was not met within ${ms} ms; last value: ${last}`);
+  }
   return v;
 }
 

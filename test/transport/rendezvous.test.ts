@@ -13,12 +13,16 @@ import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
 
-test('two Sluice peers meet in rendezvous (AES-256), data both ways byte-exact; one of them started 400 ms later', async () => {
+test('two Sluice peers meet in rendezvous (AES-256), data both ways byte-exact; one of them started 400 ms later', async (t) => {
   const pa = await freePort(), pb = await freePort();
   const enc = { passphrase: 'loopback rendezvous', pbkeylen: 32 as const, latency: 150 };
+  // either side may connect while the other fails: each socket is destroyed whatever happens
   const a = rendezvous({ host: '127.0.0.1', port: pb, localPort: pa, ...enc });
+  a.then((s) => t.after(() => s.destroy()), () => undefined);
   await sleep(400);
-  const [sa, sb] = await Promise.all([a, rendezvous(`srt://127.0.0.1:${pa}?mode=rendezvous&port=${pb}&passphrase=loopback rendezvous&pbkeylen=32&latency=150`)]);
+  const b = rendezvous(`srt://127.0.0.1:${pa}?mode=rendezvous&port=${pb}&passphrase=loopback rendezvous&pbkeylen=32&latency=150`);
+  b.then((s) => t.after(() => s.destroy()), () => undefined);
+  const [sa, sb] = await Promise.all([a, b]);
   try {
     assert.deepEqual([sa.remotePort, sb.remotePort], [pb, pa]);
     const gotA: Buffer[] = [], gotB: Buffer[] = [];
