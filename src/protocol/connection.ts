@@ -212,7 +212,9 @@ export class Connection {
       inputbw: o.inputbw,
       mininputbw: o.mininputbw,
       oheadbw: o.oheadbw,
-      retransmitAlgo: o.retransmitalgo,
+      // algorithm 1 waits for the peer's periodic NAK to ask again; file mode has none (libsrt
+      // applies it only when the peer sends NAKREPORT)
+      retransmitAlgo: o.transtype === 'file' ? 0 : o.retransmitalgo,
       fec: fecTx,
     }, this.c);
     this.receiver = new Receiver({
