@@ -166,8 +166,13 @@ export class Connection {
   /** Packets of a message not yet complete (file mode, message API). */
   private partial: Buffer[] = [];
   private readonly deliveredBounds = new Uint8Array(DELIVERY_BATCH);
-  /** The free receive buffer we last advertised (file mode: an ACK follows when a reader frees space). */
-  private lastAdvertisedAvail = Infinity;
+  /**
+   * File mode: the free receive buffer the peer is known to have seen (from the ACK an ACKACK
+   * confirmed). A libsrt sender sends nothing into a window it was told is (nearly) closed, so
+   * once a reader frees space a full ACK goes out every 10 ms until one is confirmed.
+   */
+  private confirmedAvail = Infinity;
+  private readonly ackHistAvail = new Int32Array(ACK_HISTORY);
 
   constructor(p: ConnectionParams) {
     this.params = p;
@@ -485,6 +490,7 @@ export class Connection {
         if (this.ackHistNo[i] !== (no | 0)) return; // unknown or too old
         const rtt = now - this.ackHistTime[i]!;
         const seq = this.ackHistSeq[i]!;
+        this.confirmedAvail = this.ackHistAvail[i]!;
         this.ackHistNo[i] = -1;
         this.updateRtt(rtt);
         if (seqOff(this.lastAckAckedSeq, seq) > 0) this.lastAckAckedSeq = seq;
@@ -597,16 +603,20 @@ export class Connection {
     this.applyCc();
   }
 
-  private maybeFullAck(now: number, force = false): void {
+  /** File mode: the peer last saw a quarter of the receive buffer or less free, and half is free now. */
+  private windowUpdateDue(): boolean {
+    return this.fileMode && this.confirmedAvail * 4 <= this.receiver.capacity && this.receiver.availBuf() * 2 >= this.receiver.capacity;
+  }
+
+  private maybeFullAck(now: number): void {
     const ackSeq = this.receiver.ackSeq;
-    if (ackSeq === this.lastAckSeq && !force) {
+    if (ackSeq === this.lastAckSeq && !this.windowUpdateDue()) {
       if (ackSeq === this.lastAckAckedSeq) return;
       if (now - this.lastAckTime < this.srtt + 4 * this.rttVar) return;
     }
     this.ackNo = this.ackNo >= 0x7fffffff ? 1 : this.ackNo + 1;
     const [pps, bps] = this.receiver.rate.receiveRate();
     const availBuf = this.receiver.availBuf();
-    this.lastAdvertisedAvail = availBuf;
     const pkt = encodeAck({
       ackNo: this.ackNo,
       ackSeq,
@@ -621,6 +631,7 @@ export class Connection {
     this.ackHistNo[i] = this.ackNo;
     this.ackHistTime[i] = now;
     this.ackHistSeq[i] = ackSeq;
+    this.ackHistAvail[i] = availBuf;
     this.lastAckSeq = ackSeq;
     this.lastAckTime = now;
     this.packetsSinceAck = 0;
@@ -721,10 +732,9 @@ export class Connection {
     if (!flush && this.receiver.ackSeq !== this.lastAckSeq && this.receiver.availBuf() < 2) {
       // the buffer was full: tell the sender about the space at once
       this.maybeFullAck(now);
-    } else if (!flush && this.fileMode && this.lastAdvertisedAvail * 4 <= this.receiver.capacity && this.receiver.availBuf() * 2 >= this.receiver.capacity) {
-      // file mode: the reader freed half the buffer after we advertised little room: a libsrt
-      // sender waits for a new window (it sends nothing into a zero window), so tell it now
-      this.maybeFullAck(now, true);
+    } else if (!flush && this.windowUpdateDue()) {
+      // file mode: the reader freed half the buffer after the peer saw little room: tell it now
+      this.maybeFullAck(now);
     }
     return this.takeQueued();
   }
@@ -789,7 +799,7 @@ export class Connection {
   }
 
   private receiveTimerDeadline(): number {
-    return this.receiver.ackSeq !== this.lastAckAckedSeq ? Math.min(this.nextNakTime, this.nextAckTime) : this.nextNakTime;
+    return this.receiver.ackSeq !== this.lastAckAckedSeq || this.windowUpdateDue() ? Math.min(this.nextNakTime, this.nextAckTime) : this.nextNakTime;
   }
 
   /**

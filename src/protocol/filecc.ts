@@ -8,7 +8,8 @@
 // period is set from the delivery rate the receiver reports. Then, on each ACK, the window follows
 // the delivery rate over one RTT + 10 ms and, if no loss came since the last increase, the period
 // shrinks by UDT's additive increase; a loss report beyond the last decrease point lengthens the
-// period by 3 % (and at most 5 more times within one congestion period, at a random spacing).
+// period by 3 %, and further reports within that congestion period do so again at a random
+// spacing, at most 5 decreases in all.
 import { seqOff } from './seq.js';
 
 /** libsrt COMM_SYN_INTERVAL_US: the rate-control interval. */

@@ -143,6 +143,55 @@ for (const loss of [0, 0.02]) {
   });
 }
 
+test('srt-file-transmit → sluice transmit file://con read slowly: back-pressure through the advertised window, nothing lost', async () => {
+  requireTool('srt-file-transmit');
+  const dir = tempDir();
+  const src = join(dir, 'slow.bin');
+  const data = randomBytes(24 * 1024 * 1024);
+  const fd = openSync(src, 'w');
+  writeSync(fd, data);
+  closeSync(fd);
+  const port = await freePort();
+  // a receive buffer of 1000 packets (~1.4 MB): the reader below holds the whole transfer back
+  const receiver = spawnPeer(process.execPath, [CLI, 'transmit', '--stats', '200', `srt://:${port}?transtype=file&rcvbuf=1472000&fc=1000`, 'file://con']);
+  let sender: Peer | null = null;
+  try {
+    await waitForOutput(receiver, /SRT source listening on/, 'sluice transmit listens');
+    // the reader: 8 MB/s at most (pause after each chunk for as long as the rate allows)
+    const h = createHash('sha256');
+    let bytes = 0;
+    const t0 = performance.now();
+    const stdout = receiver.proc.stdout!;
+    stdout.removeAllListeners('data'); // the peer helper's output capture: this test reads the data itself
+    const ended = new Promise<void>((resolve) => stdout.once('end', () => resolve()));
+    stdout.on('data', (chunk: Buffer) => {
+      h.update(chunk);
+      bytes += chunk.length;
+      const due = t0 + (bytes / (8 * 1024 * 1024)) * 1000;
+      const wait = due - performance.now();
+      if (wait > 1) {
+        stdout.pause();
+        setTimeout(() => stdout.resume(), wait);
+      }
+    });
+    sender = spawnPeer('srt-file-transmit', [`file://${src}`, `srt://127.0.0.1:${port}?transtype=file`]);
+    const sc = await within(sender.exited, { what: 'srt-file-transmit sends the whole file to the slow reader', timeoutMs: 120_000, detail: () => `${sender!.output().slice(-1000)} / ${receiver.output().slice(-1000)}` });
+    assert.equal(sc, 0, sender.output().slice(-1000));
+    await within(ended, { what: 'sluice transmit ends its output', timeoutMs: 60_000, detail: () => receiver.output().slice(-1000) });
+    assert.equal(bytes, data.length);
+    assert.equal(h.digest('hex'), createHash('sha256').update(data).digest('hex'));
+    // the receive buffer was full while the reader lagged: the window told the sender to wait
+    const stats = receiver.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as Record<string, number>);
+    const minAvail = Math.min(...stats.map((x) => x['byteAvailRcvBuf']!));
+    assert.ok(minAvail < 100 * 1472, `the receive buffer never filled (least free ${minAvail} bytes)`);
+    assert.ok(stats.every((x) => x['pktRcvDropTotal'] === 0), 'nothing dropped');
+  } finally {
+    await sender?.kill();
+    await receiver.kill();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test('a recording fetched over SRT in file mode: sluice transmit of an MPEG-TS recording → srt-file-transmit, byte-exact', async () => {
   requireTool('srt-file-transmit');
   const rec = testMedia(); // an MPEG-TS file like <dataDir>/recordings/<server>/<stream>/<time>.ts

@@ -25,8 +25,10 @@ interface Transfer {
   received: Buffer[];
   /** When the sender had queued the whole file, µs. */
   queuedAt: number;
-  /** The smallest receive-buffer space the receiver advertised while the reader was paused. */
+  /** How often the reader paused. */
   pauses: number;
+  /** The sender's smallest flow window (the receiver's advertised free buffer), packets. */
+  minFlowWindow: number;
 }
 
 interface TransferCase {
@@ -46,6 +48,7 @@ function transfer(c: TransferCase): Transfer {
   const received: Buffer[] = [];
   let queuedAt = NaN;
   let pauses = 0;
+  let minFlowWindow = Infinity;
   const link = { loss: c.loss, delayUs: 10_000, bandwidthBps: c.bandwidthBps ?? 100_000_000, queueLimitUs: 20_000 };
   const pair = simulatePair({
     seed: c.seed,
@@ -62,10 +65,13 @@ function transfer(c: TransferCase): Transfer {
       let sinceResume = 0;
       (listener as unknown as { deliver(h: ConnHandle, payload: Buffer): boolean }).deliver = (h, payload) => {
         received.push(Buffer.from(payload));
+        minFlowWindow = Math.min(minFlowWindow, p.caller.conn!.sender.flowWindow);
         if (c.readBurst === undefined || ++sinceResume < c.readBurst) return true;
         sinceResume = 0;
         pauses++;
         sim.after(c.pauseUs ?? 50_000, () => {
+          minFlowWindow = Math.min(minFlowWindow, p.caller.conn!.sender.flowWindow);
+          if (process.env['FILE_SIM_VERBOSE']) process.stderr.write(`resume: fw=${p.caller.conn!.sender.flowWindow} avail=${p.listener.conn!.receiver.availBuf()} paused=${h.paused}\n`);
           if (h.closed && !h.paused) return;
           listener.ep!.resume(listener.localNow(), h);
           drive(listener);
@@ -92,7 +98,7 @@ function transfer(c: TransferCase): Transfer {
     },
     stopWhen: (p) => p.caller.closed !== null && p.listener.closed !== null && (p.listener.handle === null || !p.listener.handle.paused),
   });
-  return { pair, received, queuedAt, pauses };
+  return { pair, received, queuedAt, pauses, minFlowWindow };
 }
 
 /** A file of `bytes` pseudo-random bytes cut into byte-stream writes of `piece` bytes. */
@@ -141,9 +147,11 @@ test('the byte stream is read by a slow reader: the sender is held back by the a
   const seed = 7;
   const { file, writes } = fileWrites(seed, 2 * 1024 * 1024, 16 * 1456);
   // a small receive buffer (64 packets) and a reader that stops for 50 ms every 100 packets
-  const t = transfer({ seed, loss: 0.02, writes, listener: { rcvbuf: 64 * 1472, fc: 64 }, readBurst: 100, pauseUs: 50_000 });
+  const t = transfer({ seed, loss: 0, writes, listener: { rcvbuf: 64 * 1472, fc: 64 }, readBurst: 100, pauseUs: 50_000 });
   assertDelivered(t, file, `seed=${seed} slow reader`);
   assert.ok(t.pauses > 10, `the reader paused ${t.pauses} times`);
+  // the receiver's ACKs closed the sender's window while the reader was away
+  assert.ok(t.minFlowWindow <= 4, `the sender's window never closed (least ${t.minFlowWindow} packets)`);
   // the reader's pauses, not the link, set the pace: 2 MB at 100 packets per 50 ms takes > 7 s
   const packets = Math.ceil(file.length / 1456);
   const minUs = Math.floor(packets / 100) * 50_000;
