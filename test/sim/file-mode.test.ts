@@ -8,7 +8,7 @@ import { createHash } from 'node:crypto';
 import type { ConnHandle } from '../../src/protocol/endpoint.js';
 import type { SrtOptions } from '../../src/protocol/options.js';
 import { SRT_REJ } from '../../src/protocol/reject.js';
-import { Rng, simulatePair, type Endpoint, type Pair } from '../support/simulator.js';
+import { Rng, simulatePair, simulateRendezvous, type Endpoint, type Pair } from '../support/simulator.js';
 import { fileTimeout } from '../support/file-timeout.js';
 
 fileTimeout();
@@ -188,4 +188,17 @@ test('file mode meets live mode: rejected with MESSAGEAPI (stream vs message API
   const rev = simulatePair({ seed: 3, caller: {}, listener: { transtype: 'file', messageapi: true } });
   assert.equal(rev.caller.conn, null);
   assert.equal(rev.caller.hs.rejectReason, SRT_REJ.CONGESTION);
+});
+
+test('rendezvous in file mode: both sides agree on FileCC (CONGESTION block both ways) and the data arrives in order at 2 % loss', () => {
+  const pair = simulateRendezvous({
+    seed: 5, a: { transtype: 'file' }, b: { transtype: 'file' }, sender: 'a', messages: 300, rate: 2000,
+    ab: { loss: 0.02, delayUs: 5000 }, ba: { loss: 0.02, delayUs: 5000 },
+  });
+  assert.ok(pair.a.conn?.fileMode && pair.b.conn?.fileMode, 'both connected in file mode');
+  const idx = pair.b.deliveredIndices();
+  assert.deepEqual(idx, Array.from({ length: 300 }, (_, i) => i));
+  const mixed = simulateRendezvous({ seed: 5, a: { transtype: 'file', messageapi: true }, b: {} });
+  assert.equal(mixed.a.conn, null);
+  assert.equal(mixed.b.conn, null);
 });
