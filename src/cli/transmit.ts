@@ -16,7 +16,8 @@ import { UsageError } from './errors.js';
 
 export const TRANSMIT_HELP = `Usage: sluice transmit [options] <source> <destination>
 
-Moves a live stream between SRT, UDP, files and stdio, like srt-live-transmit.
+Moves a live stream between SRT, UDP, files and stdio, like srt-live-transmit, and transfers
+files in SRT file mode (transtype=file), like srt-file-transmit.
 
 Endpoints:
   srt://host:port?key=value&...   SRT caller (host given), listener (srt://:port or mode=listener) or
@@ -49,6 +50,12 @@ Options:
   -q, --quiet         No progress messages on stderr.
   -h, --help          This text.
 
+File mode: add transtype=file to the srt:// URL (both peers must use it). It sets libsrt's file
+defaults — byte stream (messageapi=0; messageapi=1 sends each --chunk as one message), FileCC
+congestion control, no TSBPD and no drop (everything is retransmitted until acknowledged), the
+receiver's free buffer holds the sender back, linger 180 s so that the whole file is acknowledged
+before SHUTDOWN, payloadsize 1456. Interoperates with srt-file-transmit in both directions.
+
 It exits 0 when the input ends (end of file, or the SRT peer shut down) after flushing what it
 received; on SIGINT/SIGTERM it flushes, sends SHUTDOWN to SRT peers and exits 0. Errors (bad
 URL, rejected connection, port in use) exit 1 with a message naming the cause.
@@ -58,6 +65,8 @@ Examples:
   sluice transmit srt://:9000 udp://239.1.1.1:1234?ttl=4
   sluice transmit 'srt://203.0.113.7:9000?mode=rendezvous&passphrase=secret-words' udp://127.0.0.1:5000
   ffmpeg -re -i in.ts -f mpegts - | sluice transmit - srt://127.0.0.1:9000
+  sluice transmit file:///data/recordings/1/cam1/2024-01-01T00:00:00.000Z.ts 'srt://host:9000?transtype=file'
+  sluice transmit 'srt://:9000?transtype=file' file:///tmp/received.bin
 `;
 
 interface Args {

@@ -264,7 +264,11 @@ export function checkSupported(_kind: GatewayKind, cfg: GatewayConfig): void {
   if (cfg['GroupConnect'] === 1) errors.push({ field: 'GroupConnect', message: 'bonding (socket groups) is not supported yet; set it to 0' });
   if (!SUPPORTED_LINK_MODES.has(cfg['Mode'] as LinkMode)) errors.push({ field: 'Mode', message: `${cfg['Mode']} is not supported yet` });
   for (const f of ['Congestion', 'TransType']) {
-    if (cfg[f] === 'file') errors.push({ field: f, message: 'file mode is not supported; SRT gateways carry live streams (use live)' });
+    // ADR 15: file mode (FileCC, no TSBPD, no drop, retransmit until acknowledged) would make a
+    // live UDP feed wait behind retransmissions and lose its timing; it is for file transfer
+    if (cfg[f] === 'file') {
+      errors.push({ field: f, message: 'file mode is not supported in RX/TX gateways: they carry live UDP streams (use live); transfer files with sluice transmit and transtype=file' });
+    }
   }
   if (errors.length > 0) throw new UnsupportedError(errors);
 }

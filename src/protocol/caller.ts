@@ -6,7 +6,7 @@ import {
   findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, UDT_DGRAM, type Handshake, type HsExtension,
 } from './handshake.js';
 import { CtrlType, type ControlPacket } from './packet.js';
-import { advertisedFlowWindow, agreeFilterAsInitiator, buildHsReq, negotiateAsInitiator } from './negotiate.js';
+import { advertisedFlowWindow, agreeFilterAsInitiator, buildHsReq, checkPeerCongestion, congestionExtension, negotiateAsInitiator } from './negotiate.js';
 import { MIN_MSS, type SrtOptions } from './options.js';
 import { rejectReasonFromWire, SRT_REJ } from './reject.js';
 import { decodeKmState, KmCipher, KmState } from './crypto.js';
@@ -48,6 +48,11 @@ export function initiatorExtensions(o: SrtOptions, kmreq: Buffer | null): { exte
   let flags: number = HsExtFlag.HsReq;
   if (o.streamid !== '') {
     extensions.push({ type: HsExtType.Sid, data: encodeHsString(o.streamid) });
+    flags |= HsExtFlag.Config;
+  }
+  const cong = congestionExtension(o);
+  if (cong) {
+    extensions.push(cong);
     flags |= HsExtFlag.Config;
   }
   if (o.packetfilter !== '') {
@@ -169,6 +174,11 @@ export class CallerHandshake {
     }
     const rsp = decodeHsReq(rspExt.data);
     const o = this.cfg.options;
+    const congestion = checkPeerCongestion(o, hs);
+    if (congestion !== null) {
+      this.fail(congestion);
+      return;
+    }
     const n = negotiateAsInitiator(o, rsp);
     let filter: string;
     try {

@@ -6,11 +6,11 @@
 import {
   CtrlType, decodeAck, decodeDropReq, decodeLossList, encodeAck, encodeAckAck, encodeDropReq,
   encodeControl, encodeKeepalive, encodeNak, encodeShutdown, ExtSubtype, HEADER_SIZE, dataKeyFlags, dataRetransmitted, dataSeq,
-  type ControlPacket, type Packet, type SeqRange,
+  Position, type ControlPacket, type Packet, type SeqRange,
 } from './packet.js';
 import { Receiver } from './receiver.js';
 import { Sender } from './sender.js';
-import { seqOff } from './seq.js';
+import { seqAdd, seqOff } from './seq.js';
 import { buildStats, newCounters, type Counters, type SrtStats } from './stats.js';
 import { bufferPackets, PACKET_OVERHEAD, type SrtOptions } from './options.js';
 import { ParseError } from './errors.js';
@@ -18,6 +18,7 @@ import { ctrBatch, GCM_TAG_LEN, KmCipher, KmState, encodeKmState, type CtrItem, 
 import { RxKeying, TxKeying } from './keying.js';
 import { FecReceiver, FecSender } from './fec.js';
 import { fecConfig, type ArqLevel } from './filter-config.js';
+import { FileCC } from './filecc.js';
 
 const ACK_INTERVAL_US = 10_000; // libsrt COMM_SYN_INTERVAL_US
 /**
@@ -33,6 +34,11 @@ const KEEPALIVE_US = 1_000_000;
 /** Full ACKs remembered for their ACKACK (libsrt's ACK window is 1024); the table starts small. */
 const ACK_HISTORY = 1024;
 const ACK_HISTORY_INITIAL = 32;
+/** libsrt's initial smoothed delivery rate (packets/s) and bandwidth before the first full ACK. */
+const INITIAL_DELIVERY_RATE = 16;
+const INITIAL_BANDWIDTH = 1;
+/** Messages taken from the receiver per pollDelivery batch. */
+const DELIVERY_BATCH = 256;
 
 export interface ConnectionParams {
   options: SrtOptions;
@@ -117,6 +123,8 @@ export class Connection {
   private lastAckSeq: number; // position sent in the last full ACK
   private lastAckAckedSeq: number; // position confirmed by ACKACK
   private lastAckTime = -Infinity;
+  /** File mode: the highest ACK position the peer sent us (the retransmission timer restarts when it moves). */
+  private lastAckedBySeq: number;
   private nextAckTime: number;
   private packetsSinceAck = 0;
   // Sent full ACKs awaiting their ACKACK, by ACK number modulo the table's size. The table
@@ -149,6 +157,28 @@ export class Connection {
   readonly filter: string;
   peerBandwidth = 0; // packets/s
   peerRecvRate = 0; // bytes/s
+  // ---- file mode (ADR 15): FileCC, the retransmission timeout, messages over several packets
+  /** transtype=file: FileCC, no TSBPD, no drops; everything is retransmitted until acknowledged. */
+  readonly fileMode: boolean;
+  /** File mode with the message API: a message may span packets (PP first/middle/last). */
+  private readonly multiPacketMessages: boolean;
+  private readonly cc: FileCC | null = null;
+  /** Smoothed reports from the peer's full ACKs (libsrt avg_iir<8>), packets/s. */
+  private deliveryRate = INITIAL_DELIVERY_RATE;
+  private bandwidthEstimate = INITIAL_BANDWIDTH;
+  /** When the last ACK that moved our send position arrived, and the timeout's multiplier. */
+  private lastRspAckTime: number;
+  private rexmitCount = 1;
+  /** Packets of a message not yet complete (file mode, message API). */
+  private partial: Buffer[] = [];
+  private readonly deliveredBounds = new Uint8Array(DELIVERY_BATCH);
+  /**
+   * File mode: the free receive buffer the peer is known to have seen (from the ACK an ACKACK
+   * confirmed). A libsrt sender sends nothing into a window it was told is (nearly) closed, so
+   * once a reader frees space a full ACK goes out every 10 ms until one is confirmed.
+   */
+  private confirmedAvail = Infinity;
+  private readonly ackHistAvail = new Int32Array(ACK_HISTORY);
 
   constructor(p: ConnectionParams) {
     this.params = p;
@@ -161,6 +191,7 @@ export class Connection {
     this.startTime = p.startTime;
     this.connectTime = p.now;
     this.intervalStart = p.now;
+    this.lastRspAckTime = p.now;
     this.lastSendTime = p.now;
     this.lastRecvTime = p.now;
     this.nextAckTime = p.now + ACK_INTERVAL_US;
@@ -192,7 +223,9 @@ export class Connection {
       inputbw: o.inputbw,
       mininputbw: o.mininputbw,
       oheadbw: o.oheadbw,
-      retransmitAlgo: o.retransmitalgo,
+      // algorithm 1 waits for the peer's periodic NAK to ask again; file mode has none (libsrt
+      // applies it only when the peer sends NAKREPORT)
+      retransmitAlgo: o.transtype === 'file' ? 0 : o.retransmitalgo,
       fec: fecTx,
     }, this.c);
     this.receiver = new Receiver({
@@ -207,6 +240,14 @@ export class Connection {
     }, this.c);
     this.lastAckSeq = p.recvIsn;
     this.lastAckAckedSeq = p.recvIsn;
+    this.lastAckedBySeq = p.sendIsn;
+    this.fileMode = o.transtype === 'file';
+    this.multiPacketMessages = this.fileMode && o.messageapi;
+    if (this.fileMode) {
+      this.maxPayload = Math.min(this.maxPayload, o.payloadsize);
+      this.cc = new FileCC({ isn: p.sendIsn, maxCwnd: p.peerFlowWindow, mss: p.mss, maxbw: o.maxbw, seed: p.localSocketId ^ p.sendIsn, now: p.now });
+      this.applyCc();
+    }
     // libsrt: max(PEERLATENCY + SNDDROPDELAY, 1000 ms) + 20 ms; SNDDROPDELAY -1 disables it
     this.sndDropThresholdUs = p.tlpktdropSnd && o.snddropdelay >= 0
       ? Math.max(p.sndLatencyMs + o.snddropdelay, 1000) * 1000 + 20_000
@@ -223,6 +264,7 @@ export class Connection {
   /** Application data: one message. Returns false if the send buffer is full (backpressure). */
   send(now: number, payload: Buffer): boolean {
     if (this.state !== 'connected' || this.closing) return false;
+    if (this.fileMode) return this.sendFile(now, payload);
     if (payload.length > this.maxPayload) {
       throw new RangeError(`message of ${payload.length} bytes exceeds the maximum payload ${this.maxPayload}`);
     }
@@ -230,6 +272,40 @@ export class Connection {
     const ok = this.sender.write(now, payload, this.timestamp(now), this.tx ?? undefined);
     if (ok && this.tx) this.pollKm(now);
     return ok;
+  }
+
+  /**
+   * File mode: one message (message API) or a piece of the byte stream, cut into packets of the
+   * payload size with PP first/middle/last (libsrt CSndBuffer::addBuffer; one packet: solo). All
+   * or nothing: false if the send buffer cannot take every packet now.
+   */
+  private sendFile(now: number, payload: Buffer): boolean {
+    const size = this.maxPayload;
+    const n = Math.max(1, Math.ceil(payload.length / size));
+    if (n > this.sender.capacity) {
+      throw new RangeError(`message of ${payload.length} bytes needs ${n} packets; the send buffer holds ${this.sender.capacity}`);
+    }
+    if (n > this.sender.free) return false;
+    if (this.sender.isEmpty()) {
+      // nothing was in flight: the retransmission timer starts now (libsrt sendmsg2)
+      this.lastRspAckTime = now;
+      this.rexmitCount = 1;
+    }
+    const ts = this.timestamp(now);
+    const seal = this.tx ?? undefined;
+    for (let i = 0; i < n; i++) {
+      const pos = n === 1 ? Position.Solo : i === 0 ? Position.First : i === n - 1 ? Position.Last : Position.Middle;
+      const piece = n === 1 ? payload : payload.subarray(i * size, Math.min(payload.length, (i + 1) * size));
+      this.sender.write(now, piece, ts, seal, pos, this.multiPacketMessages);
+    }
+    if (this.tx) this.pollKm(now);
+    return true;
+  }
+
+  /** FileCC's window and period to the sender. */
+  private applyCc(): void {
+    this.sender.congestionWindow = Math.max(2, Math.floor(this.cc!.cwnd));
+    this.sender.periodUs = this.cc!.periodUs;
   }
 
   private pollKm(now: number): void {
@@ -241,12 +317,20 @@ export class Connection {
     return this.state === 'connected' && !this.closing && !this.sender.isFull();
   }
 
+  /**
+   * File mode's byte stream (messageapi=0): the most bytes to hand to send() at once — 16 packets,
+   * so that a write never needs more than a small send buffer holds. 0 in the message modes.
+   */
+  get streamPiece(): number {
+    return this.fileMode && !this.options.messageapi ? 16 * this.maxPayload : 0;
+  }
+
   handlePacket(now: number, p: Packet): void {
     if (this.state !== 'connected') return;
     this.lastRecvTime = now;
     if (p.kind === 'data') {
       if (this.fecRx !== null && p.msgNo === 0) this.onFilterControl(now, p.seq, p.timestamp, p.payload);
-      else this.onData(now, p.seq, p.keyFlags, p.retransmitted, p.timestamp, p.payload, p.datagram ?? null);
+      else this.onData(now, p.seq, p.keyFlags, p.retransmitted, p.timestamp, p.payload, p.datagram ?? null, p.position);
       return;
     }
     try {
@@ -270,7 +354,7 @@ export class Connection {
       this.onFilterControl(now, dataSeq(d.readUInt32BE(0)), d.readUInt32BE(8), d.subarray(HEADER_SIZE));
       return;
     }
-    this.onData(now, dataSeq(d.readUInt32BE(0)), dataKeyFlags(w1), dataRetransmitted(w1), d.readUInt32BE(8), d.subarray(HEADER_SIZE), d);
+    this.onData(now, dataSeq(d.readUInt32BE(0)), dataKeyFlags(w1), dataRetransmitted(w1), d.readUInt32BE(8), d.subarray(HEADER_SIZE), d, w1 >>> 30);
   }
 
   /** Counts a datagram that was malformed or addressed to us from a wrong peer. */
@@ -305,15 +389,17 @@ export class Connection {
     }
   }
 
-  private onData(now: number, seq: number, keyFlags: number, retransmitted: boolean, timestamp: number, wirePayload: Buffer, datagram: Buffer | null): void {
+  private onData(now: number, seq: number, keyFlags: number, retransmitted: boolean, timestamp: number, wirePayload: Buffer, datagram: Buffer | null, boundary: number): void {
     if (this.fecRx !== null) {
       // the filter sees the payload as it came (encrypted, if it is), before it is stored
       this.fecRx.onData(seq, keyFlags, timestamp, wirePayload);
       this.accept(now, seq, keyFlags, retransmitted, timestamp, wirePayload, datagram, false);
       this.takeFilterOutput(now);
     } else {
-      this.accept(now, seq, keyFlags, retransmitted, timestamp, wirePayload, datagram, false);
+      this.accept(now, seq, keyFlags, retransmitted, timestamp, wirePayload, datagram, false, boundary);
     }
+    // FileCC needsQuickACK: a short packet usually ends a message or the stream: ACK it at once
+    if (this.fileMode && wirePayload.length < this.params.mss - PACKET_OVERHEAD) this.nextAckTime = now;
     if (++this.packetsSinceAck >= LIGHT_ACK_PACKETS) {
       this.packetsSinceAck = 0;
       const ackSeq = this.receiver.ackSeq;
@@ -325,7 +411,7 @@ export class Connection {
   }
 
   /** Decrypts (or keeps the key for batch decryption) and stores one packet; NAKs a new gap (ARQ always). */
-  private accept(now: number, seq: number, keyFlags: number, retransmitted: boolean, timestamp: number, wirePayload: Buffer, datagram: Buffer | null, supplied: boolean): void {
+  private accept(now: number, seq: number, keyFlags: number, retransmitted: boolean, timestamp: number, wirePayload: Buffer, datagram: Buffer | null, supplied: boolean, boundary = 3): void {
     let payload: Buffer | null = wirePayload;
     let key: CtrKey | null = null;
     if (keyFlags !== 0 && keyFlags !== 3) {
@@ -343,7 +429,7 @@ export class Connection {
       this.c.pktRcvUndecrypt++;
       this.c.byteRcvUndecrypt += wirePayload.length + PACKET_OVERHEAD;
     }
-    const gap = this.receiver.onData(now, seq, timestamp, payload, retransmitted, wirePayload.length, key, supplied);
+    const gap = this.receiver.onData(now, seq, timestamp, payload, retransmitted, wirePayload.length, key, supplied, boundary);
     // with a filter, losses are NAKed at once and periodically only with arq:always (libsrt)
     if (gap && this.arq === 'always') {
       this.sendNak(now, [gap]);
@@ -360,6 +446,11 @@ export class Connection {
           this.c.pktRecvInvalid++;
           return;
         }
+        if (this.fileMode && seqOff(this.lastAckedBySeq, a.ackSeq) >= 0) {
+          this.lastAckedBySeq = a.ackSeq;
+          this.lastRspAckTime = now;
+          this.rexmitCount = 1;
+        }
         if (a.ackNo !== 0) {
           // full and small ACKs carry a number and are answered at once (the receiver paces them)
           this.push(now, encodeAckAck(a.ackNo, this.timestamp(now), this.peerSocketId));
@@ -373,13 +464,27 @@ export class Connection {
         }
         if (a.bandwidth !== undefined && a.bandwidth > 0) this.peerBandwidth = a.bandwidth;
         if (a.recvRate !== undefined) this.peerRecvRate = a.recvRate;
-        this.sender.updateRate();
+        if (this.cc) {
+          if (a.pktRecvRate !== undefined) {
+            this.deliveryRate = Math.trunc((this.deliveryRate * 7 + a.pktRecvRate) / 8);
+            this.bandwidthEstimate = Math.trunc((this.bandwidthEstimate * 7 + (a.bandwidth ?? 0)) / 8);
+          }
+          if (a.ackNo !== 0) this.cc.onAck(now, a.ackSeq, this.deliveryRate, this.bandwidthEstimate, this.srtt);
+          this.applyCc();
+        } else {
+          this.sender.updateRate();
+        }
         if (this.closing) this.lingerCheck(now);
         return;
       }
       case CtrlType.Nak: {
         this.c.pktRecvNAK++;
-        const gone = this.sender.onNak(decodeLossList(p.cif));
+        const ranges = decodeLossList(p.cif);
+        const gone = this.sender.onNak(ranges);
+        if (this.cc && ranges.length > 0) {
+          this.cc.onLoss(ranges[0]![0], this.sender.loss.size, seqAdd(this.sender.curr, -1), this.deliveryRate, this.srtt);
+          this.applyCc();
+        }
         for (const [a, b] of gone) {
           this.push(now, encodeDropReq({ msgNo: 0, first: a, last: b }, this.timestamp(now), this.peerSocketId));
         }
@@ -391,6 +496,7 @@ export class Connection {
         if (this.ackHistNo[i] !== (no | 0)) return; // unknown or too old
         const rtt = now - this.ackHistTime[i]!;
         const seq = this.ackHistSeq[i]!;
+        this.confirmedAvail = this.ackHistAvail[i]!;
         this.ackHistNo[i] = -1;
         this.updateRtt(rtt);
         if (seqOff(this.lastAckAckedSeq, seq) > 0) this.lastAckAckedSeq = seq;
@@ -479,26 +585,50 @@ export class Connection {
       return;
     }
     if (this.tx) this.pollKm(now);
+    if (this.fileMode && now >= this.rexmitDeadline()) this.rexmitTimeout();
     if (now - this.lastSendTime >= KEEPALIVE_US) {
       this.push(now, encodeKeepalive(this.timestamp(now), this.peerSocketId));
     }
     if (this.closing) this.lingerCheck(now);
   }
 
+  /**
+   * File mode's retransmission timeout (libsrt checkRexmitTimer, LATEREXMIT): no ACK for
+   * rexmitCount·(SRTT + 4·RTTVar + 20 ms) + 10 ms while packets are in flight. Without periodic
+   * NAKs this is what recovers a lost tail or a lost NAK.
+   */
+  private rexmitDeadline(): number {
+    if (this.sender.flightSize <= 0) return Infinity;
+    return this.lastRspAckTime + this.rexmitCount * (this.srtt + 4 * this.rttVar + 2 * ACK_INTERVAL_US) + ACK_INTERVAL_US;
+  }
+
+  private rexmitTimeout(): void {
+    if (this.sender.loss.isEmpty()) this.sender.requeueUnacked();
+    this.rexmitCount++;
+    this.cc!.onTimeout(this.deliveryRate, this.srtt);
+    this.applyCc();
+  }
+
+  /** File mode: the peer last saw a quarter of the receive buffer or less free, and half is free now. */
+  private windowUpdateDue(): boolean {
+    return this.fileMode && this.confirmedAvail * 4 <= this.receiver.capacity && this.receiver.availBuf() * 2 >= this.receiver.capacity;
+  }
+
   private maybeFullAck(now: number): void {
     const ackSeq = this.receiver.ackSeq;
-    if (ackSeq === this.lastAckSeq) {
+    if (ackSeq === this.lastAckSeq && !this.windowUpdateDue()) {
       if (ackSeq === this.lastAckAckedSeq) return;
       if (now - this.lastAckTime < this.srtt + 4 * this.rttVar) return;
     }
     this.ackNo = this.ackNo >= 0x7fffffff ? 1 : this.ackNo + 1;
     const [pps, bps] = this.receiver.rate.receiveRate();
+    const availBuf = this.receiver.availBuf();
     const pkt = encodeAck({
       ackNo: this.ackNo,
       ackSeq,
       rtt: Math.round(this.srtt),
       rttVar: Math.round(this.rttVar),
-      availBuf: this.receiver.availBuf(),
+      availBuf,
       pktRecvRate: pps,
       bandwidth: this.receiver.rate.bandwidth(),
       recvRate: bps,
@@ -511,6 +641,7 @@ export class Connection {
     this.ackHistNo[i] = this.ackNo;
     this.ackHistTime[i] = now;
     this.ackHistSeq[i] = ackSeq;
+    this.ackHistAvail[i] = availBuf;
     this.lastAckSeq = ackSeq;
     this.lastAckTime = now;
     this.packetsSinceAck = 0;
@@ -601,29 +732,67 @@ export class Connection {
     if (flush && this.flushed) return null;
     // take every payload due now; decrypt the AES-CTR ones in one batch per key (no allocation
     // for clear payloads: this runs after every received packet)
-    let items: CtrItem[] | null = null;
-    let keys: CtrKey[] | null = null;
     let n = 0;
-    let d: Buffer | null;
-    while (n < 256 && (d = this.receiver.poll(now, flush)) !== null) {
-      q[n++] = d;
-      const k = this.receiver.deliveredKey;
-      if (k) {
-        (items ??= []).push({ seq: this.receiver.deliveredSeq, data: d });
-        (keys ??= []).push(k);
+    let pulled = 0;
+    do {
+      let items: CtrItem[] | null = null;
+      let keys: CtrKey[] | null = null;
+      let d: Buffer | null;
+      pulled = 0;
+      while (pulled < DELIVERY_BATCH && (d = this.receiver.poll(now, flush)) !== null) {
+        q[pulled] = d;
+        this.deliveredBounds[pulled++] = this.receiver.deliveredBoundary;
+        const k = this.receiver.deliveredKey;
+        if (k) {
+          (items ??= []).push({ seq: this.receiver.deliveredSeq, data: d });
+          (keys ??= []).push(k);
+        }
       }
-    }
-    if (items !== null) ctrBatch(keys!, items);
+      if (items !== null) ctrBatch(keys!, items);
+      n = this.multiPacketMessages ? this.assembleMessages(pulled) : pulled;
+      // a message longer than one batch: keep pulling until one is complete or nothing is left
+    } while (n === 0 && pulled === DELIVERY_BATCH);
     if (n === 0) {
-      if (flush) this.flushed = true;
-      return null;
+      if (flush && pulled === 0) this.flushed = true;
+      return pulled > 0 ? this.pollDelivery(now) : null;
     }
     this.rxLen = n;
     if (!flush && this.receiver.ackSeq !== this.lastAckSeq && this.receiver.availBuf() < 2) {
       // the buffer was full: tell the sender about the space at once
       this.maybeFullAck(now);
+    } else if (!flush && this.windowUpdateDue()) {
+      // file mode: the reader freed half the buffer after the peer saw little room: tell it now
+      this.maybeFullAck(now);
     }
     return this.takeQueued();
+  }
+
+  /**
+   * File mode with the message API: joins the `count` payloads just taken (rxQueue[0..count), PP
+   * bits in deliveredBounds) into whole messages, written back from rxQueue[0]; a message not yet
+   * complete waits in `partial`. Returns the number of messages.
+   */
+  private assembleMessages(count: number): number {
+    const q = this.rxQueue;
+    let out = 0;
+    for (let i = 0; i < count; i++) {
+      const d = q[i]!;
+      q[i] = undefined;
+      const b = this.deliveredBounds[i]!;
+      if (b === Position.Solo) {
+        this.partial.length = 0; // a message cut short cannot be delivered (nothing is lost in file mode)
+        q[out++] = d;
+      } else if (b === Position.First) {
+        this.partial = [d];
+      } else {
+        this.partial.push(d);
+        if (b === Position.Last) {
+          q[out++] = this.partial.length === 1 ? d : Buffer.concat(this.partial);
+          this.partial = [];
+        }
+      }
+    }
+    return out;
   }
 
   private takeQueued(): Buffer {
@@ -653,11 +822,12 @@ export class Connection {
     // drops only packets strictly older than it, hence the +1 µs)
     if (this.sndDropThresholdUs !== Infinity) t = Math.min(t, this.sender.oldestOrigin() + this.sndDropThresholdUs + 1);
     if (this.closing) t = Math.min(t, this.lingerUntil, this.shutdownAt);
+    if (this.fileMode) t = Math.min(t, this.rexmitDeadline());
     return t;
   }
 
   private receiveTimerDeadline(): number {
-    return this.receiver.ackSeq !== this.lastAckAckedSeq ? Math.min(this.nextNakTime, this.nextAckTime) : this.nextNakTime;
+    return this.receiver.ackSeq !== this.lastAckAckedSeq || this.windowUpdateDue() ? Math.min(this.nextNakTime, this.nextAckTime) : this.nextNakTime;
   }
 
   /**
@@ -697,7 +867,7 @@ export class Connection {
       msTimeStamp: Math.round((now - this.connectTime) / 1000),
       usPktSndPeriod: s.periodUs,
       pktFlowWindow: s.flowWindow,
-      pktCongestionWindow: s.flowWindow,
+      pktCongestionWindow: this.fileMode ? s.window : s.flowWindow,
       pktFlightSize: s.flightSize,
       msRTT: this.srtt / 1000,
       // a sender reports the peer's estimate (from ACKs), a pure receiver its own (libsrt does the same)

@@ -9,7 +9,7 @@ import {
   decodeHandshake, decodeHsReq, decodeHsString, encodeHandshakePacket, encodeHsReq, encodeHsString, encodePeerIp,
   findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, type Handshake, type HsExtension, type HsReq,
 } from './handshake.js';
-import { advertisedFlowWindow, agreeFilterAsResponder, buildHsRsp, negotiateAsResponder } from './negotiate.js';
+import { advertisedFlowWindow, agreeFilterAsResponder, buildHsRsp, checkPeerCongestion, congestionExtension, negotiateAsResponder } from './negotiate.js';
 import { MAX_FILTER_LENGTH } from './filter-config.js';
 import { MIN_MSS, resolveOptions, type SrtOptions } from './options.js';
 import type { ControlPacket } from './packet.js';
@@ -202,8 +202,8 @@ export class ListenerCore {
     if (hsreq.srtVersion < this.options.minversion) return SRT_REJ.VERSION;
     if (Buffer.byteLength(streamId) > MAX_SID_LENGTH) return SRT_REJ.ROGUE;
     if (((hsreq.flags & SrtFlag.Stream) !== 0) === this.options.messageapi) return SRT_REJ.MESSAGEAPI;
-    const cong = findExtension(hs, HsExtType.Congestion);
-    if (cong && decodeHsString(cong.data) !== 'live') return SRT_REJ.CONGESTION;
+    const congestion = checkPeerCongestion(this.options, hs);
+    if (congestion !== null) return congestion;
     if (filter !== null && (filter === '' || Buffer.byteLength(filter) > MAX_FILTER_LENGTH)) return SRT_REJ.FILTER;
     if (findExtension(hs, HsExtType.Group)) return SRT_REJ.GROUP;
     const km = findExtension(hs, HsExtType.KmReq);
@@ -282,12 +282,14 @@ export class ListenerCore {
     const n = negotiateAsResponder(o, req.hsreq);
     const mss = Math.min(o.mss, hs.mss);
     const rspExts: HsExtension[] = [{ type: HsExtType.HsRsp, data: encodeHsReq(buildHsRsp(o, n)) }];
+    const cong = congestionExtension(o);
+    if (cong) rspExts.push(cong);
     if (filter !== '') rspExts.push({ type: HsExtType.Filter, data: encodeHsString(filter) });
     if (kmrsp) rspExts.push({ type: HsExtType.KmRsp, data: kmrsp });
     const rsp: Handshake = {
       version: 5,
       encryption: 0, // libsrt answers with 0 here even when it echoes a KM
-      extension: HsExtFlag.HsReq | (kmrsp ? HsExtFlag.KmReq : 0) | (filter !== '' ? HsExtFlag.Config : 0),
+      extension: HsExtFlag.HsReq | (kmrsp ? HsExtFlag.KmReq : 0) | (filter !== '' || cong ? HsExtFlag.Config : 0),
       isn: hs.isn,
       mss,
       flowWindow: advertisedFlowWindow(o),

@@ -1,21 +1,45 @@
 // HSREQ/HSRSP contents and per-direction negotiation (SRT-DIGEST §2.3; libsrt core.cpp
 // fillSrtHandshake_HSREQ/HSRSP, processSrtMsg_HSREQ/HSRSP).
-import { SLUICE_SRT_VERSION, SrtFlag, type HsReq } from './handshake.js';
+import { decodeHsString, encodeHsString, findExtension, HsExtType, SLUICE_SRT_VERSION, SrtFlag, type Handshake, type HsExtension, type HsReq } from './handshake.js';
+import { SRT_REJ } from './reject.js';
 import { bufferPackets, type SrtOptions } from './options.js';
 import { fecConfig, mergeFilter } from './filter-config.js';
 
-/** Flags Sluice announces in live mode (FILTERCAP always, as libsrt: the built-in fec filter is understood). */
+/**
+ * Flags Sluice announces (FILTERCAP always, as libsrt: the built-in fec filter is understood). File
+ * mode has no TSBPD, so neither TSBPDSND/TSBPDRCV nor TLPKTDROP (libsrt sets TLPKTDROP only with
+ * TSBPD): srt-file-transmit sends 0xE4.
+ */
 export function localSrtFlags(o: SrtOptions): number {
-  let f = SrtFlag.TsbpdSnd | SrtFlag.TsbpdRcv | SrtFlag.HaiCrypt | SrtFlag.RexmitFlg | SrtFlag.FilterCap;
-  if (o.tlpktdrop) f |= SrtFlag.TlPktDrop;
+  let f = SrtFlag.HaiCrypt | SrtFlag.RexmitFlg | SrtFlag.FilterCap;
+  if (o.transtype === 'live') f |= SrtFlag.TsbpdSnd | SrtFlag.TsbpdRcv | (o.tlpktdrop ? SrtFlag.TlPktDrop : 0);
   if (o.nakreport) f |= SrtFlag.NakReport;
   if (!o.messageapi) f |= SrtFlag.Stream;
   return f;
 }
 
-/** Caller's HSREQ: receiver delay = our RCVLATENCY, sender delay = our PEERLATENCY. */
+/** Caller's HSREQ: receiver delay = our RCVLATENCY, sender delay = our PEERLATENCY (0/0 without TSBPD, file mode). */
 export function buildHsReq(o: SrtOptions): HsReq {
-  return { srtVersion: SLUICE_SRT_VERSION, flags: localSrtFlags(o), recvDelay: o.rcvlatency, sendDelay: o.peerlatency };
+  const live = o.transtype === 'live';
+  return { srtVersion: SLUICE_SRT_VERSION, flags: localSrtFlags(o), recvDelay: live ? o.rcvlatency : 0, sendDelay: live ? o.peerlatency : 0 };
+}
+
+/**
+ * The CONGESTION extension (libsrt createSrtHandshake): sent, in the request and the answer, only
+ * for a controller other than live.
+ */
+export function congestionExtension(o: SrtOptions): HsExtension | null {
+  return o.congestion === 'live' ? null : { type: HsExtType.Congestion, data: encodeHsString(o.congestion) };
+}
+
+/**
+ * The peer's congestion controller against ours (libsrt interpretSrtHandshake): a CONGESTION block
+ * must name ours, and none means live. Returns SRT_REJ_CONGESTION on a mismatch, null if they agree.
+ */
+export function checkPeerCongestion(o: SrtOptions, hs: Handshake): number | null {
+  const ext = findExtension(hs, HsExtType.Congestion);
+  const peer = ext ? decodeHsString(ext.data) : 'live';
+  return peer === o.congestion ? null : SRT_REJ.CONGESTION;
 }
 
 /** The flow window we advertise: min(receive buffer in packets, FC). */
@@ -37,9 +61,9 @@ export function negotiateAsResponder(o: SrtOptions, peer: HsReq): Negotiated {
   return {
     rcvLatencyMs: Math.max(o.rcvlatency, peer.sendDelay),
     sndLatencyMs: Math.max(o.peerlatency, peer.recvDelay),
-    tsbpdRcv: (peer.flags & SrtFlag.TsbpdSnd) !== 0,
-    tsbpdSnd: (peer.flags & SrtFlag.TsbpdRcv) !== 0,
-    tlpktdrop: o.tlpktdrop && (peer.flags & SrtFlag.TlPktDrop) !== 0,
+    tsbpdRcv: o.transtype === 'live' && (peer.flags & SrtFlag.TsbpdSnd) !== 0,
+    tsbpdSnd: o.transtype === 'live' && (peer.flags & SrtFlag.TsbpdRcv) !== 0,
+    tlpktdrop: o.transtype === 'live' && o.tlpktdrop && (peer.flags & SrtFlag.TlPktDrop) !== 0,
     nakReport: o.nakreport,
   };
 }
@@ -54,9 +78,9 @@ export function negotiateAsInitiator(o: SrtOptions, rsp: HsReq): Negotiated {
   return {
     rcvLatencyMs: rsp.sendDelay,
     sndLatencyMs: rsp.recvDelay,
-    tsbpdRcv: (rsp.flags & SrtFlag.TsbpdSnd) !== 0,
-    tsbpdSnd: (rsp.flags & SrtFlag.TsbpdRcv) !== 0,
-    tlpktdrop: o.tlpktdrop && (rsp.flags & SrtFlag.TlPktDrop) !== 0,
+    tsbpdRcv: o.transtype === 'live' && (rsp.flags & SrtFlag.TsbpdSnd) !== 0,
+    tsbpdSnd: o.transtype === 'live' && (rsp.flags & SrtFlag.TsbpdRcv) !== 0,
+    tlpktdrop: o.transtype === 'live' && o.tlpktdrop && (rsp.flags & SrtFlag.TlPktDrop) !== 0,
     nakReport: o.nakreport,
   };
 }

@@ -4,7 +4,7 @@ import { MAX_SID_LENGTH } from './handshake.js';
 import { FEC_EXTRA_SIZE, LIVE_MAX_PAYLOAD, MAX_FILTER_LENGTH, validateFilterOption } from './filter-config.js';
 
 export interface SrtOptions {
-  /** `live` only for now (file mode is a later issue). */
+  /** `live` (TSBPD, LiveCC) or `file` (FileCC, no TSBPD, byte stream by default; ADR 15). */
   transtype: 'live' | 'file';
   /** Sets rcvlatency and peerlatency, ms. */
   latency?: number;
@@ -197,10 +197,14 @@ export function resolveOptions(input: Partial<SrtOptions> = {}): SrtOptions {
   if (o.passphrase !== '' && (o.passphrase.length < 10 || o.passphrase.length > 79)) {
     throw new OptionError('passphrase', `must be empty or 10 to 79 characters (got ${o.passphrase.length})`);
   }
-  if (o.transtype === 'file' || o.congestion === 'file') {
-    throw new OptionError(o.transtype === 'file' ? 'transtype' : 'congestion', 'file mode is not supported yet; use live');
+  if (o.transtype === 'file') applyFileDefaults(o, input);
+  else if (o.congestion === 'file') throw new OptionError('congestion', 'congestion=file needs transtype=file (file mode)');
+  if (o.transtype === 'file') {
+    if (o.congestion !== 'file') throw new OptionError('congestion', 'file mode (transtype=file) uses congestion=file');
+    if (o.packetfilter !== '') throw new OptionError('packetfilter', 'a packet filter is supported in live mode only');
+  } else if (!o.messageapi) {
+    throw new OptionError('messageapi', 'live mode requires the message API (messageapi=true)');
   }
-  if (!o.messageapi) throw new OptionError('messageapi', 'live mode requires the message API (messageapi=true)');
   if (o.payloadsize > o.mss - PACKET_OVERHEAD) {
     throw new OptionError('payloadsize', `${o.payloadsize} exceeds mss - 44 = ${o.mss - PACKET_OVERHEAD} bytes`);
   }
@@ -212,6 +216,24 @@ export function resolveOptions(input: Partial<SrtOptions> = {}): SrtOptions {
     throw new OptionError('kmpreannounce', `must be at most (kmrefreshrate - 1) / 2 = ${Math.floor((o.kmrefreshrate - 1) / 2)}`);
   }
   return o;
+}
+
+/**
+ * SRTO_TRANSTYPE=file as libsrt applies it (socketconfig.cpp): no TSBPD (latency 0), no too-late
+ * drop in either direction, no periodic NAK, the byte-stream API, FileCC, linger 180 s and the
+ * largest payload — each only where the caller did not set the option itself.
+ */
+function applyFileDefaults(o: SrtOptions, input: Partial<SrtOptions>): void {
+  const unset = (k: keyof SrtOptions): boolean => input[k] === undefined;
+  if (unset('latency') && unset('rcvlatency')) o.rcvlatency = 0;
+  if (unset('latency') && unset('peerlatency')) o.peerlatency = 0;
+  if (unset('messageapi')) o.messageapi = false;
+  if (unset('tlpktdrop')) o.tlpktdrop = false;
+  if (unset('nakreport')) o.nakreport = false;
+  if (unset('snddropdelay')) o.snddropdelay = -1;
+  if (unset('congestion')) o.congestion = 'file';
+  if (unset('linger')) o.linger = 180;
+  if (unset('payloadsize')) o.payloadsize = o.mss - PACKET_OVERHEAD;
 }
 
 /** Buffer sizes in packets, as libsrt derives them from the byte options. */

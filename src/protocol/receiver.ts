@@ -57,9 +57,12 @@ export class Receiver {
   private ts: Float64Array;
   /** AES-CTR key of each stored packet still encrypted (decrypted in batches at delivery). */
   private keys: (CtrKey | null)[];
-  /** Sequence number and key of the payload the last poll() returned. */
+  /** Each stored packet's PP bits (file mode's message API reassembles messages from them). */
+  private bounds: Uint8Array;
+  /** Sequence number, key and PP bits of the payload the last poll() returned. */
   deliveredSeq = 0;
   deliveredKey: CtrKey | null = null;
+  deliveredBoundary = 3;
   private head = 0; // ring index of `base`
   /** First sequence number not yet delivered (ring head). */
   base: number;
@@ -91,6 +94,7 @@ export class Receiver {
     this.slots = new Array<Buffer | undefined>(this.ring);
     this.ts = new Float64Array(this.ring);
     this.keys = new Array<CtrKey | null>(this.ring).fill(null);
+    this.bounds = new Uint8Array(this.ring);
     this.base = cfg.isn;
     this.ackSeq = cfg.isn;
     this.maxSeq = seqAdd(cfg.isn, -1);
@@ -109,15 +113,18 @@ export class Receiver {
     const slots = new Array<Buffer | undefined>(n);
     const ts = new Float64Array(n);
     const keys = new Array<CtrKey | null>(n).fill(null);
+    const bounds = new Uint8Array(n);
     for (let i = 0; i < this.ring; i++) {
       const j = (this.head + i) % this.ring;
       slots[i] = this.slots[j];
       ts[i] = this.ts[j]!;
       keys[i] = this.keys[j]!;
+      bounds[i] = this.bounds[j]!;
     }
     this.slots = slots;
     this.ts = ts;
     this.keys = keys;
+    this.bounds = bounds;
     this.head = 0;
     this.ring = n;
   }
@@ -136,9 +143,9 @@ export class Receiver {
   /**
    * Stores a data packet. Returns a newly detected loss range (for an immediate NAK), or null.
    * `payload` null: the packet arrived but cannot be used (decryption failed): its position
-   * counts as received (no NAK for it) and it is given up (pktRcvDrop).
+   * counts as received (no NAK for it) and it is given up (pktRcvDrop). `boundary`: the PP bits.
    */
-  onData(now: number, seq: number, ts32: number, payload: Buffer | null, retransmitted: boolean, wireBytes = payload ? payload.length : 0, key: CtrKey | null = null, supplied = false): SeqRange | null {
+  onData(now: number, seq: number, ts32: number, payload: Buffer | null, retransmitted: boolean, wireBytes = payload ? payload.length : 0, key: CtrKey | null = null, supplied = false, boundary = 3): SeqRange | null {
     const c = this.c;
     const bytes = wireBytes + PACKET_OVERHEAD;
     if (!supplied) {
@@ -168,6 +175,7 @@ export class Receiver {
     const idx = (this.head + off) % this.ring;
     if (this.slots[idx] !== undefined) return null; // duplicate
     this.ts[idx] = ts64;
+    this.bounds[idx] = boundary;
     if (payload) {
       this.slots[idx] = payload;
       this.keys[idx] = key;
@@ -237,6 +245,7 @@ export class Receiver {
           this.bufferedBytes -= slot.length;
           this.deliveredSeq = this.base;
           this.deliveredKey = this.keys[this.head]!;
+          this.deliveredBoundary = this.bounds[this.head]!;
           this.advanceHead(1);
           return slot;
         }

@@ -20,7 +20,7 @@ import {
   findExtension, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, SrtFlag, type Handshake, type HsExtension, type HsReq,
 } from './handshake.js';
 import { CtrlType, type Packet } from './packet.js';
-import { advertisedFlowWindow, agreeFilterAsInitiator, agreeFilterAsResponder, buildHsRsp, negotiateAsInitiator, negotiateAsResponder, type Negotiated } from './negotiate.js';
+import { advertisedFlowWindow, agreeFilterAsInitiator, agreeFilterAsResponder, buildHsRsp, checkPeerCongestion, congestionExtension, negotiateAsInitiator, negotiateAsResponder, type Negotiated } from './negotiate.js';
 import { MIN_MSS, type SrtOptions } from './options.js';
 import { rejectReasonFromWire, rejectReasonToWire, SRT_REJ } from './reject.js';
 import { initiatorExtensions, initiatorKeying, keyingConfig } from './caller.js';
@@ -332,6 +332,11 @@ export class RendezvousCore {
       this.reject(now, SRT_REJ.FILTER);
       return;
     }
+    const congestion = checkPeerCongestion(o, hs);
+    if (congestion !== null) {
+      this.reject(now, congestion);
+      return;
+    }
     const n = negotiateAsInitiator(o, rsp);
     this.state = 'connected';
     this.connection = this.newConnection(now, hs, n, rsp.srtVersion, o.streamid, now - ts, ts, k.tx, k.rx, filter);
@@ -377,9 +382,9 @@ export class RendezvousCore {
       this.reject(now, SRT_REJ.MESSAGEAPI);
       return;
     }
-    const cong = findExtension(hs, HsExtType.Congestion);
-    if (cong && decodeHsString(cong.data) !== 'live') {
-      this.reject(now, SRT_REJ.CONGESTION);
+    const congestion = checkPeerCongestion(o, hs);
+    if (congestion !== null) {
+      this.reject(now, congestion);
       return;
     }
     let filter: string;
@@ -402,9 +407,11 @@ export class RendezvousCore {
     const n = negotiateAsResponder(o, hsreq);
     this.agreed = { n, hsreq, tx: k.tx, rx: k.rx, streamId, tsbpdBase: now - ts, peerTs: ts, peer: hs, filter };
     const extensions: HsExtension[] = [{ type: HsExtType.HsRsp, data: encodeHsReq(buildHsRsp(o, n)) }];
+    const cong = congestionExtension(o);
+    if (cong) extensions.push(cong);
     if (filter !== '') extensions.push({ type: HsExtType.Filter, data: encodeHsString(filter) });
     if (k.kmrsp) extensions.push({ type: HsExtType.KmRsp, data: k.kmrsp });
-    this.setRequest(HsType.Conclusion, extensions, HsExtFlag.HsReq | (k.kmrsp ? HsExtFlag.KmReq : 0) | (filter !== '' ? HsExtFlag.Config : 0));
+    this.setRequest(HsType.Conclusion, extensions, HsExtFlag.HsReq | (k.kmrsp ? HsExtFlag.KmReq : 0) | (filter !== '' || cong ? HsExtFlag.Config : 0));
     this.sendRequest(now);
   }
 

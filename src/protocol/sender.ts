@@ -63,6 +63,8 @@ export class Sender {
   private readonly peerSocketId: number;
   peerFlowWindow: number;
   flowWindow: number;
+  /** File mode: FileCC's congestion window, packets (Infinity in live mode: the flow window rules). */
+  congestionWindow = Infinity;
   nextSendTime = 0;
   periodUs: number;
   private avgPayload: number;
@@ -121,9 +123,11 @@ export class Sender {
    * Queues one message (one packet in live mode). `ts32` is the origin timestamp (µs since the
    * socket started). With `seal` (encryption) the payload is encrypted once here, with the header
    * (KK set, R clear) as its associated data; retransmissions reuse this ciphertext.
-   * Returns false when the send buffer is full.
+   * Returns false when the send buffer is full. File mode: `position` is the packet's place in a
+   * message spanning several packets (PP) and `inOrder` the O flag; the message number advances
+   * after the message's last (or solo) packet.
    */
-  write(now: number, payload: Buffer, ts32: number, seal?: Sealer): boolean {
+  write(now: number, payload: Buffer, ts32: number, seal?: Sealer, position: number = Position.Solo, inOrder = false): boolean {
     if (this.isFull()) return false;
     const seq = this.next;
     const off = seqOff(this.base, seq);
@@ -132,7 +136,7 @@ export class Sender {
     const header = Buffer.allocUnsafe(HEADER_SIZE);
     header.writeUInt32BE(seq, 0);
     const kk = seal ? seal.keyFlags() : 0;
-    header.writeUInt32BE(dataWord1(Position.Solo, false, kk, false, this.msgNo), 4);
+    header.writeUInt32BE(dataWord1(position, inOrder, kk, false, this.msgNo), 4);
     header.writeUInt32BE(ts32 >>> 0, 8);
     header.writeUInt32BE(this.peerSocketId, 12);
     const batch = seal ? seal.batchKey(kk) : null;
@@ -145,7 +149,7 @@ export class Sender {
     this.origin[idx] = now;
     this.lastSent[idx] = -1;
     this.next = seqInc(seq);
-    this.msgNo = msgNoInc(this.msgNo);
+    if (position === Position.Solo || position === Position.Last) this.msgNo = msgNoInc(this.msgNo);
     this.bytesBuffered += body.length;
     this.sampleInput(now, body.length);
     if (this.lastDurationMark < 0) this.lastDurationMark = now;
@@ -240,8 +244,30 @@ export class Sender {
     this.encNext = this.next;
   }
 
+  /** Packets that may be in flight: the flow window, and in file mode the congestion window too. */
+  get window(): number {
+    return Math.min(this.flowWindow, this.congestionWindow);
+  }
+
+  /** Free places in the send buffer, packets. */
+  get free(): number {
+    return this.capacity - this.buffered;
+  }
+
+  /**
+   * File mode's retransmission timeout (libsrt LATEREXMIT): everything sent and not acknowledged
+   * goes back to the loss list. Returns how many packets.
+   */
+  requeueUnacked(): number {
+    const n = this.flightSize;
+    if (n <= 0) return 0;
+    this.loss.add(this.base, seqAdd(this.curr, -1));
+    this.c.pktSndLoss += n;
+    return n;
+  }
+
   hasWork(): boolean {
-    return !this.loss.isEmpty() || (this.curr !== this.next && this.flightSize < this.flowWindow)
+    return !this.loss.isEmpty() || (this.curr !== this.next && this.flightSize < this.window)
       || (this.fec !== null && this.fec.ready(seqAdd(this.curr, -1)));
   }
 
@@ -282,7 +308,7 @@ export class Sender {
       const f = this.packFec(now);
       if (f) return f;
     }
-    if (this.curr === this.next || this.flightSize >= this.flowWindow) return null;
+    if (this.curr === this.next || this.flightSize >= this.window) return null;
     const s = this.curr;
     const idx = (this.head + seqOff(this.base, s)) % this.ring;
     const d = this.dgrams[idx]!;

@@ -59,6 +59,7 @@ export class MuxLink implements SocketLink {
   }
   get lastHeardUs(): number { return this.h.conn.lastReceivedAt; }
   get packetFilter(): string { return this.h.conn.filter; }
+  get streamPiece(): number { return this.h.conn.streamPiece; }
   get open(): boolean { return !this.h.closed && this.h.conn.state === 'connected' && !this.h.conn.closing; }
   stats(clear: boolean): SrtStats { return this.h.conn.stats(nowUs(), clear); }
   send(msg: Buffer): boolean { return this.mux.write(this.h, msg); }

@@ -22,6 +22,8 @@ export interface SocketLink {
   readonly lastHeardUs: number;
   /** The packet filter agreed in the handshake, '' if none. */
   readonly packetFilter: string;
+  /** File mode's byte stream: write() hands over at most this many bytes per send() (0: one message per write). */
+  readonly streamPiece: number;
   /** True while messages may be sent (connected, not closing). */
   readonly open: boolean;
   stats(clear: boolean): SrtStats;
@@ -160,16 +162,31 @@ export class SrtSocket extends Duplex {
       cb(new SrtError('SRT_ECONNLOST', 'connection is closed'));
       return;
     }
+    this.writeFrom(l, chunk, cb);
+  }
+
+  /**
+   * Sends `chunk` as one message, or in file mode's byte stream as pieces of at most streamPiece
+   * bytes; what does not fit waits in pendingWrite for ACKs.
+   */
+  private writeFrom(l: SocketLink, chunk: Buffer, cb: (err?: Error | null) => void): void {
+    const piece = l.streamPiece;
+    let rest = chunk;
     try {
-      if (l.send(chunk)) {
-        cb();
-        return;
+      while (rest.length > 0 || chunk.length === 0) {
+        const part = piece > 0 && rest.length > piece ? rest.subarray(0, piece) : rest;
+        if (!l.send(part)) {
+          this.pendingWrite = { chunk: rest, cb }; // send buffer full: wait for ACKs
+          return;
+        }
+        rest = rest.subarray(part.length);
+        if (chunk.length === 0) break;
       }
     } catch (err) {
       cb(err as Error);
       return;
     }
-    this.pendingWrite = { chunk, cb }; // send buffer full: wait for ACKs
+    cb();
   }
 
   /** @internal the connection may have room again. */
@@ -178,12 +195,7 @@ export class SrtSocket extends Duplex {
     if (this.pendingWrite && l.canSend()) {
       const { chunk, cb } = this.pendingWrite;
       this.pendingWrite = null;
-      try {
-        l.send(chunk);
-        cb();
-      } catch (err) {
-        cb(err as Error);
-      }
+      this.writeFrom(l, chunk, cb);
     }
     if (this.sendWaiting && l.canSend()) {
       this.sendWaiting = false;

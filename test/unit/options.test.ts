@@ -172,9 +172,22 @@ describe('resolveOptions errors name the option', () => {
     assert.equal(resolveOptions({ payloadsize: 1456 }).payloadsize, 1456);
   });
 
-  test('file mode is refused', () => {
-    throwsOption(() => resolveOptions({ transtype: 'file' }), 'transtype', /file mode/);
-    throwsOption(() => resolveOptions({ congestion: 'file' }), 'congestion', /file mode/);
+  test('transtype=file applies libsrt\'s file defaults where not set explicitly (ADR 15)', () => {
+    const o = resolveOptions({ transtype: 'file' });
+    assert.deepEqual(
+      [o.messageapi, o.tlpktdrop, o.nakreport, o.snddropdelay, o.congestion, o.linger, o.payloadsize, o.rcvlatency, o.peerlatency],
+      [false, false, false, -1, 'file', 180, 1456, 0, 0],
+    );
+    const m = resolveOptions({ transtype: 'file', messageapi: true, linger: 5, payloadsize: 1000 });
+    assert.deepEqual([m.messageapi, m.linger, m.payloadsize], [true, 5, 1000]);
+    assert.equal(resolveOptions({ transtype: 'file', mss: 1360 }).payloadsize, 1316);
+    assert.equal(resolveOptions(parseSrtUrl('srt://h:1?transtype=file').options).transtype, 'file');
+  });
+
+  test('file mode combinations libsrt would not run are refused', () => {
+    throwsOption(() => resolveOptions({ congestion: 'file' }), 'congestion', /transtype=file/);
+    throwsOption(() => resolveOptions({ transtype: 'file', congestion: 'live' }), 'congestion', /file mode/);
+    throwsOption(() => resolveOptions({ transtype: 'file', packetfilter: 'fec,cols:4' }), 'packetfilter', /live mode only/);
   });
 
   test('messageapi=false is refused in live mode', () => {
@@ -345,7 +358,6 @@ describe('parseSrtUrl', () => {
   test('out-of-range values fail in resolveOptions, naming the key', () => {
     throwsOption(() => resolveOptions(parseSrtUrl('srt://h:1?latency=99999').options), 'latency');
     throwsOption(() => resolveOptions(parseSrtUrl('srt://h:1?pbkeylen=17').options), 'pbkeylen');
-    throwsOption(() => resolveOptions(parseSrtUrl('srt://h:1?transtype=file').options), 'transtype');
     throwsOption(() => resolveOptions(parseSrtUrl('srt://h:1?passphrase=short').options), 'passphrase');
   });
 
