@@ -242,8 +242,10 @@ export async function runTransmit(argv: string[]): Promise<number> {
   const args = parsed;
   const msgSize = checkEndpoints(args);
   const srtUrl = [args.src, args.dst].find((u) => u.startsWith('srt://'));
-  if (srtUrl !== undefined && args.warmup > 0) {
-    const o = parseSrtUrl(srtUrl).options;
+  const srtOpts = srtUrl !== undefined ? parseSrtUrl(srtUrl).options : undefined;
+  // file mode waits for the network instead of dropping: nothing to gain from a warm-up
+  if (srtOpts !== undefined && srtOpts.transtype !== 'file' && args.warmup > 0) {
+    const o = srtOpts;
     const w = await warmUp({ datagrams: args.warmup, srt: { passphrase: o.passphrase, pbkeylen: o.pbkeylen, packetfilter: o.packetfilter, payloadsize: o.payloadsize } });
     log(args, `warm-up: ${w.delivered}/${w.sent} datagrams through UDP → SRT → UDP in ${w.ms.toFixed(0)} ms`);
   }
