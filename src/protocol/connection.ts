@@ -18,6 +18,7 @@ import { ctrBatch, GCM_TAG_LEN, KmCipher, KmState, encodeKmState, type CtrItem, 
 import { RxKeying, TxKeying } from './keying.js';
 import { FecReceiver, FecSender } from './fec.js';
 import { fecConfig, type ArqLevel } from './filter-config.js';
+import type { GroupMembership } from './group.js';
 
 const ACK_INTERVAL_US = 10_000; // libsrt COMM_SYN_INTERVAL_US
 /**
@@ -31,6 +32,8 @@ const LIGHT_ACK_PACKETS = 64; // SELF_CLOCK_INTERVAL
 const MIN_NAK_INTERVAL_US = 20_000;
 const KEEPALIVE_US = 1_000_000;
 const ACK_HISTORY = 1024;
+/** A group member's first data packet this far or further from its ISN means the group's numbering. */
+const GROUP_REBASE_MIN = 1024;
 
 export interface ConnectionParams {
   options: SrtOptions;
@@ -70,6 +73,8 @@ export interface ConnectionParams {
   rx?: RxKeying | null;
   /** The packet filter both sides agreed on in the handshake ('' or absent: none). */
   filter?: string;
+  /** A member of a connection group (the GROUP handshake extension, ADR 16). */
+  group?: GroupMembership;
 }
 
 export type CloseReason = 'local' | 'peer' | 'timeout' | 'error';
@@ -130,6 +135,11 @@ export class Connection {
   private readonly rxQueue: (Buffer | undefined)[] = [];
   private rxLen = 0;
   private rxPos = 0;
+  /** Sequence numbers of rxQueue's payloads. */
+  private readonly rxSeqs: number[] = [];
+  /** Sequence number of the payload pollDelivery() returned last (connection groups de-duplicate by it). */
+  deliveredSeq = -1;
+  private gotData = false;
   private intervalStart: number;
   // sender-side info from the peer's ACKs
   readonly tx: TxKeying | null;
@@ -215,13 +225,13 @@ export class Connection {
   // ------------------------------------------------------------------ inputs
 
   /** Application data: one message. Returns false if the send buffer is full (backpressure). */
-  send(now: number, payload: Buffer): boolean {
+  send(now: number, payload: Buffer, ts32 = this.timestamp(now)): boolean {
     if (this.state !== 'connected' || this.closing) return false;
     if (payload.length > this.maxPayload) {
       throw new RangeError(`message of ${payload.length} bytes exceeds the maximum payload ${this.maxPayload}`);
     }
     this.dropTooLate(now);
-    const ok = this.sender.write(now, payload, this.timestamp(now), this.tx ?? undefined);
+    const ok = this.sender.write(now, payload, ts32, this.tx ?? undefined);
     if (ok && this.tx) this.pollKm(now);
     return ok;
   }
@@ -337,6 +347,13 @@ export class Connection {
       this.c.pktRcvUndecrypt++;
       this.c.byteRcvUndecrypt += wirePayload.length + PACKET_OVERHEAD;
     }
+    if (this.params.group !== undefined && !this.gotData && (seqOff(this.params.recvIsn, seq) < 0 || seqOff(this.params.recvIsn, seq) >= GROUP_REBASE_MIN)) {
+      // a group member starts at the group's sequence number, not at its handshake ISN (ADR 16);
+      // a first packet just after the ISN is this member's own numbering (the first ones were lost)
+      this.receiver.rebase(seq);
+      if (this.lastAckSeq === this.lastAckAckedSeq && this.receiver.ackSeq === seq) this.lastAckSeq = this.lastAckAckedSeq = seq;
+    }
+    this.gotData = true;
     const gap = this.receiver.onData(now, seq, timestamp, payload, retransmitted, wirePayload.length, key, supplied);
     // with a filter, losses are NAKed at once and periodically only with arq:always (libsrt)
     if (gap && this.arq === 'always') {
@@ -578,6 +595,7 @@ export class Connection {
     let n = 0;
     let d: Buffer | null;
     while (n < 256 && (d = this.receiver.poll(now, flush)) !== null) {
+      this.rxSeqs[n] = this.receiver.deliveredSeq;
       q[n++] = d;
       const k = this.receiver.deliveredKey;
       if (k) {
@@ -600,6 +618,7 @@ export class Connection {
 
   private takeQueued(): Buffer {
     const d = this.rxQueue[this.rxPos]!;
+    this.deliveredSeq = this.rxSeqs[this.rxPos]!;
     this.rxQueue[this.rxPos++] = undefined; // the application owns it now
     return d;
   }
