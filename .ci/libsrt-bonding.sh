@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds srt-live-transmit from Debian's own libsrt source package with bonding (socket groups)
-# enabled, for the bonding interop tests (test/interop/bonding.test.ts; run by .ci/run). Debian's srt-tools is
+# Builds srt-live-transmit and srt-test-live from Debian's own libsrt source package with bonding
+# (socket groups) enabled, for the bonding interop tests. In 1.5.1 only srt-test-live (a testing
+# application, ENABLE_TESTING) dials a group (`srt:////group?type=…&nodes=host:port,…`);
+# srt-live-transmit accepts one as a listener with groupconnect=1 (test/interop/bonding.test.ts; run by .ci/run). Debian's srt-tools is
 # built without ENABLE_BONDING. The build is cached under ~/.cache/sluice-libsrt-bonding/<version>;
-# the binary is never committed. Prints the path of srt-live-transmit on its last line.
+# the binary is never committed. Prints the path of srt-test-live on its last line (srt-live-transmit is next to it).
 set -euo pipefail
 
 SUDO=""
@@ -31,7 +33,7 @@ SRC
 fi
 
 # A cached build of any 1.5.1 source version will do; the cache key is the version built.
-for b in "$CACHE"/*/srt-live-transmit; do
+for b in "$CACHE"/*/srt-test-live; do
   if [ -x "$b" ]; then echo "$b"; exit 0; fi
 done
 
@@ -46,15 +48,17 @@ for v in $(apt-cache showsrc srt 2>/dev/null | awk '/^Version:/ {print $2}' | so
 done
 if [ -z "$VERSION" ]; then echo "no source package for srt could be fetched" >&2; exit 1; fi
 OUT="$CACHE/$VERSION"
-BIN="$OUT/srt-live-transmit"
+BIN="$OUT/srt-test-live"
 SRCDIR="$(find "$WORK" -maxdepth 1 -mindepth 1 -type d -name 'srt-*' | head -1)"
 START=$(date +%s)
 cmake -S "$SRCDIR" -B "$WORK/build" -DCMAKE_BUILD_TYPE=Release -DENABLE_BONDING=ON -DENABLE_APPS=ON \
-  -DENABLE_SHARED=OFF -DENABLE_STATIC=ON -DENABLE_UNITTESTS=OFF -DENABLE_TESTING=OFF \
+  -DENABLE_SHARED=OFF -DENABLE_STATIC=ON -DENABLE_UNITTESTS=OFF -DENABLE_TESTING=ON \
   -DUSE_ENCLIB=openssl >&2
-cmake --build "$WORK/build" --target srt-live-transmit -j "$(nproc)" >&2
+cmake --build "$WORK/build" --target srt-live-transmit srt-test-live -j "$(nproc)" >&2
 echo "libsrt $VERSION with bonding built in $(( $(date +%s) - START )) s" >&2
 mkdir -p "$OUT"
-cp "$WORK/build/srt-live-transmit" "$BIN.tmp"
+cp "$WORK/build/srt-live-transmit" "$OUT/srt-live-transmit.tmp"
+mv "$OUT/srt-live-transmit.tmp" "$OUT/srt-live-transmit"
+cp "$WORK/build/srt-test-live" "$BIN.tmp"
 mv "$BIN.tmp" "$BIN"
 echo "$BIN"

@@ -324,12 +324,11 @@ export class Endpoint {
       this.events.push({ type: 'rejected', request: req, reason: out.reason });
       return;
     }
-    const h = this.adopt(out.connection, req.peerAddress, req.peerPort, null);
     if (group && req.group) {
       this.peerGroups.set(req.group.groupId, group);
       group.add(out.connection, req.group.weight);
-      h.group = group;
     }
+    const h = this.adopt(out.connection, req.peerAddress, req.peerPort, null, group);
     this.events.push({ type: 'accepted', handle: h, request: req });
     this.service(h, now);
   }
@@ -339,8 +338,9 @@ export class Endpoint {
     this.listener?.abandon(req);
   }
 
-  private adopt(conn: Connection, address: string, port: number, rdv: RendezvousCore | null): ConnHandle {
+  private adopt(conn: Connection, address: string, port: number, rdv: RendezvousCore | null, group: ConnectionGroup | null = null): ConnHandle {
     const h = new ConnHandle(conn, address, port, rdv);
+    h.group = group;
     this.conns.set(conn.localSocketId, h);
     this.sink.opened(h);
     return h;
@@ -407,12 +407,9 @@ export class Endpoint {
     if (c.hs.state === 'connected') {
       this.connectors.delete(c.id);
       c.closed = true;
-      const h = this.adopt(c.hs.connection!, c.address, c.port, c.rdv);
+      if (c.member) c.member.group.add(c.hs.connection!, c.member.weight);
+      const h = this.adopt(c.hs.connection!, c.address, c.port, c.rdv, c.member?.group ?? null);
       c.handle = h;
-      if (c.member) {
-        c.member.group.add(h.conn, c.member.weight);
-        h.group = c.member.group;
-      }
       this.events.push({ type: 'connected', connector: c, handle: h });
       this.service(h, now);
       return;
