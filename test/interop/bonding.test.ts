@@ -15,6 +15,10 @@ import type { SrtSocket } from '../../src/transport/socket.js';
 import { diffMessages, freePort, makeMessages, sleep, spawnPeer, udpCollect, udpSendPaced, until, type Peer } from '../support/peers.js';
 import { createNetns, type Netns } from '../support/netns.js';
 import { fileTimeout } from '../support/file-timeout.js';
+import { GatewayManager } from '../../src/core/gateways.js';
+import { groupMemberStats } from '../../src/core/gateway-config.js';
+import { EventLog } from '../../src/core/events.js';
+import { openSqlite } from '../../src/store/db.js';
 
 fileTimeout();
 
@@ -203,4 +207,38 @@ test('two paths, main/backup: the main path cut with nftables mid-stream — the
   assert.notEqual(main.state, 'active');
   assert.equal(backup.state, 'active');
   assert.ok(g.pktBacklogResent > 0, 'the unacknowledged packets were re-sent over the backup');
+});
+
+test('RX/TX gateways with GroupConnect 1: RX caller backup group over GroupIp1/GroupIp2 (Ip1Weight 60, Ip2Weight 40) ← TX listener; byte-exact; GroupMembers statistics', async (t) => {
+  const srtPort = await freePort();
+  const udpIn = await freePort();
+  const sink = await udpCollect();
+  t.after(() => sink.close());
+  const db = await openSqlite(':memory:');
+  const events = new EventLog(db);
+  const m = new GatewayManager(db, events);
+  t.after(async () => { await m.closeAll(); await events.flush(); await db.destroy(); });
+  const tx = await m.create('tx', { ServiceName: 'tx-bond', Mode: 'listener', RxIp: '', ListenPort: srtPort, UdpIn: `127.0.0.1:${udpIn}`, Latency: 200, GroupConnect: 1 });
+  const rx = await m.create('rx', {
+    ServiceName: 'rx-bond', Mode: 'caller', TxIp: '127.0.0.1', ListenPort: srtPort, UdpOut: `127.0.0.1:${sink.port}`, Latency: 200,
+    GroupConnect: 1, GroupType: 'backup', GroupIp1: '127.0.0.1', GroupIp2: '127.0.0.1', Ip1Weight: 60, Ip2Weight: 40,
+  });
+  const members = (id: number, kind: 'rx' | 'tx'): Record<string, unknown>[] => groupMemberStats(kind, (kind === 'rx' ? rx : tx).config, m.runtime(id)?.groupStats() ?? null);
+  await until(() => m.runtime(rx.id)?.connected === 1 && members(tx.id, 'tx').length === 2, 8000, 'both members connected', () => JSON.stringify(members(tx.id, 'tx')));
+  const msgs = makeMessages(N);
+  await udpSendPaced(udpIn, msgs, PPS);
+  await sink.waitFor(N, 10_000);
+  await sleep(300);
+  assert.equal(diffMessages(msgs, sink.messages), null);
+  // the TX (the group's sender) carries the stream over the member the RX weighted 60
+  const txm = members(tx.id, 'tx');
+  const main = txm.find((x) => x['Weight'] === 60)!;
+  const backup = txm.find((x) => x['Weight'] === 40)!;
+  assert.equal(main['State'], 'active');
+  assert.equal(backup['State'], 'idle');
+  assert.equal(main['SendPacketsUnique'], N);
+  assert.equal(backup['SendPacketsUnique'], 0);
+  const rxm = members(rx.id, 'rx');
+  assert.deepEqual(rxm.map((x) => x['Weight']).sort(), [40, 60]);
+  assert.equal(rxm.reduce((a, x) => a + (x['RecvPacketsUnique'] as number), 0), N);
 });

@@ -3354,6 +3354,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -3590,6 +3618,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -3882,6 +3938,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         }[];
                     };
                 };
@@ -3987,6 +4071,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4113,6 +4225,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4262,6 +4402,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4411,6 +4579,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4595,6 +4791,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4812,6 +5032,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -5095,6 +5339,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         }[];
                     };
                 };
@@ -5191,6 +5459,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -5308,6 +5600,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -5448,6 +5764,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -5588,6 +5928,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
