@@ -28,6 +28,8 @@ interface Side extends EndpointSink {
   ep: Endpoint;
   timerAt: number;
   delivered: Buffer[];
+  /** Simulated time of each delivery. */
+  deliveredAt: number[];
   handles: ConnHandle[];
   events: EndpointEvent[];
 }
@@ -53,6 +55,7 @@ function side(sim: Simulator, seed: number, name: string, onEvent: (ev: Endpoint
     ep: null as unknown as Endpoint,
     timerAt: Infinity,
     delivered: [],
+    deliveredAt: [],
     handles: [],
     events: [],
     opened(h) {
@@ -60,6 +63,7 @@ function side(sim: Simulator, seed: number, name: string, onEvent: (ev: Endpoint
     },
     deliver(_h, payload) {
       s.delivered.push(Buffer.from(payload));
+      s.deliveredAt.push(sim.now);
       return true;
     },
     serviced() {},
@@ -246,9 +250,13 @@ test('main/backup: the main path cut mid-stream — the backup takes over within
     const bs = backupConn.stats(w.sim.now);
     assert.ok(bs.pktRecvUnique < n - 1500 + 200, `backup received ${bs.pktRecvUnique}`);
     assert.ok(w.group.counters.pktBacklogResent > 0);
-    // within the latency: every message played no later than its send time + latency + the backup path's delay
+    // within the latency: every message played at its play time on the group's time base (sent +
+    // the main path's 10 ms + 120 ms), the ones re-sent over the backup included; nothing too late
     const lg = w.listener.handles[0]!.group!;
     assert.equal(lg.counters.pktRecvUnique, n);
-    assert.equal(sentAt.length, n);
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, w.listener.deliveredAt[i]! - sentAt[i]!);
+    assert.ok(worst <= 130_000 + 2_000, `latest delivery ${worst / 1000} ms after sending`);
+    for (const h of w.listener.handles) assert.equal(h.conn.stats(w.sim.now).pktRcvDrop, 0);
   }
 });
