@@ -458,7 +458,12 @@ export class Endpoint {
       if (!h.paused && !h.closed) {
         h.closed = true;
         this.conns.delete(c.localSocketId);
-        h.group?.remove(c);
+        const g = h.group;
+        if (g !== null) {
+          g.remove(c);
+          // the last member gone: a listener forgets the mirror (a new member starts a new group)
+          if (g.live.length === 0 && this.peerGroups.get(g.peerId) === g) this.peerGroups.delete(g.peerId);
+        }
         const reason = c.closeReason ?? 'local';
         this.events.push(h.closeMessage !== undefined ? { type: 'closed', handle: h, reason, message: h.closeMessage } : { type: 'closed', handle: h, reason });
       }
