@@ -149,7 +149,7 @@ async function twoPaths(t: { after(fn: () => unknown): void }): Promise<TwoPaths
   t.after(() => collector.close());
   const port = 9000 + (process.pid % 500);
   const main = join(process.cwd(), 'dist', 'src', 'cli', 'main.js');
-  const listener = ns.spawn(process.execPath, [main, 'transmit', `srt://:${port}?groupconnect=1&latency=400`, `udp://${ns.paths[0]!.hostIp}:${collector.address().port}`]);
+  const listener = ns.spawn(process.execPath, [main, 'transmit', '--stats', '500', `srt://:${port}?groupconnect=1&latency=400`, `udp://${ns.paths[0]!.hostIp}:${collector.address().port}`]);
   t.after(() => listener.kill());
   await until(() => /listening/.test(listener.output()), 10_000, 'sluice transmit listens in the namespace', () => listener.output());
   return { ns, listener, port, collector, got };
@@ -194,6 +194,65 @@ test('two paths, broadcast: path 1 cut with nftables mid-stream — nothing lost
   const kept = g.members.find((m) => m.address === p.ns.paths[1]!.nsIp)!;
   assert.ok(cut.stats.pktSndDrop > 0, `path 1 member dropped ${cut.stats.pktSndDrop}`);
   assert.equal(kept.stats.pktSndDrop, 0);
+  // sluice transmit --stats on the receiving side: the group and each member (one per path)
+  await until(() => /"group":/.test(p.listener.output()), 5000, 'a stats line with the group');
+  const line = p.listener.output().split('\n').filter((l) => l.includes('"group":')).at(-1)!;
+  const st = JSON.parse(line) as { side: string; pktRecvUnique: number; group: { type: string; pktRecvUnique: number; pktRecvDuplicate: number; members: { address: string; stats: { pktRecv: number } }[] } };
+  assert.equal(st.side, 'source');
+  assert.equal(st.group.type, 'broadcast');
+  assert.equal(st.group.pktRecvUnique, msgs.length);
+  assert.ok(st.group.pktRecvDuplicate >= msgs.length / 2 - 50, `copies over both paths before the cut: ${st.group.pktRecvDuplicate}`);
+  assert.deepEqual(st.group.members.map((m) => m.address).sort(), [p.ns.paths[0]!.hostIp, p.ns.paths[1]!.hostIp].sort());
+});
+
+for (const type of ['broadcast', 'backup'] as const) test(`two paths, libsrt ${type} group (srt-test-live in the namespace) → Sluice listener; path 1 cut with nftables — nothing lost`, { skip: process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false }, async (t) => {
+  const ns = createNetns(2);
+  t.after(() => ns.close());
+  const port = 9600 + (process.pid % 300) + (type === 'backup' ? 1 : 0);
+  const server = await listen({ port, groupconnect: true, latency: 400 });
+  t.after(() => server.close());
+  let group: SrtSocket | null = null;
+  let members = 0;
+  const got: Buffer[] = [];
+  server.on('connection', (s) => {
+    group = s;
+    members++;
+    s.setMessageSink((m) => got.push(Buffer.from(m)));
+  });
+  server.on('member', () => members++);
+  // srt-test-live reads UDP inside the namespace: we send to it over path 2's addresses, which stay up
+  const udpIn = 9900 + (process.pid % 90) + (type === 'backup' ? 1 : 0);
+  const peer = ns.spawn(srtTestLive(), [`udp://${ns.paths[1]!.nsIp}:${udpIn}`, `srt:////group?type=${type}&nodes=${ns.paths[0]!.hostIp}:${port}?weight=10,${ns.paths[1]!.hostIp}:${port}?weight=5&latency=400`]);
+  t.after(() => peer.kill());
+  await until(() => members === 2, 10_000, 'both members of the libsrt group accepted', () => peer.output());
+  const total = 2000;
+  const msgs = makeMessages(total);
+  const sender = dgram.createSocket('udp4');
+  t.after(() => sender.close());
+  for (let i = 0; i < total; i++) {
+    if (i === total / 2) {
+      // drop path 1's SRT traffic inside the namespace (libsrt's side here)
+      const script = `table inet sluicecut {
+  chain in { type filter hook input priority 0; iifname "${ns.paths[0]!.nsDev}" udp sport ${port} drop; }
+  chain out { type filter hook output priority 0; oifname "${ns.paths[0]!.nsDev}" udp dport ${port} drop; }
+}
+`;
+      const r = spawnSync('ip', ['netns', 'exec', ns.name, 'nft', '-f', '-'], { input: script, encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+    }
+    await new Promise<void>((resolve) => sender.send(msgs[i]!, udpIn, ns.paths[1]!.nsIp, () => resolve()));
+    await sleep(1000 / PPS);
+  }
+  await until(() => got.length >= total, 10_000, `${total} messages`, () => `${got.length}`);
+  await sleep(500);
+  assert.equal(diffMessages(msgs, got), null);
+  const g = group!.groupStats()!;
+  assert.equal(g.members.length, 2);
+  const cut = g.members.find((m) => m.address === ns.paths[0]!.nsIp)!;
+  const kept = g.members.find((m) => m.address === ns.paths[1]!.nsIp)!;
+  assert.ok(cut.stats.pktRecv < total - 200, `path 1 carried only the first half: ${cut.stats.pktRecv}`);
+  if (type === 'broadcast') assert.ok(kept.stats.pktRecv >= total, `path 2 carried everything: ${kept.stats.pktRecv}`);
+  else assert.ok(kept.stats.pktRecv >= total / 2 && kept.stats.pktRecv < total, `the backup took over at the cut: ${kept.stats.pktRecv}`);
 });
 
 test('two paths, main/backup: the main path cut with nftables mid-stream — the backup takes over with zero loss', { skip: process.getuid?.() !== 0 ? 'needs root (network namespaces)' : false }, async (t) => {
