@@ -53,6 +53,11 @@ export interface GroupMember {
   activatedAt: number;
   /** Times this member was activated (main/backup switches to it). */
   activations: number;
+  /** When the member last became idle again after being unstable or replaced (µs). */
+  idleSince: number;
+  /** The peer's last packet as check() last saw it, and when the member was heard again after a silence. */
+  heard: number;
+  aliveSince: number;
 }
 
 /** Group-wide counters (the group's own view; each member keeps its own SRT statistics). */
@@ -77,6 +82,12 @@ interface Sent {
 
 /** How many sent packets a backup group keeps for a take-over (bounded; older ones are dropped). */
 const MAX_BACKLOG = 8192;
+/** An idle member heard from within this is alive (idle links exchange keepalives every second). */
+const FRESH_US = 2_500_000;
+/** A recovered member of higher weight takes the stream back after being alive this long again. */
+const RETURN_AFTER_US = 1_000_000;
+/** A silence longer than this (keepalives come every second) means the path was down. */
+const SILENCE_US = 1_500_000;
 
 export class ConnectionGroup {
   readonly members: GroupMember[] = [];
@@ -108,7 +119,7 @@ export class ConnectionGroup {
 
   /** A member connected: it takes the group's sequence numbering. */
   add(conn: Connection, weight: number): GroupMember {
-    const m: GroupMember = { conn, weight, state: this.type === GroupType.Broadcast ? 'active' : 'idle', activatedAt: -Infinity, activations: 0 };
+    const m: GroupMember = { conn, weight, state: this.type === GroupType.Broadcast ? 'active' : 'idle', activatedAt: -Infinity, activations: 0, idleSince: -Infinity, heard: conn.lastReceivedAt, aliveSince: -Infinity };
     if (this.nextSeq === null) this.nextSeq = conn.sender.next;
     else conn.sender.rebase(this.nextSeq);
     // one time base for what the members receive (libsrt synchronizes a new member to the group)
@@ -202,7 +213,15 @@ export class ConnectionGroup {
         m.state = 'broken';
         continue;
       }
-      if (m.state === 'unstable' && m.conn.sender.isEmpty()) m.state = 'idle'; // answered everything: usable again
+      const heard = m.conn.lastReceivedAt;
+      if (heard !== m.heard) {
+        if (heard - m.heard > SILENCE_US) m.aliveSince = heard;
+        m.heard = heard;
+      }
+      if (m.state === 'unstable' && m.conn.sender.isEmpty()) {
+        m.state = 'idle'; // nothing left in flight: a candidate again once it is heard from
+        m.idleSince = now;
+      }
     }
     const active = this.members.find((m) => m.state === 'active');
     if (active && now >= this.unstableAt(active)) {
@@ -210,8 +229,21 @@ export class ConnectionGroup {
       this.activateBest(now, out);
     } else if (!active && this.backlog.length > 0) {
       this.activateBest(now, out);
+    } else if (active) {
+      // libsrt goes back to a preferred (higher-weight) link once it is stable again
+      const back = this.members.find((m) => m.state === 'idle' && m.weight > active.weight && m.conn.state === 'connected'
+        && now - m.idleSince >= RETURN_AFTER_US && m.conn.lastReceivedAt > m.idleSince && now - m.aliveSince >= RETURN_AFTER_US && this.fresh(m, now));
+      if (back) {
+        active.state = 'idle';
+        active.idleSince = now;
+        this.activate(back, now, out);
+      }
     }
     return out;
+  }
+
+  private fresh(m: GroupMember, now: number): boolean {
+    return now - m.conn.lastReceivedAt < FRESH_US;
   }
 
   /** When the active member counts as unstable (Infinity: nothing in flight). */
@@ -231,12 +263,24 @@ export class ConnectionGroup {
 
   /** Main/backup: the highest-weight idle member takes over and gets the backlog. */
   private activateBest(now: number, out: Connection[]): GroupMember | undefined {
+    // the highest weight among members heard from lately; any idle one if none was
     let best: GroupMember | undefined;
     for (const m of this.members) {
       if (m.state !== 'idle' || m.conn.state !== 'connected') continue;
-      if (!best || m.weight > best.weight) best = m;
+      if (!best) {
+        best = m;
+        continue;
+      }
+      const fm = this.fresh(m, now), fb = this.fresh(best, now);
+      if ((fm && !fb) || (fm === fb && m.weight > best.weight)) best = m;
     }
     if (!best) return undefined;
+    this.activate(best, now, out);
+    return best;
+  }
+
+  /** Makes `best` the active member and gives it the backlog. */
+  private activate(best: GroupMember, now: number, out: Connection[]): void {
     if (this.members.some((m) => m.activations > 0)) this.counters.switches++;
     best.state = 'active';
     best.activatedAt = now;
@@ -246,7 +290,6 @@ export class ConnectionGroup {
       this.counters.pktBacklogResent++;
     }
     out.push(best.conn);
-    return best;
   }
 
   /** Drops from the backlog what the active member had acknowledged. */

@@ -260,3 +260,31 @@ test('main/backup: the main path cut mid-stream — the backup takes over within
     for (const h of w.listener.handles) assert.equal(h.conn.stats(w.sim.now).pktRcvDrop, 0);
   }
 });
+
+test('main/backup: the main path comes back — after a second alive again it takes the stream back, still zero loss', () => {
+  for (const seed of [31, 32, 33]) {
+    const w = world(seed, GroupType.Backup, [{ delayUs: 10_000 }, { delayUs: 20_000 }], {}, { groupconnect: true }, [10, 5]);
+    connect(w);
+    const n = 4000;
+    const { refused, sentAt } = stream(w, n, 500, (i) => {
+      if (i === 1000 || i === 2000) {
+        const up = i === 2000; // cut at 2 s, restored at 4 s
+        w.up[0]!.up = up;
+        w.down[0]!.up = up;
+      }
+    });
+    assert.equal(refused, 0);
+    assertAllOnce(w, n);
+    const [main, backup] = w.group.members;
+    assert.equal(backup!.activations, 1, 'the backup took over once');
+    assert.equal(main!.activations, 2, 'the main member took the stream back');
+    assert.equal(main!.state, 'active');
+    assert.equal(backup!.state, 'idle');
+    assert.equal(w.group.counters.switches, 2);
+    // back on the main path within about a second of it answering again, not at once
+    assert.ok(main!.activatedAt - sentAt[2000]! >= 1_000_000 && main!.activatedAt - sentAt[2000]! <= 2_600_000, `returned ${(main!.activatedAt - sentAt[2000]!) / 1000} ms after the restore`);
+    let worst = 0;
+    for (let i = 0; i < n; i++) worst = Math.max(worst, w.listener.deliveredAt[i]! - sentAt[i]!);
+    assert.ok(worst <= 130_000 + 2_000, `latest delivery ${worst / 1000} ms after sending`);
+  }
+});
