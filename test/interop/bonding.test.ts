@@ -98,7 +98,7 @@ test('libsrt main/backup group → Sluice: the higher weight carries the stream,
   assert.equal(backup.stats.pktRecv, 0, 'the idle backup carried no data');
 });
 
-test('Sluice broadcast group → libsrt listener with groupconnect (srt-test-live): every message once, in order, byte-exact', async (t) => {
+for (const type of ['broadcast', 'backup'] as const) test(`Sluice ${type} group → libsrt listener with groupconnect (srt-test-live): every message once, in order, byte-exact`, async (t) => {
   const port = await freePort();
   const out = await udpCollect();
   t.after(() => out.close());
@@ -108,12 +108,12 @@ test('Sluice broadcast group → libsrt listener with groupconnect (srt-test-liv
   let s: SrtSocket | null = null;
   await until(() => peer.proc.exitCode === null, 1000);
   for (let i = 0; i < 20 && !s; i++) {
-    s = await dial(`srt://127.0.0.1:${port},127.0.0.1:${port}?grouptype=broadcast&latency=200`).catch(async () => { await sleep(100); return null; });
+    s = await dial(`srt://127.0.0.1:${port},127.0.0.1:${port}?grouptype=${type}&weight=10,5&latency=200`).catch(async () => { await sleep(100); return null; });
   }
   assert.ok(s, 'the group connected');
   const sock = s;
   t.after(() => sock.destroy());
-  await until(() => sock.groupStats()!.members.filter((m) => m.state === 'active').length === 2, 5000, 'both members connected');
+  await until(() => sock.groupStats()!.members.filter((m) => m.state !== 'broken').length === 2, 5000, 'both members connected');
   const msgs = makeMessages(N);
   for (let i = 0; i < N; i++) {
     assert.equal(sock.sendMessage(msgs[i]!), true);
@@ -124,7 +124,16 @@ test('Sluice broadcast group → libsrt listener with groupconnect (srt-test-liv
   assert.equal(diffMessages(msgs, out.messages), null);
   const g = sock.groupStats()!;
   assert.equal(g.pktSentUnique, N);
-  for (const m of g.members) assert.ok(m.stats.pktSent >= N, `member ${m.socketId} sent ${m.stats.pktSent}`);
+  if (type === 'broadcast') {
+    for (const m of g.members) assert.ok(m.stats.pktSent >= N, `member ${m.socketId} sent ${m.stats.pktSent}`);
+  } else {
+    // the weight-10 member carried the stream, the other stayed idle
+    const main = g.members.find((m) => m.weight === 10)!;
+    const backup = g.members.find((m) => m.weight === 5)!;
+    assert.deepEqual([main.state, backup.state], ['active', 'idle']);
+    assert.ok(main.stats.pktSent >= N, `main sent ${main.stats.pktSent}`);
+    assert.equal(backup.stats.pktSent, 0);
+  }
 });
 
 // ---------------------------------------------------------------- two real paths, one cut
