@@ -22,12 +22,12 @@ import { openSqlite } from '../../src/store/db.js';
 
 fileTimeout();
 
-/** srt-test-live of the bonding build (SLUICE_LIBSRT_BONDING_DIR, or the cache .ci/libsrt-bonding.sh fills). */
+/** srt-test-live of the bonding build (SLUICE_LIBSRT_BONDING_DIR, or the cache .ci/libsrt-bonding.sh fills: SLUICE_LIBSRT_CACHE or ~/.cache/sluice-libsrt-bonding). */
 function srtTestLive(): string {
   const dirs = process.env['SLUICE_LIBSRT_BONDING_DIR']
     ? [process.env['SLUICE_LIBSRT_BONDING_DIR']]
     : (() => {
-        const cache = join(homedir(), '.cache', 'sluice-libsrt-bonding');
+        const cache = process.env['SLUICE_LIBSRT_CACHE'] ?? join(homedir(), '.cache', 'sluice-libsrt-bonding');
         return existsSync(cache) ? readdirSync(cache).map((v) => join(cache, v)) : [];
       })();
   for (const d of dirs) if (existsSync(join(d, 'srt-test-live'))) return join(d, 'srt-test-live');
