@@ -28,7 +28,12 @@ Endpoints:
                                   peeridletimeo, payloadsize, mss, fc, rcvbuf, sndbuf, tlpktdrop,
                                   nakreport, passphrase, pbkeylen, kmrefreshrate, kmpreannounce,
                                   enforcedencryption, transtype, congestion, messageapi, linger,
-                                  adapter (local address), port (local port), bind=host:port.
+                                  adapter (local address), port (local port), bind=host:port,
+                                  groupconnect=1 (a listener takes connection groups),
+                                  groupminstabletimeo (ms).
+  srt://a:p1,b:p2?grouptype=broadcast|backup&weight=w1,w2
+                                  A connection group (bonding): one member per address, one
+                                  stream (also libsrt's srt:////group?type=…&nodes=a:p1,b:p2).
   udp://host:port?ttl=&adapter=&source=&rcvbuf=&sndbuf=
                                   UDP unicast or multicast (224.0.0.0/4, ff00::/8). As a source
                                   it binds host:port (joins the group, on 'adapter', optionally
@@ -135,8 +140,10 @@ function log(args: Args, msg: string): void {
 async function openSrt(url: string, args: Args, role: 'source' | 'destination'): Promise<Opened<SrtSocket>> {
   const ep = parseSrtUrl(url);
   if (ep.mode === 'caller' || ep.mode === 'rendezvous') {
-    const s = await dial({ ...ep.options, host: ep.host, port: ep.port, localAddress: ep.adapter, localPort: ep.localPort, mode: ep.mode });
-    log(args, ep.mode === 'caller'
+    const s = await dial({ ...ep.options, host: ep.host, port: ep.port, localAddress: ep.adapter, localPort: ep.localPort, mode: ep.mode, ...(ep.group ? { group: ep.group } : {}) });
+    log(args, ep.group
+      ? `SRT ${role} connected: ${ep.group.type} group to ${ep.group.nodes.map((n) => `${n.host}:${n.port}`).join(', ')}`
+      : ep.mode === 'caller'
       ? `SRT ${role} connected to ${ep.host}:${ep.port}`
       : `SRT ${role} connected in rendezvous with ${ep.host}:${ep.port} (local port ${ep.localPort ?? ep.port})`);
     return { stream: s, srt: s, close: async () => { s.destroy(); } };
@@ -268,7 +275,9 @@ export async function runTransmit(argv: string[]): Promise<number> {
     statsTimer = setInterval(() => {
       for (const [side, o] of [['source', s], ['destination', d]] as const) {
         if (o.srt && !o.srt.destroyed) {
-          process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), side, ...o.srt.stats(true) })}\n`);
+          // a connection group (bonding): the group's counters and each member's statistics too
+          const group = o.srt.groupStats(false);
+          process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), side, ...o.srt.stats(true), ...(group ? { group } : {}) })}\n`);
         }
       }
     }, args.statsMs);

@@ -8,6 +8,7 @@ import { isMulticast, type UdpEndpoint } from '../gateway/udp.js';
 import type { SrtOptions } from '../protocol/options.js';
 import { FilterConfigError, validateFilterOption } from '../protocol/filter-config.js';
 import type { SrtStats } from '../protocol/stats.js';
+import type { GroupStats } from '../transport/socket.js';
 import { MASK } from './secrets.js';
 
 export type GatewayKind = 'rx' | 'tx';
@@ -259,9 +260,16 @@ export function packetFilter(cfg: GatewayConfig): string | null {
 }
 
 /** Settings that are valid but not runnable yet; throws UnsupportedError naming them. */
-export function checkSupported(_kind: GatewayKind, cfg: GatewayConfig): void {
+export function checkSupported(kind: GatewayKind, cfg: GatewayConfig): void {
   const errors: FieldError[] = [];
-  if (cfg['GroupConnect'] === 1) errors.push({ field: 'GroupConnect', message: 'bonding (socket groups) is not supported yet; set it to 0' });
+  if (cfg['GroupConnect'] === 1) {
+    // bonding (ADR 16): a listener takes a caller's group; an RX caller dials GroupIp1/GroupIp2
+    if (cfg['Mode'] === 'rendezvous') errors.push({ field: 'GroupConnect', message: 'connection groups need caller or listener mode (libsrt has no rendezvous groups)' });
+    if (cfg['Mode'] === 'caller' && kind === 'tx') errors.push({ field: 'GroupConnect', message: 'a TX caller has no GroupIp fields to dial; bond with a TX listener and an RX caller' });
+    if (cfg['Mode'] === 'caller' && kind === 'rx' && cfg['GroupType'] === 'balancing') errors.push({ field: 'GroupType', message: 'balancing groups do not exist in libsrt 1.5; use backup or broadcast' });
+    if (cfg['Mode'] === 'caller' && kind === 'rx' && cfg['GroupIp1'] === '' && cfg['GroupIp2'] === '') errors.push({ field: 'GroupIp1', message: 'a bonded RX caller needs GroupIp1 and/or GroupIp2 (the TX addresses to dial)' });
+    if (cfg['FEC'] === 1 || cfg['PacketFilter'] === 1) errors.push({ field: 'GroupConnect', message: 'FEC in connection groups is not supported' });
+  }
   if (!SUPPORTED_LINK_MODES.has(cfg['Mode'] as LinkMode)) errors.push({ field: 'Mode', message: `${cfg['Mode']} is not supported yet` });
   for (const f of ['Congestion', 'TransType']) {
     // ADR 15: file mode (FileCC, no TSBPD, no drop, retransmit until acknowledged) would make a
@@ -299,12 +307,41 @@ export function srtOptions(kind: GatewayKind, cfg: GatewayConfig): Partial<SrtOp
 
 export function linkConfig(kind: GatewayKind, cfg: GatewayConfig): LinkConfig {
   const mode = cfg['Mode'] as LinkMode;
-  return {
+  const options = srtOptions(kind, cfg);
+  const link: LinkConfig = {
     mode,
     host: mode === 'listener' ? '' : (cfg[PEER_FIELD[kind]] as string),
     port: cfg['ListenPort'] as number,
-    options: srtOptions(kind, cfg),
+    options,
   };
+  if (cfg['GroupConnect'] === 1) {
+    if (mode === 'listener') options.groupconnect = true;
+    else if (kind === 'rx') {
+      // the RX dials the TX over each of its addresses: GroupIp1 (Ip1Weight), GroupIp2 (Ip2Weight)
+      const nodes: { host: string; port: number; weight: number }[] = [];
+      for (const [ip, w] of [['GroupIp1', 'Ip1Weight'], ['GroupIp2', 'Ip2Weight']] as const) {
+        if (cfg[ip] !== '') nodes.push({ host: cfg[ip] as string, port: link.port, weight: cfg[w] as number });
+      }
+      link.group = { type: cfg['GroupType'] === 'broadcast' ? 'broadcast' : 'backup', nodes };
+      link.host = nodes[0]!.host;
+    }
+  }
+  return link;
+}
+
+/**
+ * A connection group's members in the document's statistics names (`GroupMembers` of get_rx/
+ * get_tx: the address, weight and state of each member, then its own LinkRtt, Recv…/Send…).
+ */
+export function groupMemberStats(kind: GatewayKind, cfg: GatewayConfig, g: GroupStats | null): Record<string, unknown>[] {
+  if (!g) return [];
+  return g.members.map((m) => ({
+    Ip: m.address,
+    Port: m.port,
+    Weight: m.weight,
+    State: m.state,
+    ...documentStats(kind, cfg, true, m.stats, null),
+  }));
 }
 
 function udpEndpoint(text: string): UdpEndpoint {

@@ -22,7 +22,7 @@ import { SRT_REJX } from '../protocol/reject.js';
 import { dial, listen, type SrtServer } from '../transport/api.js';
 import { SrtError } from '../transport/errors.js';
 import type { SrtSocket } from '../transport/socket.js';
-import type { SrtMode } from '../transport/url.js';
+import type { SrtGroupSpec, SrtMode } from '../transport/url.js';
 
 export type LinkMode = SrtMode;
 
@@ -46,6 +46,8 @@ export interface LinkConfig {
   /** rendezvous only: the local address to bind (srt-live-transmit's `adapter=` key; default all). */
   localAddress?: string;
   options: Partial<SrtOptions>;
+  /** caller only: a connection group (bonding, ADR 16), one member per node; `host` is then ignored. */
+  group?: SrtGroupSpec;
   /** Redial delays of a caller: first, then doubled up to max (ms). */
   backoff?: { initialMs: number; maxMs: number };
 }
@@ -128,6 +130,8 @@ export class SrtLink extends EventEmitter<LinkEvents> {
   /** A listener's decision on a caller while it may be serving one. */
   private async admit(req: ConnectRequest): Promise<AcceptDecision | undefined> {
     const cur = this.socket;
+    // another member of the connection group being served joins it (bonding, ADR 16)
+    if (req.group && cur && cur.peerSocketId === req.group.groupId) return undefined;
     if (this.admitting) return { reject: SRT_REJX.CONFLICT };
     if (!cur) return undefined;
     if (req.peerAddress !== cur.remoteAddress) return { reject: SRT_REJX.CONFLICT };
@@ -178,7 +182,7 @@ export class SrtLink extends EventEmitter<LinkEvents> {
         const signal = this.attempt.signal;
         this.dialing = dial(this.cfg.mode === 'rendezvous'
           ? { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, mode: 'rendezvous', localPort: this.cfg.localPort ?? this.cfg.port, localAddress: this.cfg.localAddress, signal }
-          : { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, signal });
+          : { ...this.cfg.options, host: this.cfg.host, port: this.cfg.port, signal, ...(this.cfg.group ? { group: this.cfg.group } : {}) });
         s = await this.dialing;
       } catch (e) {
         if (this.isClosed()) return;

@@ -2,7 +2,7 @@
 // one UDP datagram (unicast or multicast); a TX gateway takes UDP datagrams and sends them over SRT.
 import { EventEmitter } from 'node:events';
 import type { SrtStats } from '../protocol/stats.js';
-import type { SrtSocket } from '../transport/socket.js';
+import type { GroupStats, SrtSocket } from '../transport/socket.js';
 import { sendDatagram } from './chunker.js';
 import { SrtLink, type LinkConfig } from './link.js';
 import { UdpSink, UdpSource, type UdpEndpoint } from './udp.js';
@@ -54,6 +54,12 @@ export abstract class Gateway extends EventEmitter<GatewayEvents> {
   liveStats(): SrtStats | null {
     const s = this.link.socket;
     return this.running && s && !s.destroyed ? s.stats() : null;
+  }
+
+  /** A connection group (GroupConnect = 1): the group and each member's statistics as of now, or null. */
+  groupStats(): GroupStats | null {
+    const s = this.link.socket;
+    return this.running && s && !s.destroyed ? s.groupStats() : null;
   }
 
   /** Opens the UDP side, then the SRT side; throws (with everything released) if either cannot bind. */

@@ -4,7 +4,9 @@ import { Connection } from './connection.js';
 import {
   decodeHandshake, decodeHsReq, encodeHandshakePacket, encodeHsReq, decodeHsString, encodeHsString, encodePeerIp,
   findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, UDT_DGRAM, type Handshake, type HsExtension,
+  decodeHsGroup, encodeHsGroup, type HsGroup,
 } from './handshake.js';
+import { GROUP_ID_BIT, type GroupMembership } from './group.js';
 import { CtrlType, type ControlPacket } from './packet.js';
 import { advertisedFlowWindow, agreeFilterAsInitiator, buildHsReq, checkPeerCongestion, congestionExtension, negotiateAsInitiator } from './negotiate.js';
 import { MIN_MSS, type SrtOptions } from './options.js';
@@ -24,6 +26,10 @@ export interface CallerConfig {
   now: number;
   /** Randomness for key material (the driver passes crypto.randomBytes); needed with a passphrase. */
   random?: RandomBytes;
+  /** A connection-group member: the GROUP block it sends (ADR 16). */
+  group?: HsGroup;
+  /** Local clock value at which our timestamps are 0 (a group's members share their group's). */
+  startTime?: number;
 }
 
 /** Keying settings from the options (passphrase, key length, cipher, refresh schedule). */
@@ -43,7 +49,7 @@ function noRandom(): Buffer {
 }
 
 /** The initiator's conclusion extensions in libsrt's order: HSREQ, SID (if set), FILTER (if set), KMREQ (if keys). */
-export function initiatorExtensions(o: SrtOptions, kmreq: Buffer | null): { extensions: HsExtension[]; flags: number } {
+export function initiatorExtensions(o: SrtOptions, kmreq: Buffer | null, group?: HsGroup): { extensions: HsExtension[]; flags: number } {
   const extensions: HsExtension[] = [{ type: HsExtType.HsReq, data: encodeHsReq(buildHsReq(o)) }];
   let flags: number = HsExtFlag.HsReq;
   if (o.streamid !== '') {
@@ -57,6 +63,10 @@ export function initiatorExtensions(o: SrtOptions, kmreq: Buffer | null): { exte
   }
   if (o.packetfilter !== '') {
     extensions.push({ type: HsExtType.Filter, data: encodeHsString(o.packetfilter) });
+    flags |= HsExtFlag.Config;
+  }
+  if (group) {
+    extensions.push({ type: HsExtType.Group, data: encodeHsGroup(group) });
     flags |= HsExtFlag.Config;
   }
   if (kmreq) {
@@ -113,7 +123,7 @@ export class CallerHandshake {
 
   constructor(cfg: CallerConfig) {
     this.cfg = cfg;
-    this.startTime = cfg.now;
+    this.startTime = cfg.startTime ?? cfg.now;
     this.deadline = cfg.now + cfg.options.conntimeo * 1000;
     const o = cfg.options;
     this.request = {
@@ -195,6 +205,23 @@ export class CallerHandshake {
       return;
     }
     const { tx, rx } = k;
+    // a group member: the listener answers with its own (mirror) group's id and our type
+    let group: GroupMembership | undefined;
+    const mine = this.cfg.group;
+    if (mine) {
+      const g = findExtension(hs, HsExtType.Group);
+      let peer: HsGroup | null = null;
+      try {
+        peer = g ? decodeHsGroup(g.data) : null;
+      } catch {
+        peer = null;
+      }
+      if (!peer || (peer.groupId & GROUP_ID_BIT) === 0 || peer.groupType !== mine.groupType) {
+        this.fail(SRT_REJ.GROUP);
+        return;
+      }
+      group = { groupId: mine.groupId, peerGroupId: peer.groupId, type: mine.groupType as 1 | 2, weight: mine.weight };
+    }
     this.state = 'connected';
     this.connection = new Connection({
       options: o,
@@ -222,6 +249,7 @@ export class CallerHandshake {
       tx,
       rx,
       filter,
+      ...(group ? { group } : {}),
     });
   }
 
@@ -237,7 +265,7 @@ export class CallerHandshake {
       }
       encryption = this.keys!.keyLen / 8;
     }
-    const { extensions, flags } = initiatorExtensions(o, this.kmreq);
+    const { extensions, flags } = initiatorExtensions(o, this.kmreq, this.cfg.group);
     return {
       ...this.request,
       version: 5,

@@ -19,6 +19,7 @@ import { RxKeying, TxKeying } from './keying.js';
 import { FecReceiver, FecSender } from './fec.js';
 import { fecConfig, type ArqLevel } from './filter-config.js';
 import { FileCC } from './filecc.js';
+import type { GroupMembership } from './group.js';
 
 const ACK_INTERVAL_US = 10_000; // libsrt COMM_SYN_INTERVAL_US
 /**
@@ -39,6 +40,8 @@ const INITIAL_DELIVERY_RATE = 16;
 const INITIAL_BANDWIDTH = 1;
 /** Messages taken from the receiver per pollDelivery batch. */
 const DELIVERY_BATCH = 256;
+/** A group member's first data packet this far or further from its ISN means the group's numbering. */
+const GROUP_REBASE_MIN = 1024;
 
 export interface ConnectionParams {
   options: SrtOptions;
@@ -78,6 +81,8 @@ export interface ConnectionParams {
   rx?: RxKeying | null;
   /** The packet filter both sides agreed on in the handshake ('' or absent: none). */
   filter?: string;
+  /** A member of a connection group (the GROUP handshake extension, ADR 16). */
+  group?: GroupMembership;
 }
 
 export type CloseReason = 'local' | 'peer' | 'timeout' | 'error';
@@ -144,6 +149,11 @@ export class Connection {
   private readonly rxQueue: (Buffer | undefined)[] = [];
   private rxLen = 0;
   private rxPos = 0;
+  /** Sequence numbers of rxQueue's payloads. */
+  private readonly rxSeqs: number[] = [];
+  /** Sequence number of the payload pollDelivery() returned last (connection groups de-duplicate by it). */
+  deliveredSeq = -1;
+  private gotData = false;
   private intervalStart: number;
   // sender-side info from the peer's ACKs
   readonly tx: TxKeying | null;
@@ -262,14 +272,14 @@ export class Connection {
   // ------------------------------------------------------------------ inputs
 
   /** Application data: one message. Returns false if the send buffer is full (backpressure). */
-  send(now: number, payload: Buffer): boolean {
+  send(now: number, payload: Buffer, ts32 = this.timestamp(now)): boolean {
     if (this.state !== 'connected' || this.closing) return false;
     if (this.fileMode) return this.sendFile(now, payload);
     if (payload.length > this.maxPayload) {
       throw new RangeError(`message of ${payload.length} bytes exceeds the maximum payload ${this.maxPayload}`);
     }
     this.dropTooLate(now);
-    const ok = this.sender.write(now, payload, this.timestamp(now), this.tx ?? undefined);
+    const ok = this.sender.write(now, payload, ts32, this.tx ?? undefined);
     if (ok && this.tx) this.pollKm(now);
     return ok;
   }
@@ -429,6 +439,13 @@ export class Connection {
       this.c.pktRcvUndecrypt++;
       this.c.byteRcvUndecrypt += wirePayload.length + PACKET_OVERHEAD;
     }
+    if (this.params.group !== undefined && !this.gotData && (seqOff(this.params.recvIsn, seq) < 0 || seqOff(this.params.recvIsn, seq) >= GROUP_REBASE_MIN)) {
+      // a group member starts at the group's sequence number, not at its handshake ISN (ADR 16);
+      // a first packet just after the ISN is this member's own numbering (the first ones were lost)
+      this.receiver.rebase(seq);
+      if (this.lastAckSeq === this.lastAckAckedSeq && this.receiver.ackSeq === seq) this.lastAckSeq = this.lastAckAckedSeq = seq;
+    }
+    this.gotData = true;
     const gap = this.receiver.onData(now, seq, timestamp, payload, retransmitted, wirePayload.length, key, supplied, boundary);
     // with a filter, losses are NAKed at once and periodically only with arq:always (libsrt)
     if (gap && this.arq === 'always') {
@@ -740,6 +757,7 @@ export class Connection {
       let d: Buffer | null;
       pulled = 0;
       while (pulled < DELIVERY_BATCH && (d = this.receiver.poll(now, flush)) !== null) {
+        this.rxSeqs[pulled] = this.receiver.deliveredSeq;
         q[pulled] = d;
         this.deliveredBounds[pulled++] = this.receiver.deliveredBoundary;
         const k = this.receiver.deliveredKey;
@@ -781,12 +799,14 @@ export class Connection {
       const b = this.deliveredBounds[i]!;
       if (b === Position.Solo) {
         this.partial.length = 0; // a message cut short cannot be delivered (nothing is lost in file mode)
+        this.rxSeqs[out] = this.rxSeqs[i]!;
         q[out++] = d;
       } else if (b === Position.First) {
         this.partial = [d];
       } else {
         this.partial.push(d);
         if (b === Position.Last) {
+          this.rxSeqs[out] = this.rxSeqs[i]!; // a message is known by its last packet's number
           q[out++] = this.partial.length === 1 ? d : Buffer.concat(this.partial);
           this.partial = [];
         }
@@ -797,6 +817,7 @@ export class Connection {
 
   private takeQueued(): Buffer {
     const d = this.rxQueue[this.rxPos]!;
+    this.deliveredSeq = this.rxSeqs[this.rxPos]!;
     this.rxQueue[this.rxPos++] = undefined; // the application owns it now
     return d;
   }

@@ -18,6 +18,7 @@ import type { SrtOptions } from './options.js';
 import { checkControl, CtrlType, datagramDestination, decodePacket, HEADER_SIZE, type ControlPacket, type Packet } from './packet.js';
 import { SRT_REJ } from './reject.js';
 import { RendezvousCore, type RendezvousState } from './rendezvous.js';
+import { ConnectionGroup, GROUP_ID_BIT, type GroupTypeValue } from './group.js';
 
 /**
  * How late the timer may serve a connection's receiving deadlines (play times, ACK and NAK
@@ -69,6 +70,8 @@ export class ConnHandle implements Scheduled {
   closeMessage: string | undefined = undefined;
   /** The driver's object for this connection (an SrtSocket, a simulated side). */
   owner: unknown = null;
+  /** The connection group this connection is a member of (ADR 16), or null. */
+  group: ConnectionGroup | null = null;
   constructor(
     readonly conn: Connection,
     readonly address: string,
@@ -95,6 +98,8 @@ export class ConnectorHandle implements Scheduled {
   /** The connection, once connected. */
   handle: ConnHandle | null = null;
   owner: unknown = null;
+  /** A group member being connected: its group and weight. */
+  member: { group: ConnectionGroup; weight: number } | null = null;
   constructor(
     readonly id: number,
     readonly hs: Connector,
@@ -134,6 +139,8 @@ export class Endpoint {
   private readonly heap = new DeadlineHeap<ConnHandle | ConnectorHandle>();
   private readonly due: (ConnHandle | ConnectorHandle)[] = [];
   private listener: ListenerCore | null = null;
+  /** Listener side: the groups callers' members joined, by the peer's group id. */
+  private readonly peerGroups = new Map<number, ConnectionGroup>();
   private readonly receiveLateUs: number;
   private readonly timerSlackUs: number;
   private readonly minStepUs: number;
@@ -297,13 +304,31 @@ export class Endpoint {
   decide(now: number, req: ConnectRequest, decision: AcceptDecision): void {
     const l = this.listener;
     if (!l) return;
+    // a group member joins the group that mirrors its caller's group (one per peer group id)
+    let group: ConnectionGroup | null = null;
+    if (req.group && decision.reject === undefined) {
+      group = this.peerGroups.get(req.group.groupId) ?? null;
+      if (group && (group.type !== req.group.groupType || group.live.length === 0)) {
+        if (group.type !== req.group.groupType) decision = { reject: SRT_REJ.GROUP };
+        else group = null; // every member of the old group is gone: a new group
+      }
+      if (decision.reject === undefined) {
+        const type = req.group.groupType as GroupTypeValue;
+        group ??= new ConnectionGroup(this.allocateSocketId() | GROUP_ID_BIT, type, l.startTime, (decision.options?.groupminstabletimeo ?? l.options.groupminstabletimeo));
+        decision = { ...decision, group: { groupId: group.id, peerGroupId: req.group.groupId, type, weight: req.group.weight } };
+      }
+    }
     const out = l.decide(now, req, decision, this.allocateSocketId());
     this.queue(out.datagram, req.peerAddress, req.peerPort);
     if (!out.connection) {
       this.events.push({ type: 'rejected', request: req, reason: out.reason });
       return;
     }
-    const h = this.adopt(out.connection, req.peerAddress, req.peerPort, null);
+    if (group && req.group) {
+      this.peerGroups.set(req.group.groupId, group);
+      group.add(out.connection, req.group.weight);
+    }
+    const h = this.adopt(out.connection, req.peerAddress, req.peerPort, null, group);
     this.events.push({ type: 'accepted', handle: h, request: req });
     this.service(h, now);
   }
@@ -313,8 +338,9 @@ export class Endpoint {
     this.listener?.abandon(req);
   }
 
-  private adopt(conn: Connection, address: string, port: number, rdv: RendezvousCore | null): ConnHandle {
+  private adopt(conn: Connection, address: string, port: number, rdv: RendezvousCore | null, group: ConnectionGroup | null = null): ConnHandle {
     const h = new ConnHandle(conn, address, port, rdv);
+    h.group = group;
     this.conns.set(conn.localSocketId, h);
     this.sink.opened(h);
     return h;
@@ -322,11 +348,42 @@ export class Endpoint {
 
   // ------------------------------------------------------------------ connectors
 
-  /** Starts a caller handshake; a 'connected' or 'failed' event follows. */
-  connect(now: number, address: string, port: number, options: SrtOptions): ConnectorHandle {
+  /**
+   * Starts a caller handshake; a 'connected' or 'failed' event follows. With `member`, the
+   * connection joins that group once connected (its GROUP block goes in the conclusion).
+   */
+  connect(now: number, address: string, port: number, options: SrtOptions, member?: { group: ConnectionGroup; weight: number }): ConnectorHandle {
     const id = this.allocateSocketId();
-    const hs = new CallerHandshake({ options, localSocketId: id, isn: this.cfg.isn(), peerAddress: address, peerPort: port, now, random: this.cfg.random });
-    return this.startConnector(now, new ConnectorHandle(id, hs, address, port, null));
+    const hs = new CallerHandshake({
+      options, localSocketId: id, isn: this.cfg.isn(), peerAddress: address, peerPort: port, now, random: this.cfg.random,
+      ...(member ? { group: { groupId: member.group.id, groupType: member.group.type, flags: 0, weight: member.weight }, startTime: member.group.startTime } : {}),
+    });
+    const c = new ConnectorHandle(id, hs, address, port, null);
+    c.member = member ?? null;
+    return this.startConnector(now, c);
+  }
+
+  /** A new connection group of this endpoint (caller side); its members come from connect(…, member). */
+  createGroup(now: number, type: GroupTypeValue, minStableTimeoMs = 60): ConnectionGroup {
+    return new ConnectionGroup(this.allocateSocketId() | GROUP_ID_BIT, type, now, minStableTimeoMs);
+  }
+
+  /**
+   * One application message through a group: written to its members with one sequence number
+   * (broadcast: all; main/backup: the active one). False when no member could take it.
+   */
+  sendGroup(now: number, g: ConnectionGroup, payload: Buffer): boolean {
+    const written = g.send(now, payload);
+    if (written === null) return false;
+    this.serviceMembers(now, written);
+    return true;
+  }
+
+  private serviceMembers(now: number, conns: readonly Connection[]): void {
+    for (const c of conns) {
+      const h = this.conns.get(c.localSocketId);
+      if (h && h.conn === c) this.service(h, now);
+    }
   }
 
   /** Rendezvous (HSv5): waves to the peer until the handshake completes; `cookie` non-zero. */
@@ -350,7 +407,8 @@ export class Endpoint {
     if (c.hs.state === 'connected') {
       this.connectors.delete(c.id);
       c.closed = true;
-      const h = this.adopt(c.hs.connection!, c.address, c.port, c.rdv);
+      if (c.member) c.member.group.add(c.hs.connection!, c.member.weight);
+      const h = this.adopt(c.hs.connection!, c.address, c.port, c.rdv, c.member?.group ?? null);
       c.handle = h;
       this.events.push({ type: 'connected', connector: c, handle: h });
       this.service(h, now);
@@ -378,7 +436,9 @@ export class Endpoint {
     if (h.paused && c.closeReason === 'local') h.paused = false;
     if (!h.paused) {
       let d: Buffer | null;
+      const g = h.group;
       while ((d = c.pollDelivery(now)) !== null) {
+        if (g !== null && !g.accept(c.deliveredSeq)) continue; // another member delivered it first
         if (!this.sink.deliver(h, d)) {
           h.paused = true;
           break;
@@ -398,13 +458,20 @@ export class Endpoint {
       if (!h.paused && !h.closed) {
         h.closed = true;
         this.conns.delete(c.localSocketId);
+        const g = h.group;
+        if (g !== null) {
+          g.remove(c);
+          // the last member gone: a listener forgets the mirror (a new member starts a new group)
+          if (g.live.length === 0 && this.peerGroups.get(g.peerId) === g) this.peerGroups.delete(g.peerId);
+        }
         const reason = c.closeReason ?? 'local';
         this.events.push(h.closeMessage !== undefined ? { type: 'closed', handle: h, reason, message: h.closeMessage } : { type: 'closed', handle: h, reason });
       }
       return;
     }
     this.sink.serviced(h);
-    this.schedule(h, Math.max(c.nextDeadline(h.paused, this.receiveLateUs), now + this.minStepUs));
+    const next = h.group === null ? c.nextDeadline(h.paused, this.receiveLateUs) : Math.min(c.nextDeadline(h.paused, this.receiveLateUs), h.group.deadline());
+    this.schedule(h, Math.max(next, now + this.minStepUs));
   }
 
   /** Serves a connection after application calls (send): deliveries, datagrams, deadline. */
@@ -488,6 +555,8 @@ export class Endpoint {
       if (s instanceof ConnHandle) {
         s.conn.handleTimeout(now);
         this.service(s, now);
+        // main/backup: a quiet active member hands over to the best idle one
+        if (s.group !== null) this.serviceMembers(now, s.group.check(now));
       } else {
         s.hs.handleTimeout(now);
         this.serviceConnector(s, now);

@@ -8,7 +8,9 @@ import { ParseError } from './errors.js';
 import {
   decodeHandshake, decodeHsReq, decodeHsString, encodeHandshakePacket, encodeHsReq, encodeHsString, encodePeerIp,
   findExtension, HS_MAGIC, HsExtFlag, HsExtType, HsType, MAX_SID_LENGTH, type Handshake, type HsExtension, type HsReq,
+  decodeHsGroup, encodeHsGroup, type HsGroup,
 } from './handshake.js';
+import { GROUP_ID_BIT, GroupType, type GroupMembership } from './group.js';
 import { advertisedFlowWindow, agreeFilterAsResponder, buildHsRsp, checkPeerCongestion, congestionExtension, negotiateAsResponder } from './negotiate.js';
 import { MAX_FILTER_LENGTH } from './filter-config.js';
 import { MIN_MSS, resolveOptions, type SrtOptions } from './options.js';
@@ -40,6 +42,8 @@ export interface ConnectRequest {
   readonly peerTimestamp: number;
   /** The caller's packet filter string (FILTER block), or null. */
   readonly filter: string | null;
+  /** The caller's GROUP block (a connection-group member; only with groupconnect), or null. */
+  readonly group: HsGroup | null;
 }
 
 export interface AcceptDecision {
@@ -47,6 +51,8 @@ export interface AcceptDecision {
   reject?: number;
   /** Per-connection option overrides (latency, passphrase, …). */
   options?: Partial<SrtOptions>;
+  /** A group member (request.group): the local group it joins (the endpoint decides, ADR 16). */
+  group?: GroupMembership;
 }
 
 export type ListenerResult =
@@ -102,7 +108,7 @@ export class ListenerCore {
   readonly options: SrtOptions;
   private readonly secret: Buffer;
   private readonly random: RandomBytes | undefined;
-  private readonly startTime: number;
+  readonly startTime: number;
   private readonly answers = new Map<string, Answer>();
   private readonly pending = new Set<string>();
   /** Why the last SRT_REJ_FILTER rejection was made (names the key), for the driver's log. */
@@ -205,7 +211,21 @@ export class ListenerCore {
     const congestion = checkPeerCongestion(this.options, hs);
     if (congestion !== null) return congestion;
     if (filter !== null && (filter === '' || Buffer.byteLength(filter) > MAX_FILTER_LENGTH)) return SRT_REJ.FILTER;
-    if (findExtension(hs, HsExtType.Group)) return SRT_REJ.GROUP;
+    let group: HsGroup | null = null;
+    const g = findExtension(hs, HsExtType.Group);
+    if (g) {
+      // libsrt interpretGroup: only a listener with SRTO_GROUPCONNECT takes members; the id must
+      // be a group id and the type one libsrt 1.5 implements
+      if (!this.options.groupconnect) return SRT_REJ.GROUP;
+      try {
+        group = decodeHsGroup(g.data);
+      } catch {
+        return SRT_REJ.ROGUE;
+      }
+      if ((group.groupId & GROUP_ID_BIT) === 0) return SRT_REJ.ROGUE;
+      if (group.groupType !== GroupType.Broadcast && group.groupType !== GroupType.Backup) return SRT_REJ.GROUP;
+      if (this.options.packetfilter !== '' || filter !== null) return SRT_REJ.GROUP; // FEC in groups: not supported
+    }
     const km = findExtension(hs, HsExtType.KmReq);
     return {
       peerAddress: address,
@@ -221,6 +241,7 @@ export class ListenerCore {
       arrival: now,
       peerTimestamp: p.timestamp,
       filter,
+      group,
     };
   }
 
@@ -285,11 +306,13 @@ export class ListenerCore {
     const cong = congestionExtension(o);
     if (cong) rspExts.push(cong);
     if (filter !== '') rspExts.push({ type: HsExtType.Filter, data: encodeHsString(filter) });
+    const group = req.group ? decision.group : undefined;
+    if (group) rspExts.push({ type: HsExtType.Group, data: encodeHsGroup({ groupId: group.groupId, groupType: group.type, flags: 0, weight: 0 }) });
     if (kmrsp) rspExts.push({ type: HsExtType.KmRsp, data: kmrsp });
     const rsp: Handshake = {
       version: 5,
       encryption: 0, // libsrt answers with 0 here even when it echoes a KM
-      extension: HsExtFlag.HsReq | (kmrsp ? HsExtFlag.KmReq : 0) | (filter !== '' || cong ? HsExtFlag.Config : 0),
+      extension: HsExtFlag.HsReq | (kmrsp ? HsExtFlag.KmReq : 0) | (filter !== '' || cong || group ? HsExtFlag.Config : 0),
       isn: hs.isn,
       mss,
       flowWindow: advertisedFlowWindow(o),
@@ -325,6 +348,7 @@ export class ListenerCore {
       tx,
       rx,
       filter,
+      ...(group ? { group } : {}),
     });
     const datagram = encodeHandshakePacket(rsp, this.timestamp(now), hs.socketId);
     this.answers.set(k, { datagram, expires: now + ANSWER_TTL_US, connection });

@@ -41,6 +41,10 @@ export interface SrtOptions {
   minversion: number;
   /** SRTO_PACKETFILTER: '' (none) or `fec,cols:C,rows:R,layout:even|staircase,arq:always|onreq|never` (ADR 12). */
   packetfilter: string;
+  /** SRTO_GROUPCONNECT: a listener accepts members of connection groups (bonding, ADR 16). */
+  groupconnect: boolean;
+  /** SRTO_GROUPMINSTABLETIMEO: a main/backup member that gets no answer for this long is unstable, ms. */
+  groupminstabletimeo: number;
 }
 
 export const DEFAULT_OPTIONS: Readonly<SrtOptions> = Object.freeze({
@@ -76,6 +80,8 @@ export const DEFAULT_OPTIONS: Readonly<SrtOptions> = Object.freeze({
   retransmitalgo: 1,
   minversion: 0x010000,
   packetfilter: '',
+  groupconnect: false,
+  groupminstabletimeo: 60,
 } as SrtOptions);
 
 /** Smallest MSS libsrt accepts (SRTO_MSS); a peer announcing less in its handshake is rogue. */
@@ -129,6 +135,8 @@ const SPECS: Record<keyof SrtOptions, Spec> = {
   retransmitalgo: { kind: 'enum', values: [0, 1] },
   minversion: { kind: 'int', min: 0, max: 0xffffff },
   packetfilter: { kind: 'string', max: MAX_FILTER_LENGTH },
+  groupconnect: { kind: 'bool' },
+  groupminstabletimeo: { kind: 'int', min: 60, max: 3_600_000, unit: 'ms' },
 };
 
 export const OPTION_NAMES = Object.keys(SPECS) as (keyof SrtOptions)[];

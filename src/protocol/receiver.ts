@@ -104,6 +104,28 @@ export class Receiver {
     this.drift = cfg.driftTracer ? new DriftTracer() : null;
   }
 
+  /**
+   * A connection-group member's first data packet (ADR 16): the peer's group numbers every member
+   * the same, so this member starts where the group is, not at its handshake ISN. Only before
+   * anything was received.
+   */
+  rebase(seq: number): void {
+    if (this.buffered !== 0 || this.maxSeq !== seqAdd(this.base, -1)) return;
+    this.base = seq;
+    this.ackSeq = seq;
+    this.maxSeq = seqAdd(seq, -1);
+    this.physMaxSeq = this.maxSeq;
+  }
+
+  /**
+   * A connection-group member plays on the group's time base (its first member's), so that a copy
+   * arriving over a slower path plays at the same time as over a faster one (ADR 16).
+   */
+  adoptTimeBase(other: Receiver): void {
+    this.tsbpdBase = other.tsbpdBase;
+    this.tsRef = other.tsRef;
+  }
+
   /** Makes room for ring offset `off` (< capacity), doubling the storage as needed. */
   private ensure(off: number): void {
     if (off < this.ring) return;

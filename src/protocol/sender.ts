@@ -98,6 +98,16 @@ export class Sender {
     this.periodUs = this.computePeriod();
   }
 
+  /**
+   * Connection groups (ADR 16): the next message gets sequence number `seq`, the group's. Only
+   * while nothing is buffered (a member joining a running group, or a backup taking over).
+   */
+  rebase(seq: number): void {
+    if (!this.isEmpty() || this.fec) return;
+    this.base = this.curr = this.next = this.encNext = seq;
+    this.loss.clear();
+  }
+
   /** Packets submitted and not yet acknowledged or dropped. */
   get buffered(): number {
     return seqOff(this.base, this.next);

@@ -8,7 +8,8 @@ import { SRT_REJ } from '../protocol/reject.js';
 import { SrtError, SrtRejectedError } from './errors.js';
 import { Multiplexer, type AcceptHook, type MuxLink } from './mux.js';
 import type { SrtSocket } from './socket.js';
-import { parseSrtUrl } from './url.js';
+import { parseSrtUrl, type SrtGroupSpec } from './url.js';
+import { groupTypeValue } from '../protocol/group.js';
 
 export interface ListenOptions extends Partial<SrtOptions> {
   host?: string;
@@ -23,7 +24,10 @@ export interface ListenOptions extends Partial<SrtOptions> {
 }
 
 export interface SrtServerEvents {
+  /** A new caller — or a new connection group (groupconnect): one socket for all its members. */
   connection: [socket: SrtSocket, request: ConnectRequest];
+  /** Another member joined a group announced by 'connection' (bonding, ADR 16). */
+  member: [socket: SrtSocket, request: ConnectRequest];
   rejected: [request: ConnectRequest, reason: number];
   error: [error: Error];
 }
@@ -34,6 +38,7 @@ export class SrtServer extends EventEmitter<SrtServerEvents> {
   constructor(private readonly mux: Multiplexer) {
     super();
     mux.on('accepted', (s: SrtSocket, req: ConnectRequest) => this.emit('connection', s, req));
+    mux.on('memberAccepted', (s: SrtSocket, req: ConnectRequest) => this.emit('member', s, req));
     mux.on('rejected', (req: ConnectRequest, reason: number) => this.emit('rejected', req, reason));
     mux.on('socketError', (err: Error) => { if (this.listenerCount('error') > 0) this.emit('error', err); });
   }
@@ -99,6 +104,11 @@ export interface DialOptions extends Partial<SrtOptions> {
    * predictable (MD5 over "host:port:minute" of its target).
    */
   cookie?: number;
+  /**
+   * A caller group (bonding, ADR 16): one member connection to each node (`host`/`port` are then
+   * ignored); resolves with the group's socket once the first member connects.
+   */
+  group?: SrtGroupSpec;
 }
 
 /**
@@ -111,12 +121,17 @@ export async function dial(target: string | DialOptions): Promise<SrtSocket> {
     const u = parseSrtUrl(target);
     if (u.mode === 'listener') throw new SrtError('SRT_EINVPARAM', 'dial() needs caller or rendezvous mode, the URL asks for listener');
     o = { ...u.options, host: u.host, port: u.port, localAddress: u.adapter, localPort: u.localPort, mode: u.mode };
+    if (u.group) o.group = u.group;
   } else {
     o = target;
   }
-  const { host, port, localAddress, localPort, mode, signal, cookie, ...srt } = o;
+  const { host, port, localAddress, localPort, mode, signal, cookie, group, ...srt } = o;
   const rendezvous = mode === 'rendezvous';
   const options = resolveOptions(srt);
+  if (group) {
+    if (rendezvous) throw new SrtError('SRT_EINVPARAM', 'a connection group dials as a caller, not in rendezvous mode');
+    return dialGroup(group, options, localAddress, localPort, signal);
+  }
   const address = isIP(host) ? host : (await lookup(host)).address;
   const mux = new Multiplexer(family(address));
   const bindPort = localPort ?? (rendezvous ? port : 0);
@@ -133,6 +148,33 @@ export async function dial(target: string | DialOptions): Promise<SrtSocket> {
     await mux.connectPeer(address, port);
     const socket = await (rendezvous ? mux.rendezvous(address, port, options, cookie) : mux.connect(address, port, options));
     mux.on('connectionClosed', (_l: MuxLink) => { void mux.close(); });
+    return socket;
+  } catch (e) {
+    await mux.close();
+    throw e;
+  } finally {
+    signal?.removeEventListener('abort', onAbort);
+  }
+}
+
+/** A caller group: one UDP socket (bound to the wildcard address, so each member leaves by its own route). */
+async function dialGroup(group: SrtGroupSpec, options: SrtOptions, localAddress: string | undefined, localPort: number | undefined, signal: AbortSignal | undefined): Promise<SrtSocket> {
+  const nodes = await Promise.all(group.nodes.map(async (n) => ({ address: isIP(n.host) ? n.host : (await lookup(n.host)).address, port: n.port, weight: n.weight })));
+  const fam = family(nodes[0]!.address);
+  if (nodes.some((n) => family(n.address) !== fam)) throw new SrtError('SRT_EINVPARAM', 'the members of a group must all be IPv4 or all IPv6');
+  const mux = new Multiplexer(fam);
+  try {
+    await mux.bind(localPort ?? 0, localAddress || (fam === 'udp6' ? '::' : '0.0.0.0'));
+  } catch (e) {
+    await mux.close().catch(() => undefined);
+    throw new SrtError('SRT_EBINDCONFLICT', `cannot bind the local socket: ${(e as Error).message}`);
+  }
+  const onAbort = (): void => { void mux.close(); };
+  signal?.addEventListener('abort', onAbort, { once: true });
+  try {
+    if (signal?.aborted) throw new SrtRejectedError(SRT_REJ.CLOSE);
+    const socket = await mux.connectGroup(groupTypeValue(group.type), nodes, options);
+    mux.on('connectionClosed', () => { void mux.close(); });
     return socket;
   } catch (e) {
     await mux.close();

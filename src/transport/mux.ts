@@ -14,7 +14,8 @@ import { SRT_REJ } from '../protocol/reject.js';
 import type { SrtStats } from '../protocol/stats.js';
 import { nowUs, randomCookie, randomIsn, randomSocketId } from './clock.js';
 import { SrtRejectedError } from './errors.js';
-import { SrtSocket, type SocketLink } from './socket.js';
+import { SrtSocket, type GroupStats, type SocketLink } from './socket.js';
+import type { ConnectionGroup, GroupTypeValue } from '../protocol/group.js';
 
 const ACCEPT_HOOK_TIMEOUT_MS = 10_000;
 const UDP_BUFFER_BYTES = 4 * 1024 * 1024;
@@ -69,6 +70,73 @@ export class MuxLink implements SocketLink {
   shutdown(): void { this.mux.shutdownConnection(this.h); }
 }
 
+/**
+ * A connection group as one socket (bonding, ADR 16): messages go to the group (every member or
+ * the active one, one sequence number), deliveries come from whichever member has a message first.
+ */
+export class GroupLink implements SocketLink {
+  readonly handles: ConnHandle[] = [];
+  /** The reason of the last member to close. */
+  lastReason: CloseReason = 'local';
+  finished = false;
+  constructor(readonly mux: Multiplexer, readonly group: ConnectionGroup, readonly socket: SrtSocket) {}
+  /** A connected member (the first live one) for what one connection answers. */
+  private get lead(): ConnHandle | undefined {
+    return this.handles.find((h) => !h.closed && h.conn.state === 'connected') ?? this.handles[0];
+  }
+  get socketId(): number { return this.group.id; }
+  get peerSocketId(): number { return this.group.peerId; }
+  get streamId(): string { return this.lead?.conn.streamId ?? ''; }
+  get remoteAddress(): string { return this.lead?.address ?? ''; }
+  get remotePort(): number { return this.lead?.port ?? 0; }
+  get pbkeylen(): number {
+    const c = this.lead?.conn;
+    return c?.tx?.keys.keyLen ?? c?.rx?.keys?.keyLen ?? 0;
+  }
+  get negotiated(): { rcvLatency: number; sndLatency: number; mss: number; peerSrtVersion: number } {
+    const p = this.lead!.conn.params;
+    return { rcvLatency: p.rcvLatencyMs, sndLatency: p.sndLatencyMs, mss: p.mss, peerSrtVersion: p.peerSrtVersion };
+  }
+  get lastHeardUs(): number {
+    let t = -Infinity;
+    for (const h of this.handles) t = Math.max(t, h.conn.lastReceivedAt);
+    return t;
+  }
+  get packetFilter(): string { return ''; }
+  /** Groups carry messages (live mode): one message per write. */
+  get streamPiece(): number { return 0; }
+  get open(): boolean { return this.handles.some((h) => !h.closed && h.conn.state === 'connected' && !h.conn.closing); }
+  /** The lead member's statistics with the group's unique counts (per member: groupStats). */
+  stats(clear: boolean): SrtStats {
+    const s = this.lead!.conn.stats(nowUs(), clear);
+    const c = this.group.counters;
+    return { ...s, pktSentUnique: c.pktSentUnique, pktRecvUnique: c.pktRecvUnique };
+  }
+  groupStats(clear: boolean): GroupStats {
+    const c = this.group.counters;
+    const now = nowUs();
+    return {
+      id: this.group.id,
+      peerId: this.group.peerId,
+      type: this.group.typeName,
+      pktSentUnique: c.pktSentUnique,
+      pktRecvUnique: c.pktRecvUnique,
+      pktRecvDuplicate: c.pktRecvDuplicate,
+      switches: c.switches,
+      pktBacklogResent: c.pktBacklogResent,
+      members: this.group.members.map((m) => {
+        const h = this.handles.find((x) => x.conn === m.conn);
+        return { socketId: m.conn.localSocketId, address: h?.address ?? m.conn.peerAddress, port: h?.port ?? m.conn.peerPort, weight: m.weight, state: m.state, stats: m.conn.stats(now, clear) };
+      }),
+    };
+  }
+  send(msg: Buffer): boolean { return this.mux.writeGroup(this, msg); }
+  canSend(): boolean { return this.handles.some((h) => !h.closed && h.conn.canSend()); }
+  resume(): void { for (const h of this.handles) this.mux.resume(h); }
+  close(): void { for (const h of [...this.handles]) this.mux.closeConnection(h); }
+  shutdown(): void { for (const h of [...this.handles]) this.mux.shutdownConnection(h); }
+}
+
 export type AcceptHook = (req: ConnectRequest) => AcceptDecision | void | Promise<AcceptDecision | void>;
 
 export interface MuxStats {
@@ -100,13 +168,26 @@ export class Multiplexer extends EventEmitter {
     super();
     const sink: EndpointSink = {
       opened: (h) => {
+        if (h.group !== null) {
+          // a group member: every member of one group shares one socket
+          let link = this.groupLinks.get(h.group);
+          if (!link) {
+            const socket = new SrtSocket();
+            link = new GroupLink(this, h.group, socket);
+            this.groupLinks.set(h.group, link);
+            socket.attach(link);
+          }
+          link.handles.push(h);
+          h.owner = link;
+          return;
+        }
         const socket = new SrtSocket();
         const link = new MuxLink(this, h, socket);
         h.owner = link;
         socket.attach(link);
       },
-      deliver: (h, payload) => (h.owner as MuxLink).socket.deliver(payload),
-      serviced: (h) => (h.owner as MuxLink).socket.onWritable(),
+      deliver: (h, payload) => (h.owner as MuxLink | GroupLink).socket.deliver(payload),
+      serviced: (h) => (h.owner as MuxLink | GroupLink).socket.onWritable(),
     };
     this.endpoint = new Endpoint({ random: randomBytes, socketId: randomSocketId, isn: randomIsn }, sink);
     this.sock = dgram.createSocket({ type, reuseAddr: false, reusePort: o.reusePort === true, lookup: lookup as unknown as typeof dns.lookup });
@@ -190,15 +271,23 @@ export class Multiplexer extends EventEmitter {
         case 'request':
           this.onRequest(ev.request);
           break;
-        case 'accepted':
-          this.emit('accepted', (ev.handle.owner as MuxLink).socket, ev.request);
+        case 'accepted': {
+          const owner = ev.handle.owner as MuxLink | GroupLink;
+          // a group is one connection for the application: announced with its first member
+          if (owner instanceof GroupLink) {
+            if (owner.handles.length === 1) this.emit('accepted', owner.socket, ev.request);
+            else this.emit('memberAccepted', owner.socket, ev.request);
+          } else {
+            this.emit('accepted', owner.socket, ev.request);
+          }
           break;
+        }
         case 'rejected':
           this.emit('rejected', ev.request, ev.reason);
           break;
         case 'connected': {
           const p = ev.connector.owner as Pending;
-          p.resolve((ev.handle.owner as MuxLink).socket);
+          p.resolve((ev.handle.owner as MuxLink | GroupLink).socket);
           break;
         }
         case 'failed':
@@ -214,9 +303,87 @@ export class Multiplexer extends EventEmitter {
   }
 
   private onClosed(h: ConnHandle, reason: CloseReason): void {
-    const link = h.owner as MuxLink;
+    const link = h.owner as MuxLink | GroupLink;
+    if (link instanceof GroupLink) {
+      // the group ends with its last member (a caller group also when no member is still connecting)
+      link.lastReason = reason;
+      this.emit('memberClosed', link, h);
+      if (!link.finished && !link.open && this.pendingMembers.get(link.group) === undefined) {
+        link.finished = true;
+        this.groupLinks.delete(link.group);
+        link.socket.onFinished(reason);
+        this.emit('connectionClosed', link);
+      }
+      return;
+    }
     link.socket.onFinished(reason);
     this.emit('connectionClosed', link);
+  }
+
+  private readonly groupLinks = new Map<ConnectionGroup, GroupLink>();
+  /** Caller groups: members still connecting. */
+  private readonly pendingMembers = new Map<ConnectionGroup, number>();
+
+  /**
+   * A caller group (bonding, ADR 16): one member connection to each node, all in one new group.
+   * Resolves with the group's socket when the first member connects (libsrt srt_connect_group);
+   * the others join as they connect. Rejects with the last member's reason if none connects.
+   */
+  connectGroup(type: GroupTypeValue, nodes: readonly { address: string; port: number; weight: number }[], options: SrtOptions): Promise<SrtSocket> {
+    return new Promise((resolve, reject) => {
+      if (this.closing) {
+        reject(new SrtRejectedError(SRT_REJ.CLOSE));
+        return;
+      }
+      if (nodes.length === 0) {
+        reject(new SrtRejectedError(SRT_REJ.UNKNOWN));
+        return;
+      }
+      const now = nowUs();
+      const group = this.endpoint.createGroup(now, type, options.groupminstabletimeo);
+      let waiting = nodes.length;
+      let done = false;
+      this.pendingMembers.set(group, waiting);
+      const settleMember = (): void => {
+        waiting--;
+        if (waiting > 0) this.pendingMembers.set(group, waiting);
+        else this.pendingMembers.delete(group);
+      };
+      for (const n of nodes) {
+        const c = this.endpoint.connect(now, n.address, n.port, options, { group, weight: n.weight });
+        c.owner = {
+          resolve: (s: SrtSocket) => {
+            settleMember();
+            if (!done) {
+              done = true;
+              resolve(s);
+            }
+          },
+          reject: (reason: number) => {
+            settleMember();
+            const link = this.groupLinks.get(group);
+            if (waiting === 0 && link && !link.open && !link.finished) {
+              link.finished = true;
+              this.groupLinks.delete(group);
+              link.socket.onFinished(link.lastReason);
+              this.emit('connectionClosed', link);
+            }
+            if (!done && waiting === 0) {
+              done = true;
+              reject(new SrtRejectedError(reason));
+            }
+          },
+        } satisfies Pending;
+      }
+      this.drive();
+    });
+  }
+
+  /** One message through a group (see GroupLink). */
+  writeGroup(link: GroupLink, payload: Buffer): boolean {
+    const ok = this.endpoint.sendGroup(nowUs(), link.group, payload);
+    this.drive();
+    return ok;
   }
 
   private onRequest(req: ConnectRequest): void {

@@ -2,6 +2,7 @@
 // (readable object mode), backpressure in both directions.
 import { Duplex } from 'node:stream';
 import type { CloseReason } from '../protocol/connection.js';
+import type { GroupTypeName, MemberState } from '../protocol/group.js';
 import type { SrtStats } from '../protocol/stats.js';
 import { SrtError } from './errors.js';
 import { nowUs } from './clock.js';
@@ -36,6 +37,34 @@ export interface SocketLink {
   close(): void;
   /** Graceful close: SHUTDOWN once everything sent is acknowledged (or SO_LINGER expires); then onFinished. */
   shutdown(): void;
+  /** A connection group (bonding, ADR 16): the group and each member's statistics. */
+  groupStats?(clear: boolean): GroupStats;
+}
+
+/** A connection group's statistics (bonding, ADR 16): the group's counters and each member's SRT statistics. */
+export interface GroupStats {
+  /** The group id (bit 30 set) and the peer's. */
+  id: number;
+  peerId: number;
+  type: GroupTypeName;
+  /** Messages sent through the group once each / delivered once each / copies dropped as duplicates. */
+  pktSentUnique: number;
+  pktRecvUnique: number;
+  pktRecvDuplicate: number;
+  /** Main/backup: switches to another member, and packets re-sent over the new one. */
+  switches: number;
+  pktBacklogResent: number;
+  members: GroupMemberStats[];
+}
+
+export interface GroupMemberStats {
+  socketId: number;
+  address: string;
+  port: number;
+  weight: number;
+  /** active, idle (main/backup standby), unstable or broken. */
+  state: MemberState;
+  stats: SrtStats;
 }
 
 export interface SrtSocketEvents {
@@ -108,6 +137,11 @@ export class SrtSocket extends Duplex {
   }
 
   /** SRT_TRACEBSTATS statistics; `clear` starts a new interval. */
+  /** A connection group's per-member statistics (null: a single connection). */
+  groupStats(clear = false): GroupStats | null {
+    return this.link?.groupStats ? this.link.groupStats(clear) : null;
+  }
+
   stats(clear = false): SrtStats {
     return this.link!.stats(clear);
   }

@@ -201,7 +201,9 @@ test('validation: 400 names every bad field; required fields per kind and mode; 
 
     const base = await rxExample();
     const unsupported: [Doc, RegExp][] = [
-      [{ GroupConnect: 1 }, /GroupConnect: bonding .* not supported yet/],
+      [{ GroupConnect: 1 }, /GroupIp1: a bonded RX caller needs GroupIp1 and\/or GroupIp2/],
+      [{ GroupConnect: 1, GroupIp1: '10.0.0.1', GroupType: 'balancing' }, /GroupType: balancing groups do not exist in libsrt 1.5/],
+      [{ GroupConnect: 1, GroupIp1: '10.0.0.1', Mode: 'rendezvous' }, /GroupConnect: connection groups need caller or listener mode/],
       [{ Congestion: 'file' }, /Congestion: file mode is not supported/],
       [{ TransType: 'FILE' }, /TransType: file mode is not supported/],
     ];
@@ -211,6 +213,11 @@ test('validation: 400 names every bad field; required fields per kind and mode; 
       assert.equal((r.json() as { code: string }).code, 'API_ERR_UNSUPPORTED');
       assert.match((r.json() as { message: string }).message, re);
     }
+    // bonding: an RX caller group over GroupIp1/GroupIp2 is accepted; its document lists the group's members (none until connected)
+    const bonded = await t.app.inject({ method: 'POST', url: '/v1/add_rx', headers: auth, payload: { ...base, ServiceName: 'bonded', GroupConnect: 1, GroupType: 'broadcast', GroupIp1: '127.0.0.1', GroupIp2: '127.0.0.1' } });
+    assert.equal(bonded.statusCode, 201, bonded.body);
+    assert.deepEqual((bonded.json() as Doc)['GroupMembers'], []);
+    assert.equal((await t.app.inject({ method: 'DELETE', url: `/v1/delete_rx/${(bonded.json() as Doc)['Id']}`, headers: auth })).statusCode, 200);
     // FEC on: the fields must make a filter libsrt accepts (the example TX document has FecCols 0)
     const txFec = await t.app.inject({ method: 'POST', url: '/v1/add_tx', headers: auth, payload: { ...(await txExample()), FEC: 1 } });
     assert.equal(txFec.statusCode, 400);

@@ -381,3 +381,41 @@ describe('parseSrtUrl', () => {
     throwsOption(() => parseSrtUrl('srt://h:70000'), 'port');
   });
 });
+
+describe('parseSrtUrl: connection groups (bonding)', () => {
+  test('srt://a:p1,b:p2?grouptype=…&weight=w1,w2: one node per address, the other keys as usual', () => {
+    const e = parseSrtUrl('srt://10.0.0.1:9000,[::1]:9001?grouptype=backup&weight=10,5&latency=300&groupminstabletimeo=80');
+    assert.equal(e.mode, 'caller');
+    assert.deepEqual(e.group, { type: 'backup', nodes: [{ host: '10.0.0.1', port: 9000, weight: 10 }, { host: '::1', port: 9001, weight: 5 }] });
+    assert.deepEqual([e.host, e.port], ['10.0.0.1', 9000]);
+    assert.deepEqual(e.options, { latency: 300, groupminstabletimeo: 80 });
+    // one weight for all; broadcast by default with several addresses
+    assert.deepEqual(parseSrtUrl('srt://a:1,b:2?weight=7').group, { type: 'broadcast', nodes: [{ host: 'a', port: 1, weight: 7 }, { host: 'b', port: 2, weight: 7 }] });
+    // a group of one
+    assert.deepEqual(parseSrtUrl('srt://a:1?grouptype=broadcast').group, { type: 'broadcast', nodes: [{ host: 'a', port: 1, weight: 0 }] });
+  });
+
+  test("libsrt's srt:////group?type=…&nodes=host:port?weight=N,…", () => {
+    const e = parseSrtUrl('srt:////group?type=backup&nodes=127.0.0.1:5001?weight=10,127.0.0.2:5002&latency=200');
+    assert.deepEqual(e.group, { type: 'backup', nodes: [{ host: '127.0.0.1', port: 5001, weight: 10 }, { host: '127.0.0.2', port: 5002, weight: 0 }] });
+    assert.deepEqual(e.options, { latency: 200 });
+  });
+
+  test('bad group URLs name the key', () => {
+    throwsOption(() => parseSrtUrl('srt://a:1,b:2?grouptype=balancing'), 'grouptype');
+    throwsOption(() => parseSrtUrl('srt://a:1,b:2,c:3?weight=1,2'), 'weight');
+    throwsOption(() => parseSrtUrl('srt://a:1,b?grouptype=backup'), 'url');
+    throwsOption(() => parseSrtUrl('srt://a:1,b:2?weight=70000'), 'weight');
+    throwsOption(() => parseSrtUrl('srt:////group?nodes=a:1'), 'type');
+    throwsOption(() => parseSrtUrl('srt:////group?type=broadcast'), 'nodes');
+    throwsOption(() => parseSrtUrl('srt://a:1,b:2?mode=listener'), 'mode');
+    throwsOption(() => parseSrtUrl('srt://a:1,b:2?bogus=1'), 'bogus');
+  });
+
+  test('groupconnect and groupminstabletimeo are options with libsrt names and ranges', () => {
+    assert.deepEqual(parseSrtUrl('srt://:9000?groupconnect=1').options, { groupconnect: true });
+    assert.equal(resolveOptions({}).groupconnect, false);
+    assert.equal(resolveOptions({}).groupminstabletimeo, 60);
+    throwsOption(() => resolveOptions({ groupminstabletimeo: 59 }), 'groupminstabletimeo');
+  });
+});

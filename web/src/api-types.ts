@@ -3374,6 +3374,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -3610,6 +3638,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -3902,6 +3958,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         }[];
                     };
                 };
@@ -4007,6 +4091,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4133,6 +4245,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4282,6 +4422,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4431,6 +4599,34 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                RecvPackets: number;
+                                RecvPacketsUnique: number;
+                                RecvPacketsLost: number;
+                                RecvPacketsDropped: number;
+                                RecvPacketsRetransmitted: number;
+                                RecvPacketsBelated: number;
+                                RecvPacketsFilterExtra: number;
+                                RecvPacketsFilterSupply: number;
+                                RecvPacketsFilterLoss: number;
+                                RecvBytes: number;
+                                RecvBytesUnique: number;
+                                RecvBytesLost: number;
+                                RecvBytesDropped: number;
+                                RecvMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4615,6 +4811,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -4832,6 +5052,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -5115,6 +5359,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         }[];
                     };
                 };
@@ -5211,6 +5479,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -5328,6 +5620,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -5468,6 +5784,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };
@@ -5608,6 +5948,30 @@ export interface paths {
                             /** @description 0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller) */
                             Connected: number;
                             Reconnections: number;
+                            /** @description GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway's */
+                            GroupMembers?: {
+                                /** @description the member's peer address */
+                                Ip: string;
+                                Port: number;
+                                /** @description main/backup priority (higher = preferred) */
+                                Weight: number;
+                                /** @description active, idle (backup standby), unstable or broken */
+                                State: string;
+                                LinkRtt: number;
+                                LinkBandwidth: number;
+                                LinkMaxBandwidth: number;
+                                SendPackets: number;
+                                SendPacketsUnique: number;
+                                SendPacketsLost: number;
+                                SendPacketsDropped: number;
+                                SendPacketsRetransmitted: number;
+                                SendPacketsFilterExtra: number;
+                                SendBytes: number;
+                                SendBytesUnique: number;
+                                SendBytesDropped: number;
+                                SendMbitRate: number;
+                                LineLoss: number;
+                            }[];
                         };
                     };
                 };

@@ -2,7 +2,7 @@
 // /v1/add_rx … /v1/restart_tx, with its field names and response shapes.
 import { Type, type TSchema } from '@sinclair/typebox';
 import {
-  checkSupported, documentStats, FIELDS, GatewayConfigError, isNumericField, normalizeConfig, STAT_FIELDS, UnsupportedError,
+  checkSupported, documentStats, FIELDS, GatewayConfigError, groupMemberStats, isNumericField, normalizeConfig, STAT_FIELDS, UnsupportedError,
   type GatewayConfig, type GatewayKind,
 } from '../../core/gateway-config.js';
 import type { GatewayView } from '../../core/gateways.js';
@@ -54,6 +54,16 @@ function docSchema(kind: GatewayKind): TSchema {
   for (const f of STAT_FIELDS[kind]) props[f] = Type.Number();
   props['Connected'] = Type.Integer({ description: '0 disconnected, 1 connected, 2 waiting (listener) / connecting (caller)' });
   props['Reconnections'] = Type.Integer();
+  const member: Record<string, TSchema> = {
+    Ip: Type.String({ description: "the member's peer address" }),
+    Port: Type.Integer(),
+    Weight: Type.Integer({ description: 'main/backup priority (higher = preferred)' }),
+    State: Type.String({ description: 'active, idle (backup standby), unstable or broken' }),
+  };
+  for (const f of STAT_FIELDS[kind]) member[f] = Type.Number();
+  props['GroupMembers'] = Type.Optional(Type.Array(Type.Object(member), {
+    description: 'GroupConnect = 1 and connected: each member connection of the group (bonding) with its own statistics, as the gateway\'s',
+  }));
   return Type.Object(props);
 }
 
@@ -81,6 +91,7 @@ export function documentView(ctx: AppContext, v: GatewayView): Record<string, un
   Object.assign(out, documentStats(v.kind, v.config, v.status === 'running', rt?.liveStats() ?? null, rt?.lastStats ?? null));
   out['Connected'] = v.connected;
   out['Reconnections'] = v.reconnections;
+  if (v.config['GroupConnect'] === 1) out['GroupMembers'] = groupMemberStats(v.kind, v.config, rt?.groupStats() ?? null);
   return out;
 }
 
