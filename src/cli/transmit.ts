@@ -253,8 +253,13 @@ export async function runTransmit(argv: string[]): Promise<number> {
   // file mode waits for the network instead of dropping: nothing to gain from a warm-up
   if (srtOpts !== undefined && srtOpts.transtype !== 'file' && args.warmup > 0) {
     const o = srtOpts;
-    const w = await warmUp({ datagrams: args.warmup, srt: { passphrase: o.passphrase, pbkeylen: o.pbkeylen, packetfilter: o.packetfilter, payloadsize: o.payloadsize } });
-    log(args, `warm-up: ${w.delivered}/${w.sent} datagrams through UDP → SRT → UDP in ${w.ms.toFixed(0)} ms`);
+    try {
+      const w = await warmUp({ datagrams: args.warmup, srt: { passphrase: o.passphrase, pbkeylen: o.pbkeylen, packetfilter: o.packetfilter, payloadsize: o.payloadsize } });
+      log(args, `warm-up: ${w.delivered}/${w.sent} datagrams through UDP → SRT → UDP in ${w.ms.toFixed(0)} ms`);
+    } catch (e) {
+      // an optimisation only: whatever stopped it, the real endpoints open as they would without it
+      log(args, `warm-up skipped: ${(e as Error).message}`);
+    }
   }
 
   let src: Opened<Readable> | undefined;

@@ -10,6 +10,7 @@
 // and the timers — with the caller's SRT options (encryption and packet filter included), so the
 // same functions see the same shapes of objects. It takes a few hundred milliseconds of CPU.
 import dgram from 'node:dgram';
+import { fecConfig } from '../protocol/filter-config.js';
 import type { SrtOptions } from '../protocol/options.js';
 import { dial, listen } from '../transport/api.js';
 import type { SrtSocket } from '../transport/socket.js';
@@ -60,7 +61,17 @@ export async function warmUp(opts: WarmUpOptions = {}): Promise<WarmUpResult> {
     const sink = new UdpSink({ host: '127.0.0.1', port: counter.address().port });
     closers.push(() => { sink.destroy(); });
     await sink.open();
-    const server = await listen({ ...srt, host: '127.0.0.1', port: 0 });
+    // a filter string may leave keys to the peer (libsrt's merge): the warm-up's listener completes
+    // the FEC matrix if the caller's string has no cols, so both sides agree as with a real peer
+    const lsrt: Partial<SrtOptions> = { ...srt };
+    if (typeof srt.packetfilter === 'string' && srt.packetfilter !== '') {
+      try {
+        fecConfig(srt.packetfilter);
+      } catch {
+        lsrt.packetfilter = `${srt.packetfilter},cols:10`;
+      }
+    }
+    const server = await listen({ ...lsrt, host: '127.0.0.1', port: 0 });
     closers.push(() => server.close());
     const accepted = new Promise<SrtSocket>((r) => server.once('connection', (s) => r(s)));
     const caller = await dial({ ...srt, host: '127.0.0.1', port: server.address().port });

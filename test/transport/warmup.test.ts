@@ -9,7 +9,13 @@ fileTimeout();
 
 const udpHandles = (): number => process.getActiveResourcesInfo().filter((r) => r === 'UDPWrap' || r === 'UDPWRAP').length;
 
-for (const [name, srt] of [['clear', {}], ['AES-128', { passphrase: 'warm-up-secret', pbkeylen: 16 }]] as const) {
+for (const [name, srt] of [
+  ['clear', {}],
+  ['AES-128', { passphrase: 'warm-up-secret', pbkeylen: 16 }],
+  ['FEC, complete matrix', { packetfilter: 'fec,cols:10,rows:5' }],
+  // a string that leaves cols to the peer, as `sluice transmit` may be given: the warm-up completes it
+  ['FEC, cols left to the peer', { packetfilter: 'fec,layout:even,arq:never' }],
+] as const) {
   test(`warm-up (${name}): datagrams go through the whole path and every socket is closed`, async () => {
     const before = udpHandles();
     const r = await warmUp({ datagrams: 3000, rate: 20_000, srt });
