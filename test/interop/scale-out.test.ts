@@ -99,7 +99,7 @@ test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, th
     assert.equal(created.status, 201);
     const sid = created.json.id;
     for (const n of nodes) {
-      const v = await eventually(() => api<ServerView>(n, 'GET', `/api/v1/servers/${sid}`), (r) => r.json.status === 'running', { what: `server "live" running on ${n.name}`, timeoutMs: 15_000 });
+      const v = await eventually(() => api<ServerView>(n, 'GET', `/api/v1/servers/${sid}`), (r) => r.json.status === 'running' && r.json.node !== null, { what: `server "live" running on ${n.name}, with an owner (taken at the next heartbeat)`, timeoutMs: 15_000 });
       assert.ok(['n1', 'n2', 'n3'].includes(v.json.node ?? ''), `the server has an owner (${v.json.node})`);
     }
 
@@ -119,12 +119,14 @@ test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, th
       sinks.push(sink);
       const p = spawnPeer('srt-live-transmit', ['-v', `srt://${n.host}:${port}?streamid=read:${stream}&latency=200`, `udp://127.0.0.1:${sink.port}`]);
       peers.push(p);
-      await waitForOutput(p, /SRT source connected/, `player on ${n.name}`);
+      // srt-live-transmit says nothing before data comes: the node's stream view shows the player
+      await eventually(() => api<{ name: string; players: { peer: string }[] }[]>(n, 'GET', `/api/v1/servers/${sid}/streams`),
+        (r) => r.json.some((st) => st.name === stream && st.players.some((x) => x.peer.startsWith('127.0.0.1:'))), { what: `player of ${stream} on ${n.name}` });
       return sink;
     };
     const [ref, p2, p3] = [await play(n1, 'live/cam'), await play(n2, 'live/cam'), await play(n3, 'live/cam')];
     const media = readFileSync(testMedia());
-    const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-c', 'copy', '-f', 'mpegts', `srt://${n1.host}:${port}?streamid=publish:live/cam&pkt_size=1316&latency=200000`]);
+    const ff = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-c', 'copy', '-f', 'mpegts', `srt://${n1.host}:${port}?streamid=publish:live/cam&pkt_size=1316&linger=3&latency=200000`]);
     peers.push(ff);
     assert.equal(await ff.exited, 0, `ffmpeg published: ${ff.output()}`);
     // the player on the origin gets every byte ffmpeg sent (the media file, -c copy is byte-identical)
@@ -165,7 +167,7 @@ test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, th
 
     // a long publication on node 1, a player on node 3 (edge from node 1)
     const p3b = await play(n3, 'live/b');
-    const longFf = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', testMedia(), '-t', '60', '-c', 'copy', '-f', 'mpegts', `srt://${n1.host}:${port}?streamid=publish:live/b&pkt_size=1316`]);
+    const longFf = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-stream_loop', '-1', '-i', testMedia(), '-t', '60', '-c', 'copy', '-f', 'mpegts', `srt://${n1.host}:${port}?streamid=publish:live/b&pkt_size=1316&linger=3`]);
     peers.push(longFf);
     await waitFor(() => p3b.messages.length > 200, { what: 'the player on node 3 gets live/b from node 1', timeoutMs: 15_000 });
     // stop node 1 (SIGTERM): the stream ends for the player on node 3, which stays waiting
@@ -174,7 +176,7 @@ test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, th
       { what: 'node 3 saw live/b end', timeoutMs: 20_000 });
     const mark = p3b.messages.length;
     // published again on node 2: node 3's player resumes through an edge from node 2
-    const againFf = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-c', 'copy', '-f', 'mpegts', `srt://${n2.host}:${port}?streamid=publish:live/b&pkt_size=1316`]);
+    const againFf = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-c', 'copy', '-f', 'mpegts', `srt://${n2.host}:${port}?streamid=publish:live/b&pkt_size=1316&linger=3`]);
     peers.push(againFf);
     await waitFor(() => p3b.messages.length > mark + 200, { what: 'the player on node 3 resumes with the stream published on node 2', timeoutMs: 15_000 });
     const fromN2 = (await api<{ items: EventView[] }>(n3, 'GET', '/api/v1/events?type=node.edge.opened&limit=50')).json.items;
@@ -197,7 +199,8 @@ test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, th
     assert.ok(rejected.json.items.length > 0);
     const conns = (await api<{ name: string; players: unknown[] }[]>(n3, 'GET', `/api/v1/servers/${sid}/streams`)).json;
     assert.equal(conns.find((s) => s.name === 'live/b')?.players.length, 1, 'the connected player stays');
-    const resumed = await api<NodeView>(n3, 'POST', '/api/v1/nodes/n3/resume');
+    const resumed = await api<NodeView>(n3, 'POST', '/api/v1/nodes/n3/resume', {});
+    assert.equal(resumed.status, 200, JSON.stringify(resumed.json));
     assert.equal(resumed.json.draining, false);
     const ok = await dial({ host: n3.host, port, mode: 'caller', streamid: 'read:live/b' });
     ok.close();
