@@ -80,7 +80,7 @@ interface Origin {
 export const EDGE_LABEL = 'edge:';
 /** How long a player admitted while its edge dials waits for the stream (servers without waitForPublisher). */
 const EDGE_JOIN_MS = 3000;
-const EDGE_KEEP_MS = 5000;
+const EDGE_KEEP_MS = 2000;
 
 const dbNow = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
 const key = (serverId: number, stream: string): string => `${serverId}\n${stream}`;
@@ -104,6 +104,7 @@ export class NodeManager {
   private timer: NodeJS.Timeout | null = null;
   private ticking: Promise<void> | null = null;
   private closed = false;
+  private left = false;
   /** Registry writes in the order the server events came. */
   private writes: Promise<void> = Promise.resolve();
   draining = false;
@@ -310,6 +311,7 @@ export class NodeManager {
   // ------------------------------------------------------------------ stream registry
 
   private write(fn: () => Promise<unknown>): void {
+    if (this.left) return;
     this.writes = this.writes.then(fn).then(() => undefined, (e: Error) => process.emitWarning(`node ${this.name}: stream registry not updated: ${e.message}`));
   }
 
@@ -445,6 +447,8 @@ export class NodeManager {
 
   /** After the servers and gateways stopped: others take them at their next heartbeat instead of after the dead time. */
   async leave(): Promise<void> {
+    await this.writes; // the servers' last departures, then their rows go in one step
+    this.left = true;
     await this.db.updateTable('servers').set({ node: null }).where('node', '=', this.name).execute();
     await this.db.updateTable('gateways').set({ node: null }).where('node', '=', this.name).execute();
     await this.db.deleteFrom('stream_origins').where('node', '=', this.name).execute();

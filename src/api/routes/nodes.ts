@@ -41,14 +41,14 @@ export function registerNodeRoutes(app: App, ctx: AppContext, g: Guards): void {
     app.post(`/api/v1/nodes/:name/${draining ? 'drain' : 'resume'}`, {
       ...g.write,
       schema: {
-        tags, params: NameParams, querystring: AsyncQuery, body: Type.Optional(DrainBody), response: { 200: NodeViewSchema, 202: Type.Unknown(), ...errors(400, 401, 403, 404) },
+        tags, params: NameParams, querystring: AsyncQuery, ...(draining ? { body: Type.Union([DrainBody, Type.Null()]) } : {}), response: { 200: NodeViewSchema, 202: Type.Unknown(), ...errors(400, 401, 403, 404) },
         summary: draining ? 'Drain a node: new players are refused with 1402 OVERLOAD (the reason names the other nodes), connected ones stay; /healthz answers 503' : 'End a drain: the node takes new players again',
       },
     }, async (req, reply) => {
       const n = node();
       const name = req.params.name;
       return asTask(ctx, req, reply, draining ? 'node.drain' : 'node.resume', `node:${name}`, async () => {
-        if (!(await n.setDraining(name, draining, req.body?.reason ?? null))) throw new NotFoundError(`node ${name} not found`);
+        if (!(await n.setDraining(name, draining, (req.body as { reason?: string } | null | undefined)?.reason ?? null))) throw new NotFoundError(`node ${name} not found`);
         return (await n.list()).find((v) => v.name === name)!;
       });
     });

@@ -1,0 +1,162 @@
+// Scale-out in one process (ADR 17): two control planes as two nodes on a real PostgreSQL, each
+// with its servers on its own loopback address. The edge pull with a server's passphrase and token
+// (the node credential stands in for the token; a wrong one gets 1401), one edge per stream shared
+// by its players and released after the last one, the name of a live node refused, ownership
+// handed over on a graceful stop, and the API of a single node (SQLite) unchanged.
+import { after, before, describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildApp } from '../../src/api/app.js';
+import { ControlPlane } from '../../src/core/control-plane.js';
+import { NodeManager } from '../../src/core/nodes.js';
+import { openStore, type Store } from '../../src/store/db.js';
+import { dial } from '../../src/transport/api.js';
+import { SrtRejectedError } from '../../src/transport/errors.js';
+import type { SrtSocket } from '../../src/transport/socket.js';
+import { freePort, makeMessages, tempDir } from '../support/peers.js';
+import { apiHarness, ADMIN } from '../support/api.js';
+import { eventually, waitFor } from '../support/wait.js';
+import { startPostgres, type Postgres } from '../support/postgres.js';
+import { fileTimeout } from '../support/file-timeout.js';
+
+fileTimeout();
+
+let pg: Postgres | null = null;
+before(async () => { pg = await startPostgres(); });
+after(async () => { await pg?.stop(); });
+
+interface TestNode { cp: ControlPlane; node: NodeManager; store: Store; host: string }
+
+async function startNode(url: string, name: string, host: string): Promise<TestNode> {
+  const store = await openStore(url);
+  const node = new NodeManager(store.db, { name, address: host, srtHost: host, httpUrl: `http://${host}:0`, heartbeatMs: 200, deadAfterMs: 1500 });
+  const cp = new ControlPlane(store.db, { dataDir: tempDir(), node });
+  try {
+    await cp.start({ sampleHistory: false });
+  } catch (e) {
+    await store.db.destroy();
+    throw e;
+  }
+  return { cp, node, store, host };
+}
+
+async function stopNode(n: TestNode): Promise<void> {
+  await n.cp.close();
+  await n.store.db.destroy();
+}
+
+const PASS = 'cluster-passphrase';
+
+describe('scale-out nodes on PostgreSQL', () => {
+  test('an edge pulls with the server\'s passphrase and the node credential, is shared by its players and released after the last one', async () => {
+    const url = await pg!.createDatabase();
+    const a = await startNode(url, 'a', '127.0.0.2');
+    const b = await startNode(url, 'b', '127.0.0.3');
+    const socks: SrtSocket[] = [];
+    try {
+      const port = await freePort();
+      // players do not wait here: node b's route hook has the edge connected before the player is placed
+      const s = await a.cp.servers.create({ server_name: 'sec', server_port: port, settings: { token: 'tok', passphrase: PASS } });
+      await eventually(async () => b.cp.servers.get(s.id), (v) => v.status === 'running', { what: 'node b runs the server created on a' });
+      const pub = await dial({ host: a.host, port, streamid: '#!::r=live/x,m=publish,token=tok', passphrase: PASS });
+      socks.push(pub);
+      await eventually(async () => a.store.db.selectFrom('stream_origins').selectAll().execute(), (r) => r.length === 1 && r[0]!.node === 'a', { what: 'the registry names node a' });
+      // a player on b: token and passphrase as on any node
+      const players = [
+        await dial({ host: b.host, port, streamid: '#!::r=live/x,m=request,token=tok', passphrase: PASS }),
+        await dial({ host: b.host, port, streamid: 'read:live/x?token=tok', passphrase: PASS }),
+      ];
+      socks.push(...players);
+      const got: Buffer[][] = players.map(() => []);
+      players.forEach((p, i) => p.on('data', (m: Buffer) => got[i]!.push(m)));
+      await waitFor(() => b.cp.servers.runtime(s.id)!.stats().find((x) => x.name === 'live/x')?.players.length === 2, { what: 'both players joined on b' });
+      const msgs = makeMessages(300);
+      for (const m of msgs) pub.write(m);
+      await waitFor(() => got.every((g) => g.length >= msgs.length), { what: 'both players on b got every message through the edge', detail: () => got.map((g) => g.length).join(',') });
+      for (const g of got) assert.ok(g.every((m, i) => m.equals(msgs[i]!)), 'byte-exact, in order');
+      // on a: one connection from node b (shared by b's two players), its credential not shown
+      const onA = a.cp.servers.runtime(s.id)!.stats().find((x) => x.name === 'live/x')!;
+      assert.equal(onA.players.length, 1);
+      assert.match(onA.players[0]!.streamId, /^#!::r=live\/x,m=request,node=b,nodekey=\*\*\*$/);
+      // a wrong node credential: 1401; a node caller may not publish
+      await assert.rejects(dial({ host: a.host, port, streamid: '#!::r=live/x,m=request,node=b,nodekey=wrong', passphrase: PASS }), (e: Error) => e instanceof SrtRejectedError && e.reason === 1401);
+      // the last player leaves: the edge is released and a's node connection goes
+      for (const p of players) p.close();
+      await waitFor(() => (a.cp.servers.runtime(s.id)!.stats().find((x) => x.name === 'live/x')?.players.length ?? 0) === 0, { what: 'node b released its edge after its last player left' });
+      // a publisher of the same stream on b while a has it: 1409
+      await assert.rejects(dial({ host: b.host, port, streamid: '#!::r=live/x,m=publish,token=tok', passphrase: PASS }), (e: Error) => e instanceof SrtRejectedError && e.reason === 1409);
+    } finally {
+      for (const x of socks) x.close();
+      await stopNode(b);
+      await stopNode(a);
+    }
+  });
+
+  test('a live node\'s name is refused; a graceful stop hands its gateways over at the next heartbeat', async () => {
+    const url = await pg!.createDatabase();
+    const a = await startNode(url, 'a', '127.0.0.2');
+    let b: TestNode | null = null;
+    try {
+      await assert.rejects(startNode(url, 'a', '127.0.0.5'), /node name "a" is in use by a running node \(127\.0\.0\.2\)/);
+      b = await startNode(url, 'b', '127.0.0.3');
+      const g = await a.cp.gateways.create('rx', { ServiceName: 'feed', Mode: 'listener', ListenPort: await freePort(), UdpOut: '127.0.0.1:5009' });
+      assert.deepEqual([g.status, g.node], ['running', 'a']);
+      const onB = await eventually(async () => b!.cp.gateways.get(g.id), (v) => v.status === 'running', { what: 'node b shows the gateway running (on a)' });
+      assert.equal(onB.node, 'a');
+      await stopNode(a);
+      const moved = await eventually(async () => b!.cp.gateways.get(g.id), (v) => v.node === 'b' && v.status === 'running' && b!.cp.gateways.runtime(g.id) !== undefined, { what: 'node b runs the gateway after a stopped' });
+      assert.equal(moved.instance.length > 0, true);
+      const nodes = await b.node.list();
+      assert.deepEqual(nodes.map((n) => [n.name, n.status, n.gateways]), [['b', 'up', [g.id]]], 'a left the node list');
+    } finally {
+      if (b) await stopNode(b);
+      await stopNode(a).catch(() => undefined);
+    }
+  });
+
+  test('drain and resume through the API (with or without a body); /healthz says draining with 503', async () => {
+    const url = await pg!.createDatabase();
+    const a = await startNode(url, 'a', '127.0.0.2');
+    const app = await buildApp({ ...a.cp, jwtSecret: 'test-secret-test-secret' });
+    try {
+      const { hashPassword } = await import('../../src/core/passwords.js');
+      await a.store.db.insertInto('users').values({ username: ADMIN.username, password_hash: await hashPassword(ADMIN.password), role: 'admin', created_at: '' }).execute();
+      const token = (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: ADMIN })).json<{ token: string }>().token;
+      const auth = { authorization: `Bearer ${token}` };
+      const d = await app.inject({ method: 'POST', url: '/api/v1/nodes/a/drain', headers: auth });
+      assert.equal(d.statusCode, 200, d.body);
+      assert.deepEqual([d.json<{ draining: boolean }>().draining, d.json<{ drain_reason: string | null }>().drain_reason], [true, null]);
+      const h = await app.inject({ url: '/healthz' });
+      assert.deepEqual([h.statusCode, h.json<{ status: string; node: string }>().status, h.json<{ node: string }>().node], [503, 'draining', 'a']);
+      const r = await app.inject({ method: 'POST', url: '/api/v1/nodes/a/resume', headers: auth });
+      assert.equal(r.statusCode, 200, r.body);
+      assert.equal(r.json<{ draining: boolean }>().draining, false);
+      assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
+      assert.equal((await app.inject({ method: 'POST', url: '/api/v1/nodes/zz/drain', headers: auth })).statusCode, 404);
+      // a node that is up cannot be forgotten
+      assert.equal((await app.inject({ method: 'DELETE', url: '/api/v1/nodes/a', headers: auth })).statusCode, 409);
+    } finally {
+      await app.close();
+      await stopNode(a);
+    }
+  });
+});
+
+test('a single node (SQLite): no node fields, an empty node list, drain answers 404, /healthz as before', async () => {
+  const t = await apiHarness();
+  try {
+    const auth = await t.bearer(ADMIN.username, ADMIN.password);
+    const s = await t.app.inject({ method: 'POST', url: '/api/v1/servers', headers: auth, payload: { server_name: 'one', server_port: await freePort() } });
+    assert.equal(s.statusCode, 201);
+    assert.equal('node' in s.json<object>(), false);
+    assert.deepEqual((await t.app.inject({ url: '/api/v1/nodes', headers: auth })).json(), []);
+    assert.equal((await t.app.inject({ method: 'POST', url: '/api/v1/nodes/x/drain', headers: auth })).statusCode, 404);
+    const h = await t.app.inject({ url: '/healthz' });
+    assert.equal(h.statusCode, 200);
+    assert.deepEqual(Object.keys(h.json<object>()).sort(), ['status', 'uptime']);
+    const ev = await t.app.inject({ url: '/api/v1/events?type=server.create', headers: auth });
+    assert.equal(ev.json<{ items: { data: unknown }[] }>().items[0]!.data, null, 'events carry no node');
+  } finally {
+    await t.close();
+  }
+});
+
