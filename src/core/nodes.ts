@@ -121,6 +121,11 @@ export class NodeManager {
     this.deadAfterMs = cfg.deadAfterMs ?? 5000;
   }
 
+  /** Streams this node pulls from other nodes now. */
+  get edgeCount(): number {
+    return this.edges.size;
+  }
+
   get address(): string {
     return this.cfg.address;
   }

@@ -132,6 +132,12 @@ describe('scale-out nodes on PostgreSQL', () => {
       assert.equal(r.json<{ draining: boolean }>().draining, false);
       assert.equal((await app.inject({ url: '/healthz' })).statusCode, 200);
       assert.equal((await app.inject({ method: 'POST', url: '/api/v1/nodes/zz/drain', headers: auth })).statusCode, 404);
+      // metrics: every series labelled with the node
+      await a.cp.servers.create({ server_name: 'm', server_port: await freePort() });
+      const m = (await app.inject({ url: '/metrics' })).body;
+      assert.match(m, /^sluice_node_draining\{node="a"\} 0$/m);
+      assert.match(m, /^sluice_server_up\{server="m",server_id="\d+",node="a"\} 1$/m);
+      assert.match(m, /^sluice_process_cpu_seconds_total\{node="a"\} /m);
       // a node that is up cannot be forgotten
       assert.equal((await app.inject({ method: 'DELETE', url: '/api/v1/nodes/a', headers: auth })).statusCode, 409);
     } finally {
