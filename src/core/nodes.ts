@@ -352,7 +352,6 @@ export class NodeManager {
   private async route(serverId: number, name: string, mode: StreamMode, backup: boolean): Promise<{ reject: number; message: string } | undefined> {
     const s = this.servers.runtime(serverId);
     if (!s) return undefined;
-    const entry = s.streamEntries().find((e) => e.name === name);
     if (mode === 'publish') {
       if (backup) return undefined;
       const o = await this.origin(serverId, name);
@@ -365,21 +364,39 @@ export class NodeManager {
       const others = this.peers.filter((p) => !p.draining).map((p) => `${p.name} (${p.address})`);
       return { reject: SRT_REJX.OVERLOAD, message: `node ${this.name} is draining${this.drainReason ? ` (${this.drainReason})` : ''}${others.length ? `: connect to ${others.join(', ')}` : ''}` };
     }
-    if (entry?.publisher && !isEdge(entry.publisher)) return undefined;
+    // not published anywhere: the server's rules (wait, or 1404)
+    await this.edgeFor(serverId, s, name, s.config.waitForPublisher !== true);
+    return undefined;
+  }
+
+  /**
+   * A local reader (the dashboard's preview) is about to read `stream`: when it is published on
+   * another node, this node's edge of it is opened (or kept) and awaited. True when the stream is
+   * here or now comes through an edge.
+   */
+  async attachEdge(serverId: number, stream: string): Promise<boolean> {
+    const s = this.servers.runtime(serverId);
+    if (!s) return false;
+    return this.edgeFor(serverId, s, stream, true);
+  }
+
+  /** Opens (or keeps) the edge of a stream published elsewhere; with `wait`, until it is connected (bounded). */
+  private async edgeFor(serverId: number, s: Server, name: string, wait: boolean): Promise<boolean> {
+    const entry = s.streamEntries().find((e) => e.name === name);
+    if (entry?.publisher && !isEdge(entry.publisher)) return true;
     let edge = this.edges.get(key(serverId, name));
     if (!edge) {
       const o = await this.origin(serverId, name);
-      if (!o) return undefined; // not published anywhere: the server's rules (wait, or 1404)
+      if (!o) return false;
       edge = this.openEdge(serverId, s, name, o);
     }
     edge.keepUntil = Date.now() + EDGE_KEEP_MS;
-    // a server whose players do not wait needs the stream before the player is placed
-    if (!entry?.publisher && s.config.waitForPublisher !== true) {
+    if (wait && !entry?.publisher) {
       let t: NodeJS.Timeout | undefined;
       await Promise.race([edge.connected, new Promise((r) => { t = setTimeout(r, EDGE_JOIN_MS); })]);
       clearTimeout(t);
     }
-    return undefined;
+    return true;
   }
 
   private openEdge(serverId: number, s: Server, stream: string, o: Origin): Edge {

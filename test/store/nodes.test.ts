@@ -17,6 +17,7 @@ import { apiHarness, ADMIN } from '../support/api.js';
 import { eventually, waitFor } from '../support/wait.js';
 import { startPostgres, type Postgres } from '../support/postgres.js';
 import { fileTimeout } from '../support/file-timeout.js';
+import WebSocket from 'ws';
 
 fileTimeout();
 
@@ -45,6 +46,15 @@ async function stopNode(n: TestNode): Promise<void> {
 }
 
 const PASS = 'cluster-passphrase';
+
+/** Seven TS packets carrying `i`; `key`: a random-access point (adaptation field flag) on the first. */
+function ts(i: number, key: boolean): Buffer {
+  const b = Buffer.alloc(1316, 0xff);
+  for (let o = 0; o < b.length; o += 188) b.set([0x47, 0x01, 0x00, 0x10], o);
+  if (key) b.set([0x30, 7, 0x40], 3);
+  b.writeUInt32BE(i, 100);
+  return b;
+}
 
 describe('scale-out nodes on PostgreSQL', () => {
   test('an edge pulls with the server\'s passphrase and the node credential, is shared by its players and released after the last one', async () => {
@@ -86,6 +96,50 @@ describe('scale-out nodes on PostgreSQL', () => {
       await assert.rejects(dial({ host: b.host, port, streamid: '#!::r=live/x,m=publish,token=tok', passphrase: PASS }), (e: Error) => e instanceof SrtRejectedError && e.reason === 1409);
     } finally {
       for (const x of socks) x.close();
+      await stopNode(b);
+      await stopNode(a);
+    }
+  });
+
+  test('Callaba stream ids and the dashboard\'s preview on a node without the publisher', async () => {
+    const url = await pg!.createDatabase();
+    const a = await startNode(url, 'a', '127.0.0.2');
+    const b = await startNode(url, 'b', '127.0.0.3');
+    const app = await buildApp({ ...b.cp, jwtSecret: 'test-secret-test-secret' });
+    const socks: SrtSocket[] = [];
+    let ws: WebSocket | null = null;
+    try {
+      const { hashPassword } = await import('../../src/core/passwords.js');
+      await b.store.db.insertInto('users').values({ username: ADMIN.username, password_hash: await hashPassword(ADMIN.password), role: 'admin', created_at: '' }).execute();
+      const token = (await app.inject({ method: 'POST', url: '/api/v1/auth/login', payload: ADMIN })).json<{ token: string }>().token;
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      const httpPort = (app.server.address() as { port: number }).port;
+      const port = await freePort();
+      const s = await a.cp.servers.create({ server_name: 'cb', server_port: port });
+      await eventually(async () => b.cp.servers.get(s.id), (v) => v.status === 'running', { what: 'node b runs the server' });
+      const pub = await dial({ host: a.host, port, streamid: 'publisher/cb/live/y' });
+      socks.push(pub);
+      await eventually(async () => a.store.db.selectFrom('stream_origins').selectAll().execute(), (r) => r.length === 1, { what: 'the registry has live/y' });
+      // the preview on b: its edge is opened before the preview reads
+      ws = new WebSocket(`ws://127.0.0.1:${httpPort}/api/v1/servers/${s.id}/streams/preview?stream=live/y`, ['sluice.preview', `bearer.${token}`]);
+      const preview: Buffer[] = [];
+      ws.on('message', (d: Buffer) => preview.push(d));
+      ws.on('error', () => undefined);
+      // a Callaba player on b
+      const player = await dial({ host: b.host, port, streamid: 'receiver/cb/live/y' });
+      socks.push(player);
+      const got: Buffer[] = [];
+      player.on('data', (m: Buffer) => got.push(m));
+      await waitFor(() => b.cp.servers.runtime(s.id)!.stats().find((x) => x.name === 'live/y')?.players.length === 2, { what: 'the preview and the Callaba player read live/y on b' });
+      const msgs = [0, 1, 2, 3, 4].map((i) => ts(i, i === 2));
+      for (const m of msgs) pub.write(m);
+      await waitFor(() => got.length === 5 && preview.length === 3, { what: 'player and preview got the stream through the edge', detail: () => `${got.length}, ${preview.length}` });
+      assert.ok(got.every((m, i) => m.equals(msgs[i]!)), 'the Callaba player: every message, unchanged');
+      assert.ok(preview.every((m, i) => m.equals(msgs[i + 2]!)), 'the preview: from the keyframe, unchanged');
+    } finally {
+      ws?.close();
+      for (const x of socks) x.close();
+      await app.close();
       await stopNode(b);
       await stopNode(a);
     }
