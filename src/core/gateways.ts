@@ -306,4 +306,10 @@ export class GatewayManager {
   async closeAll(): Promise<void> {
     await Promise.all([...this.running.keys()].map((id) => this.stopRuntime(id)));
   }
+
+  /** Scale-out: this node lost the database beyond the dead time (others may run them now): stops every gateway here, without the store. */
+  async fence(): Promise<void> {
+    await this.closeAll();
+    this.versions.clear();
+  }
 }

@@ -78,8 +78,11 @@ interface Origin {
 }
 
 export const EDGE_LABEL = 'edge:';
-/** How long a player admitted while its edge dials waits for the stream (servers without waitForPublisher). */
-const EDGE_JOIN_MS = 3000;
+/**
+ * How long a player of a server without waitForPublisher is held while its edge dials (the stream
+ * must exist to place it): below libsrt's 3 s connect timeout, so a slow edge answers 1404 instead.
+ */
+const EDGE_JOIN_MS = 2000;
 const EDGE_KEEP_MS = 2000;
 
 const dbNow = sql<number>`(extract(epoch from clock_timestamp()) * 1000)::bigint`;
@@ -105,6 +108,10 @@ export class NodeManager {
   private ticking: Promise<void> | null = null;
   private closed = false;
   private left = false;
+  /** When the last heartbeat reached the database (this process's clock), and whether this node stopped its gateways and routes since. */
+  private lastBeat = Date.now();
+  private fenced = false;
+  private beatFailing = false;
   /** Registry writes in the order the server events came. */
   private writes: Promise<void> = Promise.resolve();
   draining = false;
@@ -186,7 +193,7 @@ export class NodeManager {
     await this.tick();
     this.timer = setInterval(() => {
       if (this.ticking) return;
-      this.ticking = this.tick().catch((e: Error) => process.emitWarning(`node ${this.name}: heartbeat failed: ${e.message}`)).finally(() => { this.ticking = null; });
+      this.ticking = this.tick().catch((e: Error) => this.missedBeat(e)).finally(() => { this.ticking = null; });
     }, this.heartbeatMs);
     this.timer.unref();
   }
@@ -195,6 +202,21 @@ export class NodeManager {
 
   private alive(): ReturnType<typeof sql<number>> {
     return sql<number>`${dbNow} - ${this.deadAfterMs}`;
+  }
+
+  /**
+   * A heartbeat failed (the database is unreachable). Streams go on; once the last good heartbeat
+   * is older than the dead time, other nodes may have taken this node's gateways and routes, so it
+   * stops them here (fencing) — they come back at the first heartbeat that works, if still its own.
+   */
+  private missedBeat(e: Error): void {
+    if (!this.beatFailing) process.emitWarning(`node ${this.name}: heartbeat failed (reported once until one works): ${e.message}`);
+    this.beatFailing = true;
+    if (this.fenced || Date.now() - this.lastBeat < this.deadAfterMs) return;
+    this.fenced = true;
+    this.ownedServers.clear();
+    this.events?.record({ type: 'node.fenced', level: 'error', target: `node:${this.name}`, message: `node ${this.name} has had no heartbeat for ${this.deadAfterMs} ms: its gateways and routes stop here`, data: { node: this.name } });
+    void Promise.all([this.gateways.fence(), this.routes.fence()]).catch(() => undefined);
   }
 
   /** One heartbeat: load, drain flag, claims of orphans, then servers, routes, gateways and edges follow the store. */
@@ -209,6 +231,10 @@ export class NodeManager {
       await this.join();
       return;
     }
+    this.lastBeat = Date.now();
+    if (this.beatFailing) process.emitWarning(`node ${this.name}: heartbeats reach the database again`);
+    this.beatFailing = false;
+    this.fenced = false;
     this.draining = me.draining === 1;
     this.drainReason = me.drain_reason;
     const liveNames = this.db.selectFrom('nodes').select('name').where('heartbeat_ms', '>', this.alive());
@@ -337,9 +363,11 @@ export class NodeManager {
 
   /** Where a stream is published, if on another live node. */
   private async origin(serverId: number, stream: string): Promise<Origin | undefined> {
+    // without the database this node serves what it has (its own publishers), and no edge
     const r = await this.db.selectFrom('stream_origins as o').innerJoin('nodes as n', 'n.name', 'o.node')
       .select(['o.node', 'n.address']).where('o.server_id', '=', serverId).where('o.stream', '=', stream)
-      .where('o.node', '<>', this.name).where('n.heartbeat_ms', '>', this.alive()).executeTakeFirst();
+      .where('o.node', '<>', this.name).where('n.heartbeat_ms', '>', this.alive()).executeTakeFirst()
+      .catch((e: Error) => { process.emitWarning(`node ${this.name}: stream registry not read: ${e.message}`); return undefined; });
     return r ? { node: r.node, address: r.address } : undefined;
   }
 

@@ -407,6 +407,12 @@ export class RouteManager {
     await Promise.all([...this.running.keys()].map((id) => this.stopRuntime(id, 'shutting down')));
   }
 
+  /** Scale-out: this node lost the database beyond the dead time (another node may run them now): stops every route here. */
+  async fence(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((id) => this.stopRuntime(id, 'this node lost the database')));
+    this.versions.clear();
+  }
+
   // ---------------------------------------------------------------- recordings
 
   private recordingView(r: RecordingRow): RecordingView {

@@ -318,6 +318,9 @@ export async function openStore(target: string): Promise<Store> {
     // BIGINT columns come back from pg as strings: they hold values below 2^53 here, so parse them.
     pg.types.setTypeParser(20, (v: string) => Number(v));
     const pool = new pg.Pool({ connectionString: target, max: 10 });
+    // an idle connection the server ended (restart, failover, administrator): the pool replaces it
+    // at the next query; unheard, the event would end the process
+    pool.on('error', (e: Error) => process.emitWarning(`PostgreSQL: an idle connection ended: ${e.message}`));
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     try {
       await sql`select 1`.execute(db);

@@ -18,6 +18,7 @@ import { eventually, waitFor } from '../support/wait.js';
 import { startPostgres, type Postgres } from '../support/postgres.js';
 import { fileTimeout } from '../support/file-timeout.js';
 import WebSocket from 'ws';
+import pgClient from 'pg';
 
 fileTimeout();
 
@@ -164,6 +165,48 @@ describe('scale-out nodes on PostgreSQL', () => {
     } finally {
       if (b) await stopNode(b);
       await stopNode(a).catch(() => undefined);
+    }
+  });
+
+  test('without the database a node keeps serving SRT, stops its gateways after the dead time (fencing) and runs them again when it is back', async () => {
+    const url = await pg!.createDatabase();
+    const dbName = new URL(url).pathname.slice(1);
+    const admin = new pgClient.Client({ connectionString: url.replace(/\/[^/]+$/, '/postgres') });
+    await admin.connect();
+    const a = await startNode(url, 'a', '127.0.0.2');
+    const socks: SrtSocket[] = [];
+    let cut = false;
+    try {
+      const port = await freePort();
+      const s = await a.cp.servers.create({ server_name: 'off', server_port: port });
+      const g = await a.cp.gateways.create('rx', { ServiceName: 'feed', Mode: 'listener', ListenPort: await freePort(), UdpOut: '127.0.0.1:5009' });
+      assert.equal(g.node, 'a');
+      // the database goes away for this node
+      await admin.query(`ALTER DATABASE ${dbName} WITH ALLOW_CONNECTIONS false`);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1', [dbName]);
+      cut = true;
+      await waitFor(() => a.cp.gateways.runtime(g.id) === undefined, { what: 'node a stopped its gateway once its heartbeats had failed for the dead time' });
+      // SRT goes on: a publisher and a player connect and the data flows
+      const pub = await dial({ host: a.host, port, streamid: 'publish:live/z' });
+      socks.push(pub);
+      const player = await dial({ host: a.host, port, streamid: 'read:live/z' });
+      socks.push(player);
+      const got: Buffer[] = [];
+      player.on('data', (m: Buffer) => got.push(m));
+      const msgs = makeMessages(50);
+      for (const m of msgs) pub.write(m);
+      await waitFor(() => got.length === msgs.length, { what: 'the player got the stream without the database' });
+      assert.ok(got.every((m, i) => m.equals(msgs[i]!)));
+      assert.equal(a.cp.servers.runtime(s.id) !== undefined, true);
+      // the database is back: the gateway, still this node's, runs again
+      await admin.query(`ALTER DATABASE ${dbName} WITH ALLOW_CONNECTIONS true`);
+      cut = false;
+      await waitFor(() => a.cp.gateways.runtime(g.id) !== undefined, { what: 'node a runs its gateway again', timeoutMs: 15_000 });
+    } finally {
+      if (cut) await admin.query(`ALTER DATABASE ${dbName} WITH ALLOW_CONNECTIONS true`);
+      await admin.end();
+      for (const x of socks) x.close();
+      await stopNode(a);
     }
   });
 
