@@ -50,7 +50,7 @@ async function api<T = unknown>(n: Node, method: string, path: string, body?: un
 
 const concat = (c: UdpCollector): Buffer => Buffer.concat(c.messages);
 
-test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, the publisher\'s node stopping and coming back elsewhere, drain with 1402', async () => {
+test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, the publisher\'s node stopping and coming back elsewhere, drain with 1402', async (t) => {
   requireTool('ffmpeg');
   requireTool('srt-live-transmit');
   const pg = await startPostgres();
@@ -147,8 +147,10 @@ test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, th
     // kill -9 node 2: its gateway goes to a live node and runs there (bounded by the dead time)
     n2.proc.proc.kill('SIGKILL');
     await n2.proc.exited;
+    const killedAt = Date.now();
     const moved = await eventually(() => api<GatewayView>(n3, 'GET', `/api/v1/gateways/${gw.json.id}`), (r) => r.json.node !== 'n2' && r.json.status === 'running', { what: 'the gateway of node 2 runs on another node', timeoutMs: 20_000 });
     assert.ok(['n1', 'n3'].includes(moved.json.node!));
+    t.diagnostic(`gateway running again on ${moved.json.node} ${Date.now() - killedAt} ms after kill -9 of its node`);
     const down = (await api<NodeView[]>(n1, 'GET', '/api/v1/nodes')).json.find((v) => v.name === 'n2')!;
     assert.deepEqual([down.status, down.gateways], ['down', []]);
     const servers = (await api<ServerView[]>(n1, 'GET', '/api/v1/servers')).json;
@@ -171,14 +173,19 @@ test('three nodes on one PostgreSQL: edge pulls byte-exact, kill -9 takeover, th
     peers.push(longFf);
     await waitFor(() => p3b.messages.length > 200, { what: 'the player on node 3 gets live/b from node 1', timeoutMs: 15_000 });
     // stop node 1 (SIGTERM): the stream ends for the player on node 3, which stays waiting
+    const stopAt = Date.now();
     assert.equal(await n1.proc.kill('SIGTERM'), 0, 'node 1 exits cleanly');
     await eventually(() => api<{ items: EventView[] }>(n3, 'GET', '/api/v1/events?type=stream.unpublished&limit=50'), (r) => r.json.items.some((e) => e.data?.['node'] === 'n3' && e.data?.['stream'] === 'live/b'),
       { what: 'node 3 saw live/b end', timeoutMs: 20_000 });
+    t.diagnostic(`node 3 saw live/b end ${Date.now() - stopAt} ms after SIGTERM to the publisher's node (the grace period is 5 s)`);
     const mark = p3b.messages.length;
+    const republishAt = Date.now();
     // published again on node 2: node 3's player resumes through an edge from node 2
     const againFf = spawnPeer('ffmpeg', ['-loglevel', 'error', '-re', '-i', testMedia(), '-c', 'copy', '-f', 'mpegts', `srt://${n2.host}:${port}?streamid=publish:live/b&pkt_size=1316&linger=3`]);
     peers.push(againFf);
-    await waitFor(() => p3b.messages.length > mark + 200, { what: 'the player on node 3 resumes with the stream published on node 2', timeoutMs: 15_000 });
+    await waitFor(() => p3b.messages.length > mark, { what: 'the player on node 3 resumes with the stream published on node 2', timeoutMs: 15_000 });
+    t.diagnostic(`the waiting player on node 3 got data ${Date.now() - republishAt} ms after ffmpeg started publishing on node 2`);
+    await waitFor(() => p3b.messages.length > mark + 200, { what: 'the player on node 3 goes on with the stream published on node 2', timeoutMs: 15_000 });
     const fromN2 = (await api<{ items: EventView[] }>(n3, 'GET', '/api/v1/events?type=node.edge.opened&limit=50')).json.items;
     assert.ok(fromN2.some((e) => e.data?.['node'] === 'n3' && e.data?.['origin'] === 'n2' && e.data?.['stream'] === 'live/b'), 'node 3 pulled live/b from node 2');
     // and the tail it got since is byte-exact
