@@ -5,6 +5,7 @@
 // handed over on a graceful stop, and the API of a single node (SQLite) unchanged.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
+import dgram from 'node:dgram';
 import { buildApp } from '../../src/api/app.js';
 import { ControlPlane } from '../../src/core/control-plane.js';
 import { NodeManager } from '../../src/core/nodes.js';
@@ -143,6 +144,54 @@ describe('scale-out nodes on PostgreSQL', () => {
       await app.close();
       await stopNode(b);
       await stopNode(a);
+    }
+  });
+
+  test('a server\'s routes run on its owner only, its UDP input becomes an origin other nodes pull from, and they move on a graceful stop', async () => {
+    const url = await pg!.createDatabase();
+    const a = await startNode(url, 'a', '127.0.0.2');
+    const b = await startNode(url, 'b', '127.0.0.3');
+    const nodes = [a, b];
+    const stopped = new Set<TestNode>();
+    const socks: SrtSocket[] = [];
+    const udp = dgram.createSocket('udp4');
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      const port = await freePort();
+      const s = await a.cp.servers.create({ server_name: 'rt', server_port: port });
+      const owned = await eventually(async () => a.cp.servers.get(s.id), (v) => v.node !== null && v.node !== undefined, { what: 'the server has an owner' });
+      const owner = owned.node === 'a' ? a : b;
+      const other = owner === a ? b : a;
+      // created through the node that does not own the server: it runs on the owner
+      const udpPort = await freePort();
+      const route = await other.cp.routes.create(s.id, { kind: 'udp-in', name: 'in', stream: 'u/in', config: { url: `udp://127.0.0.1:${udpPort}`, chunk: 'datagram' } });
+      assert.equal(route.status, 'stopped', 'not run by the node it was created on');
+      await eventually(async () => owner.cp.routes.get(route.id), (v) => v.status === 'running', { what: 'the owner runs the route' });
+      // datagrams in: the stream is published on the owner, a player on the other node gets it through its edge
+      const msgs = makeMessages(400);
+      let i = 0;
+      timer = setInterval(() => { if (i < msgs.length) udp.send(msgs[i++]!, udpPort, '127.0.0.1'); }, 5);
+      await eventually(async () => owner.store.db.selectFrom('stream_origins').selectAll().execute(), (r) => r.length === 1 && r[0]!.node === owner.node.name, { what: 'the route\'s stream is in the registry under its owner' });
+      const player = await dial({ host: other.host, port, streamid: 'read:u/in' });
+      socks.push(player);
+      const got: Buffer[] = [];
+      player.on('data', (m: Buffer) => got.push(m));
+      await waitFor(() => got.length >= 20, { what: 'the player on the other node gets the UDP input' });
+      const first = got[0]!.readUInt32BE(0);
+      assert.ok(got.every((m, k) => m.equals(msgs[first + k]!)), 'a contiguous run of the datagrams, unchanged');
+      clearInterval(timer);
+      player.close();
+      // the owner stops: the other node takes the server's routes at its next heartbeat (the UDP port is free again)
+      await stopNode(owner);
+      stopped.add(owner);
+      const moved = await eventually(async () => other.cp.routes.get(route.id), (v) => v.status === 'running', { what: 'the other node runs the route after the owner stopped' });
+      assert.equal(moved.id, route.id);
+      assert.equal((await other.cp.servers.get(s.id)).node, other.node.name);
+    } finally {
+      clearInterval(timer);
+      udp.close();
+      for (const x of socks) x.close();
+      for (const n of nodes) if (!stopped.has(n)) await stopNode(n);
     }
   });
 
