@@ -192,6 +192,8 @@ export class NodeManager {
   async start(): Promise<void> {
     await this.tick();
     this.timer = setInterval(() => {
+      // checked even while a heartbeat hangs: fence a heartbeat period before others may claim
+      if (!this.fenced && Date.now() - this.lastBeat >= this.deadAfterMs - this.heartbeatMs) this.fence();
       if (this.ticking) return;
       this.ticking = this.tick().catch((e: Error) => this.missedBeat(e)).finally(() => { this.ticking = null; });
     }, this.heartbeatMs);
@@ -205,17 +207,24 @@ export class NodeManager {
   }
 
   /**
-   * A heartbeat failed (the database is unreachable). Streams go on; once the last good heartbeat
-   * is older than the dead time, other nodes may have taken this node's gateways and routes, so it
-   * stops them here (fencing) — they come back at the first heartbeat that works, if still its own.
+   * A heartbeat failed (the database is unreachable). Streams go on; gateways and routes stop when
+   * the heartbeats have failed long enough (`fence`) and come back at the first one that works, if
+   * still this node's.
    */
   private missedBeat(e: Error): void {
     if (!this.beatFailing) process.emitWarning(`node ${this.name}: heartbeat failed (reported once until one works): ${e.message}`);
     this.beatFailing = true;
-    if (this.fenced || Date.now() - this.lastBeat < this.deadAfterMs) return;
+  }
+
+  /**
+   * No heartbeat has reached the database for the dead time less one period (measured from the
+   * start of the last one that did): the others may claim this node's servers and gateways at
+   * their next heartbeat, so its gateways and routes stop here first.
+   */
+  private fence(): void {
     this.fenced = true;
     this.ownedServers.clear();
-    this.events?.record({ type: 'node.fenced', level: 'error', target: `node:${this.name}`, message: `node ${this.name} has had no heartbeat for ${this.deadAfterMs} ms: its gateways and routes stop here`, data: { node: this.name } });
+    this.events?.record({ type: 'node.fenced', level: 'error', target: `node:${this.name}`, message: `node ${this.name} has had no heartbeat for ${this.deadAfterMs - this.heartbeatMs} ms: its gateways and routes stop here`, data: { node: this.name } });
     void Promise.all([this.gateways.fence(), this.routes.fence()]).catch(() => undefined);
   }
 
@@ -223,6 +232,7 @@ export class NodeManager {
   async tick(): Promise<void> {
     if (this.closed) return;
     this.sampleLoad();
+    const startedAt = Date.now();
     const me = await this.db.updateTable('nodes').set({ heartbeat_ms: dbNow as unknown as number, load: JSON.stringify(this.load), address: this.cfg.address })
       .where('name', '=', this.name).where('instance', '=', this.instance).returning(['draining', 'drain_reason']).executeTakeFirst();
     if (!me) {
@@ -231,7 +241,7 @@ export class NodeManager {
       await this.join();
       return;
     }
-    this.lastBeat = Date.now();
+    this.lastBeat = startedAt;
     if (this.beatFailing) process.emitWarning(`node ${this.name}: heartbeats reach the database again`);
     this.beatFailing = false;
     this.fenced = false;
@@ -410,13 +420,14 @@ export class NodeManager {
 
   /** Opens (or keeps) the edge of a stream published elsewhere; with `wait`, until it is connected (bounded). */
   private async edgeFor(serverId: number, s: Server, name: string, wait: boolean): Promise<boolean> {
+    if (this.closed) return false; // leaving: no new edge outlives close()
     const entry = s.streamEntries().find((e) => e.name === name);
     if (entry?.publisher && !isEdge(entry.publisher)) return true;
     let edge = this.edges.get(key(serverId, name));
     if (!edge) {
       const o = await this.origin(serverId, name);
-      if (!o) return false;
-      edge = this.openEdge(serverId, s, name, o);
+      if (!o || this.closed) return false;
+      edge = this.edges.get(key(serverId, name)) ?? this.openEdge(serverId, s, name, o); // another admission may have opened it meanwhile
     }
     edge.keepUntil = Date.now() + EDGE_KEEP_MS;
     if (wait && !entry?.publisher) {

@@ -103,6 +103,46 @@ describe('scale-out nodes on PostgreSQL', () => {
     }
   });
 
+  test('a publisher that moves to another node within the grace period keeps its players on both nodes', async () => {
+    const url = await pg!.createDatabase();
+    const a = await startNode(url, 'a', '127.0.0.2');
+    const b = await startNode(url, 'b', '127.0.0.3');
+    const socks: SrtSocket[] = [];
+    try {
+      const port = await freePort();
+      // players do not wait for publishers here: without the move their stream would end after the grace
+      const s = await a.cp.servers.create({ server_name: 'mv', server_port: port, settings: { publisherGraceMs: 5000 } });
+      await eventually(async () => b.cp.servers.get(s.id), (v) => v.status === 'running', { what: 'node b runs the server' });
+      const pub1 = await dial({ host: a.host, port, streamid: 'publish:live/m' });
+      socks.push(pub1);
+      await eventually(async () => a.store.db.selectFrom('stream_origins').selectAll().execute(), (r) => r.length === 1 && r[0]!.node === 'a', { what: 'origin a' });
+      const players = [await dial({ host: a.host, port, streamid: 'read:live/m' }), await dial({ host: b.host, port, streamid: 'read:live/m' })];
+      socks.push(...players);
+      const got: Buffer[][] = [[], []];
+      const closed = [false, false];
+      players.forEach((p, i) => { p.on('data', (m: Buffer) => got[i]!.push(m)); p.on('close', () => { closed[i] = true; }); });
+      const msgs = makeMessages(200);
+      for (const m of msgs.slice(0, 100)) pub1.write(m);
+      await waitFor(() => got.every((g) => g.length === 100), { what: 'both players got the first half from a', detail: () => got.map((g) => g.length).join(',') });
+      // the publisher leaves a and comes back on b
+      pub1.close();
+      await eventually(async () => a.store.db.selectFrom('stream_origins').selectAll().execute(), (r) => r.length === 0, { what: 'a is no longer the origin' });
+      const pub2 = await dial({ host: b.host, port, streamid: 'publish:live/m' });
+      socks.push(pub2);
+      await eventually(async () => a.store.db.selectFrom('stream_origins').selectAll().execute(), (r) => r.length === 1 && r[0]!.node === 'b', { what: 'origin b' });
+      // a's players now come through a's edge from b
+      await waitFor(() => a.cp.servers.runtime(s.id)!.stats().find((x) => x.name === 'live/m')?.publisher?.peer === 'edge:b', { what: 'node a pulls live/m from b' });
+      for (const m of msgs.slice(100)) pub2.write(m);
+      await waitFor(() => got.every((g) => g.length === 200), { what: 'both players got the second half from b', detail: () => got.map((g) => g.length).join(',') });
+      for (const g of got) assert.ok(g.every((m, i) => m.equals(msgs[i]!)), 'every message once, in order, across the move');
+      assert.deepEqual(closed, [false, false], 'no player was disconnected');
+    } finally {
+      for (const x of socks) x.close();
+      await stopNode(b);
+      await stopNode(a);
+    }
+  });
+
   test('Callaba stream ids and the dashboard\'s preview on a node without the publisher', async () => {
     const url = await pg!.createDatabase();
     const a = await startNode(url, 'a', '127.0.0.2');
