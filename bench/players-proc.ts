@@ -3,7 +3,7 @@
 // gap, keepalive when idle; src/protocol/connection.ts). Each counts the numbered messages it gets
 // (index in bytes 0..3) and their end-to-end delay: bytes 4..11 carry the generator's send time
 // (performance.timeOrigin + performance.now(), ms — the wall clock both processes share).
-// Usage: node players-proc.js <port> <stream> <n> [latency ms]. Prints "ready" once all are
+// Usage: node players-proc.js <port> <stream> <n> [latency ms] [host]. Prints "ready" once all are
 // connected, then on SIGTERM one JSON line: per-player counts and gaps, a delay histogram (1 ms
 // buckets, all players), the largest delay, and this process's CPU time.
 import { dial } from '../src/transport/api.js';
@@ -11,6 +11,7 @@ import type { SrtSocket } from '../src/transport/socket.js';
 
 const [port, stream, n] = [Number(process.argv[2]), process.argv[3]!, Number(process.argv[4])];
 const latency = Number(process.argv[5] ?? 120);
+const host = process.argv[6] ?? '127.0.0.1';
 const counts = new Array<number>(n).fill(0);
 const gaps = new Array<number>(n).fill(0);
 const next = new Array<number>(n).fill(-1);
@@ -35,7 +36,7 @@ function attach(i: number, s: SrtSocket): void {
 
 // 16 handshakes at a time
 for (let i = 0; i < n; i += 16) {
-  const batch = await Promise.all(Array.from({ length: Math.min(16, n - i) }, () => dial({ host: '127.0.0.1', port, streamid: `read:${stream}`, latency })));
+  const batch = await Promise.all(Array.from({ length: Math.min(16, n - i) }, () => dial({ host, port, streamid: `read:${stream}`, latency })));
   batch.forEach((s, j) => { attach(i + j, s); socks.push(s); });
 }
 const cpu0 = process.cpuUsage();

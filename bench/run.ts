@@ -12,6 +12,7 @@ import { fecBench } from './fec-bench.js';
 import { gopBench } from './gop-bench.js';
 import { coldBench } from './cold-bench.js';
 import { fileBench } from './file-bench.js';
+import { scaleBench } from './scale-bench.js';
 import { cpuSeconds, median, udpDrops } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
@@ -235,7 +236,7 @@ async function main(): Promise<void> {
     ['sluice', 'sluice', 16], ['slt', 'slt', 16], ['sluice', 'sluice', 32], ['slt', 'slt', 32],
   ];
   const only = process.env['BENCH_PAIRS'];
-  const part = process.env['BENCH_ONLY']; // 'transport' | 'server' | 'api' | 'gateway' | 'fec' | 'gop' | 'cold' | 'file' | undefined (all)
+  const part = process.env['BENCH_ONLY']; // 'transport' | 'server' | 'api' | 'gateway' | 'fec' | 'gop' | 'cold' | 'file' | 'scale' | undefined (all)
   const results: PairResult[] = [];
   let port = 24000 + Math.floor(Math.random() * 1000);
   // rates in the outer loop and the pairs inside, each rate REPEAT times: the pairs compared at a
@@ -289,6 +290,7 @@ async function main(): Promise<void> {
   if (part === undefined || part === 'gop') lines.push('', ...(await gopBench()));
   if (part === undefined || part === 'cold') lines.push('', ...(await coldBench()));
   if (part === undefined || part === 'file') lines.push('', ...(await fileBench()));
+  if (part === undefined || part === 'scale') lines.push('', ...(await scaleBench()));
   const summary = { date: new Date().toISOString(), cpus: os.cpus().length, node: process.version, seconds: SECONDS, warmupPackets: WARMUP_PKTS, command: cmd, results };
   process.stdout.write(`${lines.join('\n')}\n`);
   writeFileSync('bench-results.json', `${JSON.stringify(summary, null, 2)}\n`);

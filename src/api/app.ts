@@ -7,6 +7,7 @@ import jwt from '@fastify/jwt';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type } from '@sinclair/typebox';
+import { sql } from 'kysely';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import { ConflictError, NotFoundError } from '../core/servers.js';
 import { ApiError, type App, type Guards, type Role } from './common.js';
@@ -23,6 +24,7 @@ import { registerCallabaRoutes } from './routes/callaba.js';
 import { registerUtilRoutes } from './routes/utils.js';
 import { registerRouteRoutes } from './routes/routes.js';
 import { registerPreviewRoutes } from './routes/preview.js';
+import { registerNodeRoutes } from './routes/nodes.js';
 import { registerWeb } from './web.js';
 import { maskSecrets, maskUrl, readsSecrets } from '../core/secrets.js';
 import { TokenUsers } from './tokens.js';
@@ -116,7 +118,23 @@ export async function buildApp(ctx: AppContext): Promise<App> {
     admin: { onRequest: [authenticate, requireRole('admin')] },
   };
 
-  app.get('/healthz', { schema: { security: [], response: { 200: Type.Object({ status: Type.String(), uptime: Type.Number() }) } } }, async () => ({ status: 'ok', uptime: process.uptime() }));
+  const Health = Type.Object({
+    status: Type.String({ description: 'ok; draining (scale-out: this node refuses new players, 503); error (the database does not answer, 503)' }),
+    uptime: Type.Number(),
+    node: Type.Optional(Type.String({ description: 'scale-out only: this node' })),
+    error: Type.Optional(Type.String()),
+  });
+  app.get('/healthz', { schema: { security: [], summary: 'Health of this process (scale-out: of this node; 503 while it drains or cannot reach the database)', response: { 200: Health, 503: Health } } }, async (_req, reply) => {
+    const node = ctx.node;
+    if (!node) return { status: 'ok', uptime: process.uptime() };
+    try {
+      await sql`select 1`.execute(ctx.db);
+    } catch (e) {
+      return reply.code(503).send({ status: 'error', uptime: process.uptime(), node: node.name, error: `database: ${(e as Error).message}` });
+    }
+    if (node.draining) return reply.code(503).send({ status: 'draining', uptime: process.uptime(), node: node.name });
+    return { status: 'ok', uptime: process.uptime(), node: node.name };
+  });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
 
   // one failed-login budget per client for every login route (native, RX/TX, Callaba)
@@ -132,6 +150,7 @@ export async function buildApp(ctx: AppContext): Promise<App> {
   registerCallabaRoutes(app, ctx, guards, logins);
   registerUtilRoutes(app, ctx, guards);
   registerRouteRoutes(app, ctx, guards);
+  registerNodeRoutes(app, ctx, guards);
   await registerPreviewRoutes(app, ctx, undefined, (claims) => users.resolve(claims));
   return app;
 }

@@ -7,6 +7,7 @@ import type { RouteManager } from '../core/routes.js';
 import type { TaskQueue } from '../core/tasks.js';
 import type { EventLog } from '../core/events.js';
 import type { StatsHistory } from '../core/history.js';
+import type { NodeManager } from '../core/nodes.js';
 
 export interface AppContext {
   db: Kysely<DB>;
@@ -19,6 +20,8 @@ export interface AppContext {
   events: EventLog;
   /** Per-second statistics of streams and connections (the last hour). */
   history: StatsHistory;
+  /** Scale-out (ADR 17): this node, when several share the database. */
+  node?: NodeManager;
   /** When set, GET /metrics requires `Authorization: Bearer <metricsToken>`. */
   metricsToken?: string;
   jwtSecret: string;

@@ -70,6 +70,9 @@ type Fill<L extends string> = (s: Snapshot, put: (labels: Labels<L>, value: numb
 
 export function createMetrics(ctx: AppContext): ApiMetrics {
   const registry = new Registry();
+  // scale-out: every series of this node carries its name, so one Prometheus tells the nodes apart
+  const node = ctx.node;
+  if (node) registry.setDefaultLabels({ node: node.name });
   collectDefaultMetrics({ register: registry, prefix: 'sluice_' });
 
   // Every live metric's collect() is called synchronously at the start of a scrape: they share
@@ -162,6 +165,17 @@ export function createMetrics(ctx: AppContext): ApiMetrics {
     perConnDir((c) => c.stats.pktSndDropTotal, (c) => c.stats.pktRcvDropTotal));
   counter('sluice_srt_sent_bytes_total', 'Bytes sent, 44 bytes of SRT+UDP+IP headers per packet included (libsrt byteSentTotal)', CL, perConn((c) => c.stats.byteSentTotal));
   counter('sluice_srt_received_bytes_total', 'Bytes received, headers included (libsrt byteRecvTotal)', CL, perConn((c) => c.stats.byteRecvTotal));
+
+  // ---- scale-out: this node
+  if (node) {
+    const nodeGauge = (name: string, help: string, f: () => number): void => {
+      new Gauge({ name, help, registers: [registry], collect() { this.set(f()); } });
+    };
+    nodeGauge('sluice_node_draining', 'Whether this node drains (1): new players are refused with 1402', () => (node.draining ? 1 : 0));
+    nodeGauge('sluice_node_edges', 'Streams this node pulls from the nodes that have their publishers', () => node.edgeCount);
+    nodeGauge('sluice_node_receive_bits_per_second', 'Stream payload received over the last heartbeat (publishers and edges)', () => node.load.mbps_in * 1e6);
+    nodeGauge('sluice_node_send_bits_per_second', 'Stream payload sent to players over the last heartbeat (SRT, other nodes\' edges, local readers)', () => node.load.mbps_out * 1e6);
+  }
 
   // ---- statistics history
   const historyGauge = (name: string, help: string, f: (i: ReturnType<AppContext['history']['info']>) => number): void => {

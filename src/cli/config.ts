@@ -39,6 +39,9 @@ export const SERVE_OPTIONS: readonly OptionSpec[] = [
   { flag: 'admin-password', env: 'SLUICE_ADMIN_PASSWORD', kind: { type: 'string', min: 8, max: 256 }, help: 'password of "admin" on first start (else generated and printed once)', secret: true },
   { flag: 'token-ttl', env: 'SLUICE_TOKEN_TTL', kind: { type: 'duration' }, default: '12h', help: 'lifetime of login tokens (e.g. 30m, 12h, 7d)' },
   { flag: 'log-level', env: 'SLUICE_LOG_LEVEL', kind: { type: 'enum', values: ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] }, default: 'warn', help: 'API request log level (pino)' },
+  { flag: 'node-name', env: 'SLUICE_NODE_NAME', kind: { type: 'string', min: 1, max: 64 }, help: 'scale-out: this node\'s name; several nodes share one postgres:// --database (docs/SCALE-OUT.md)' },
+  { flag: 'advertise-addr', env: 'SLUICE_ADVERTISE_ADDR', kind: { type: 'string', min: 1, max: 255 }, help: 'scale-out: the host other nodes reach this node\'s SRT servers at (default --srt-host, else the hostname)' },
+  { flag: 'srt-host', env: 'SLUICE_SRT_HOST', kind: { type: 'string', min: 1, max: 255 }, help: 'scale-out: the address SRT servers bind when their settings name no host (default all)' },
   { flag: 'metrics-token', env: 'SLUICE_METRICS_TOKEN', kind: { type: 'string', min: 8, max: 256 }, help: 'if set, /metrics requires "Authorization: Bearer TOKEN"', secret: true },
 ];
 
@@ -52,6 +55,10 @@ export interface ServeConfig {
   tokenTtl: string;
   logLevel: string;
   metricsToken: string | null;
+  /** Scale-out (ADR 17): this node's name; null on a single node. */
+  nodeName: string | null;
+  advertiseAddr: string | null;
+  srtHost: string | null;
   /** Where each option's value came from (for messages). */
   sources: Record<string, string>;
 }
@@ -140,6 +147,14 @@ export function resolveServeConfig(argv: string[], env: NodeJS.ProcessEnv = proc
     sources[key] = from;
   }
   const hp = parseHostPort(values['httpAddr'] as string)!;
+  const nodeName = values['nodeName'] as string | null;
+  if (nodeName !== null) {
+    if (!/^[A-Za-z0-9_.-]+$/.test(nodeName)) throw new ConfigError(`node-name (from ${sources['nodeName']}): "${nodeName}" may hold only letters, digits, "_", "." and "-"`);
+    if (!/^postgres(ql)?:\/\//.test((values['database'] as string | null) ?? '')) throw new ConfigError(`node-name (from ${sources['nodeName']}): several nodes share a PostgreSQL database: give --database postgres://…`);
+  }
+  for (const k of ['advertiseAddr', 'srtHost']) {
+    if (values[k] !== null && nodeName === null) throw new ConfigError(`${k === 'srtHost' ? 'srt-host' : 'advertise-addr'} (from ${sources[k]}): only with --node-name (scale-out)`);
+  }
   return {
     dataDir: values['dataDir'] as string,
     database: values['database'] as string | null,
@@ -150,6 +165,9 @@ export function resolveServeConfig(argv: string[], env: NodeJS.ProcessEnv = proc
     tokenTtl: values['tokenTtl'] as string,
     logLevel: values['logLevel'] as string,
     metricsToken: values['metricsToken'] as string | null,
+    nodeName,
+    advertiseAddr: values['advertiseAddr'] as string | null,
+    srtHost: values['srtHost'] as string | null,
     sources,
   };
 }

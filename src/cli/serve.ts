@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { buildApp } from '../api/app.js';
 import { hashPassword } from '../core/passwords.js';
 import { ControlPlane } from '../core/control-plane.js';
+import { NodeManager } from '../core/nodes.js';
+import { hostname } from 'node:os';
 import { openStore, secureDataDir } from '../store/db.js';
 import { logUnhandledRejections } from './process-guard.js';
 import { resolveServeConfig, serveOptionsHelp, type ServeConfig } from './config.js';
@@ -51,24 +53,38 @@ export async function runServe(argv: string[]): Promise<number> {
     return 1;
   }
   const db = store.db;
-  const cp = new ControlPlane(db, { dataDir: o.dataDir });
-  let secret = (await db.selectFrom('meta').select('value').where('key', '=', 'jwt_secret').executeTakeFirst())?.value;
-  if (!secret) {
-    secret = randomBytes(32).toString('base64url');
-    await db.insertInto('meta').values({ key: 'jwt_secret', value: secret }).execute();
-  }
+  const node = o.nodeName === null ? undefined : new NodeManager(db, {
+    name: o.nodeName, address: o.advertiseAddr ?? o.srtHost ?? hostname(), srtHost: o.srtHost ?? undefined,
+    httpUrl: `http://${o.httpHost === '0.0.0.0' ? (o.advertiseAddr ?? hostname()) : o.httpHost}:${o.httpPort}`,
+  });
+  const cp = new ControlPlane(db, { dataDir: o.dataDir, node });
+  // nodes starting together on one new database: the first insert wins, the others read it
+  await db.insertInto('meta').values({ key: 'jwt_secret', value: randomBytes(32).toString('base64url') }).onConflict((oc) => oc.column('key').doNothing()).execute();
+  const secret = (await db.selectFrom('meta').select('value').where('key', '=', 'jwt_secret').executeTakeFirstOrThrow()).value;
   const users = await db.selectFrom('users').select('id').execute();
   if (users.length === 0) {
     const given = o.adminPassword;
     const password = given ?? randomBytes(12).toString('base64url');
-    await db.insertInto('users').values({ username: 'admin', password_hash: await hashPassword(password), role: 'admin', created_at: new Date().toISOString() }).execute();
-    if (!given) process.stdout.write(`created user "admin" with password: ${password}\n(shown once; set SLUICE_ADMIN_PASSWORD to choose it)\n`);
+    const r = await db.insertInto('users').values({ username: 'admin', password_hash: await hashPassword(password), role: 'admin', created_at: new Date().toISOString() })
+      .onConflict((oc) => oc.column('username').doNothing()).executeTakeFirst();
+    if (!given && Number(r.numInsertedOrUpdatedRows ?? 1n) > 0) process.stdout.write(`created user "admin" with password: ${password}\n(shown once; set SLUICE_ADMIN_PASSWORD to choose it)\n`);
   }
-  await cp.start();
+  try {
+    await cp.start();
+  } catch (e) {
+    process.stderr.write(`sluice serve: ${(e as Error).message}\n`);
+    await cp.close().catch(() => undefined);
+    await db.destroy();
+    return 1;
+  }
+  if (node) process.stdout.write(`node "${node.name}" joined the cluster (SRT at ${node.address})\n`);
   const { servers, gateways } = cp;
   if ((await db.selectFrom('servers').select('id').execute()).length === 0) {
     // players of a stream not published yet wait for it (decoders are often started before the encoder)
-    await servers.create({ server_name: 'default', server_port: o.srtPort, settings: { waitForPublisher: true } });
+    await servers.create({ server_name: 'default', server_port: o.srtPort, settings: { waitForPublisher: true } }).catch((e: Error) => {
+      // another node starting at the same time created it
+      if (!node) throw e;
+    });
   }
   for (const s of await servers.list()) {
     process.stdout.write(`SRT server "${s.server_name}" on UDP ${s.server_port}: ${s.status}${s.error ? ` (${s.error})` : ''}\n`);

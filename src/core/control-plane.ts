@@ -10,11 +10,14 @@ import { RouteManager } from './routes.js';
 import type { RouteLimits } from './route-config.js';
 import { GatewayManager } from './gateways.js';
 import { StatsHistory } from './history.js';
+import type { NodeManager } from './nodes.js';
 
 export interface ControlPlaneOptions {
   /** Where recordings go (`<dataDir>/recordings/`). */
   dataDir: string;
   routeLimits?: Partial<RouteLimits>;
+  /** Scale-out (ADR 17): this process is one node of several on a PostgreSQL store. */
+  node?: NodeManager;
 }
 
 export class ControlPlane {
@@ -24,15 +27,20 @@ export class ControlPlane {
   readonly routes: RouteManager;
   readonly gateways: GatewayManager;
   readonly history: StatsHistory;
+  readonly node: NodeManager | undefined;
 
   constructor(readonly db: Kysely<DB>, o: ControlPlaneOptions) {
+    const node = o.node;
+    this.node = node;
     this.events = new EventLog(db);
+    if (node) this.events.node = node.name;
     this.tasks = new TaskQueue(db);
-    this.servers = new ServerManager(db, this.events);
-    // routes follow their servers from here on (started, stopped, removed with them)
-    this.routes = new RouteManager(db, this.servers, this.events, o.dataDir, o.routeLimits ? { limits: o.routeLimits } : {});
-    this.gateways = new GatewayManager(db, this.events);
+    this.servers = new ServerManager(db, this.events, node ? { cluster: node.serverHooks() } : {});
+    // routes follow their servers from here on (started, stopped, removed with them); with several nodes, on the server's owner
+    this.routes = new RouteManager(db, this.servers, this.events, o.dataDir, { ...(o.routeLimits ? { limits: o.routeLimits } : {}), ...(node ? { runsRoutesOf: node.runsRoutesOf } : {}) });
+    this.gateways = new GatewayManager(db, this.events, node?.gatewayHooks());
     this.history = new StatsHistory(this.servers);
+    node?.attach(this.servers, this.gateways, this.routes, this.events);
   }
 
   /**
@@ -41,10 +49,13 @@ export class ControlPlane {
    * `sampleHistory` starts the one-per-second statistics sampling (tests drive it by hand).
    */
   async start(o: { sampleHistory?: boolean } = {}): Promise<void> {
-    await this.tasks.recover();
+    const others = (await this.node?.join()) ?? 0; // before the servers: they carry the node credential
+    // tasks left queued or running by a crash; with other nodes up, those may be theirs
+    if (others === 0) await this.tasks.recover();
     await this.servers.startActive();
     await this.routes.startActive();
     await this.gateways.startActive();
+    await this.node?.start();
     if (o.sampleHistory !== false) this.history.start();
   }
 
@@ -52,9 +63,11 @@ export class ControlPlane {
   async close(): Promise<void> {
     this.history.stop();
     await this.tasks.drain();
+    await this.node?.close(); // heartbeats and edges stop
     await this.gateways.closeAll();
     await this.routes.closeAll();
     await this.servers.closeAll();
+    await this.node?.leave(); // the other nodes take its servers and gateways at their next heartbeat
     await this.events.flush();
   }
 }

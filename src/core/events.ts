@@ -47,6 +47,9 @@ export class EventLog extends EventEmitter<{ event: [EventView] }> {
   private flushing: Promise<void> | null = null;
   private seq = 0;
 
+  /** Scale-out: every event carries the name of the node that recorded it (`data.node`). */
+  node: string | null = null;
+
   constructor(private readonly db: Kysely<DB>, private readonly keep = 100_000) {
     super();
   }
@@ -55,7 +58,7 @@ export class EventLog extends EventEmitter<{ event: [EventView] }> {
   record(e: EventInput): void {
     const row = {
       ts: new Date().toISOString(), type: e.type, level: e.level ?? 'info', actor: e.actor ?? null, target: e.target ?? null,
-      message: e.message, data: e.data ? JSON.stringify(e.data) : null,
+      message: e.message, data: this.node !== null ? JSON.stringify({ node: this.node, ...e.data }) : e.data ? JSON.stringify(e.data) : null,
     };
     this.queue.push({ row, resolve: () => undefined });
     this.emit('event', { id: --this.seq, ...row, data: e.data ?? null });

@@ -33,6 +33,16 @@ export interface GatewayView {
   config: GatewayConfig;
   created_at: string;
   updated_at: string;
+  /** Scale-out only: the node that runs it (its live state — connection, statistics — is that node's). */
+  node?: string | null;
+}
+
+/** How a node of a scale-out decides which gateways it runs (core/nodes.ts). */
+export interface GatewayClusterHooks {
+  /** This node's name. */
+  node: string;
+  /** Takes the gateway for this node if nobody (alive) runs it; true when it is this node's. */
+  claim(id: number): Promise<boolean>;
 }
 
 export interface GatewayStatsView {
@@ -63,7 +73,10 @@ export class GatewayManager {
   private readonly running = new Map<number, Running>();
   private readonly failures = new Map<number, string>();
 
-  constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog) {}
+  /** The `updated_at` of the row each gateway was started (or failed) from: a change made elsewhere restarts it. */
+  private readonly versions = new Map<number, string>();
+
+  constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog, private readonly cluster?: GatewayClusterHooks) {}
 
   private static config(row: GatewayRow): GatewayConfig {
     return JSON.parse(row.config) as GatewayConfig;
@@ -71,13 +84,19 @@ export class GatewayManager {
 
   private view(row: GatewayRow): GatewayView {
     const rt = this.running.get(row.id);
-    const error = this.failures.get(row.id) ?? null;
+    let error = this.failures.get(row.id) ?? null;
+    let status: GatewayView['status'] = rt ? 'running' : error ? 'failed' : 'stopped';
+    if (this.cluster && row.node !== this.cluster.node && row.node !== null && row.node_state) {
+      // run by another node: the state it last stored
+      const st = JSON.parse(row.node_state) as { status: GatewayView['status']; error: string | null };
+      [status, error] = [row.active === 1 ? st.status : 'stopped', st.error];
+    }
     return {
       id: row.id,
       kind: row.kind,
       name: row.name,
       active: row.active === 1,
-      status: rt ? 'running' : error ? 'failed' : 'stopped',
+      status,
       error,
       instance: rt?.instance ?? '',
       connected: rt ? rt.gw.connected : 0,
@@ -87,6 +106,7 @@ export class GatewayManager {
       config: GatewayManager.config(row),
       created_at: row.created_at,
       updated_at: row.updated_at,
+      ...(this.cluster ? { node: row.node } : {}),
     };
   }
 
@@ -179,6 +199,9 @@ export class GatewayManager {
     const row = await this.row(id, kind);
     await this.db.updateTable('gateways').set({ active: 1 }).where('id', '=', id).execute();
     if (this.running.has(id)) return this.get(id);
+    // scale-out: another node runs it (it follows the change on its next heartbeat)
+    if (this.cluster && !(await this.cluster.claim(id))) return this.get(id);
+    this.versions.set(id, row.updated_at);
     const target = `gateway:${row.kind}:${id}`;
     let gw: Gateway | null = null;
     try {
@@ -196,7 +219,38 @@ export class GatewayManager {
       this.failures.set(id, msg);
       this.events?.record({ type: 'gateway.failed', level: 'error', target, message: `${KIND_LABEL[row.kind]} gateway "${row.name}" cannot start: ${msg}` });
     }
+    await this.storeState(id);
     return this.get(id);
+  }
+
+  /** Scale-out: the owner stores the gateway's state for the other nodes' views. */
+  private async storeState(id: number): Promise<void> {
+    if (!this.cluster) return;
+    const state = JSON.stringify({ status: this.running.has(id) ? 'running' : this.failures.has(id) ? 'failed' : 'stopped', error: this.failures.get(id) ?? null });
+    await this.db.updateTable('gateways').set({ node_state: state }).where('id', '=', id).where('node', '=', this.cluster.node).execute();
+  }
+
+  /**
+   * Scale-out: runs exactly the active gateways in `owned` (this node's), restarting one whose row
+   * changed since it started (an update through another node's API); stops the others here.
+   */
+  async syncOwned(owned: Set<number>): Promise<void> {
+    const rows = await this.db.selectFrom('gateways').select(['id', 'active', 'updated_at']).execute();
+    for (const r of rows) {
+      const mine = owned.has(r.id) && r.active === 1;
+      const version = this.versions.get(r.id);
+      if (!mine) {
+        if (this.running.has(r.id)) await this.stopRuntime(r.id);
+        this.versions.delete(r.id);
+        this.failures.delete(r.id);
+        continue;
+      }
+      if (version === r.updated_at) continue; // running (or failed) as stored
+      await this.stopRuntime(r.id);
+      await this.start(r.id);
+    }
+    const ids = new Set(rows.map((r) => r.id));
+    for (const id of [...this.running.keys()]) if (!ids.has(id)) await this.stopRuntime(id);
   }
 
   /** Connections, disconnections and run-time failures go to the audit log. */
@@ -217,6 +271,7 @@ export class GatewayManager {
       this.running.delete(id);
       this.failures.set(id, e.message);
       void gw.close();
+      void this.storeState(id).catch(() => undefined);
       this.events?.record({ type: 'gateway.failed', level: 'error', target, message: `${label} failed: ${e.message}` });
     });
   }
@@ -225,6 +280,7 @@ export class GatewayManager {
     await this.row(id, kind);
     await this.stopRuntime(id);
     await this.db.updateTable('gateways').set({ active: 0 }).where('id', '=', id).execute();
+    await this.storeState(id);
     return this.get(id);
   }
 
@@ -249,5 +305,11 @@ export class GatewayManager {
 
   async closeAll(): Promise<void> {
     await Promise.all([...this.running.keys()].map((id) => this.stopRuntime(id)));
+  }
+
+  /** Scale-out: this node lost the database beyond the dead time (others may run them now): stops every gateway here, without the store. */
+  async fence(): Promise<void> {
+    await this.closeAll();
+    this.versions.clear();
   }
 }

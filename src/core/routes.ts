@@ -71,14 +71,21 @@ export class RouteManager {
   private readonly running = new Map<number, Running>();
   private readonly failures = new Map<number, string>();
   private readonly limits: RouteLimits;
+  /** Scale-out: whether this node runs the routes of a server (its owner); always true on a single node. */
+  private readonly gate: (serverId: number) => boolean;
+  private readonly clustered: boolean;
+  /** The `updated_at` each route was started (or failed) from: a change made on another node restarts it. */
+  private readonly versions = new Map<number, string>();
 
   constructor(
     private readonly db: Kysely<DB>,
     private readonly servers: ServerManager,
     private readonly events: EventLog | undefined,
     private readonly dataDir: string,
-    opts: { limits?: Partial<RouteLimits> } = {},
+    opts: { limits?: Partial<RouteLimits>; runsRoutesOf?: (serverId: number) => boolean } = {},
   ) {
+    this.gate = opts.runsRoutesOf ?? ((): boolean => true);
+    this.clustered = opts.runsRoutesOf !== undefined;
     this.limits = { ...DEFAULT_LIMITS, ...opts.limits };
     // a route problem must never fail the server's own start, stop or removal
     const safe = (what: string, fn: () => Promise<void>): Promise<void> => fn().catch((e: Error) => process.emitWarning(`routes: ${what}: ${e.message}`));
@@ -248,8 +255,9 @@ export class RouteManager {
     if (this.running.has(id)) return;
     const row = await this.row(id);
     const server = this.servers.runtime(row.server_id);
-    if (!server) return;
+    if (!server || !this.gate(row.server_id)) return;
     this.failures.delete(id);
+    this.versions.set(id, row.updated_at);
     const target = `route:${id}`;
     const label = `route:${id} ${row.kind} ${row.name}`;
     let runner: RouteRunner | null = null;
@@ -331,6 +339,31 @@ export class RouteManager {
     for (const r of rows) await this.startRoute(r.id);
   }
 
+  /**
+   * Scale-out: runs the active routes of the servers this node owns (a route changed through another
+   * node's API restarts; a failed one is tried again once its row changes) and stops the others.
+   * `takenOver`: servers this node just took from a dead node — their files left "recording" become "interrupted".
+   */
+  async syncOwned(takenOver: number[] = []): Promise<void> {
+    for (const sid of takenOver) await this.interruptOpen(this.db.selectFrom('recordings').selectAll().where('status', '=', 'recording').where('server_id', '=', sid));
+    const rows = await this.db.selectFrom('routes').select(['id', 'server_id', 'active', 'updated_at']).execute();
+    const ids = new Set(rows.map((r) => r.id));
+    for (const [id, rt] of [...this.running]) {
+      if (!ids.has(id) || !this.gate(rt.serverId)) await this.stopRuntime(id, 'route moved to another node');
+    }
+    for (const r of rows) {
+      const mine = r.active === 1 && this.gate(r.server_id) && this.servers.runtime(r.server_id) !== undefined;
+      if (!mine) {
+        if (this.running.has(r.id)) await this.stopRuntime(r.id, 'route stopped');
+        this.versions.delete(r.id);
+        continue;
+      }
+      if (this.versions.get(r.id) === r.updated_at) continue;
+      await this.stopRuntime(r.id, 'route changed');
+      await this.startRoute(r.id);
+    }
+  }
+
   private async stopServerRoutes(serverId: number, reason: string): Promise<void> {
     const ids = [...this.running].filter(([, rt]) => rt.serverId === serverId).map(([id]) => id);
     await Promise.all(ids.map((id) => this.stopRuntime(id, reason)));
@@ -354,7 +387,13 @@ export class RouteManager {
    * the active routes of every running server start.
    */
   async startActive(): Promise<void> {
-    const open = await this.db.selectFrom('recordings').selectAll().where('status', '=', 'recording').execute();
+    // scale-out: another node may be recording; a dead node's files are handled on takeover (syncOwned)
+    if (!this.clustered) await this.interruptOpen(this.db.selectFrom('recordings').selectAll().where('status', '=', 'recording'));
+    for (const [id, s] of this.servers.runtimes()) await this.startServerRoutes(id, s);
+  }
+
+  private async interruptOpen(q: { execute(): Promise<RecordingRow[]> }): Promise<void> {
+    const open = await q.execute();
     for (const rec of open) {
       if ([...this.running.values()].some((rt) => rt.runner instanceof Recorder && rt.runner.current?.path === rec.path)) continue;
       const st = await stat(rec.path).catch(() => null);
@@ -362,11 +401,16 @@ export class RouteManager {
         status: 'interrupted', bytes: st?.size ?? rec.bytes, ended_at: st ? st.mtime.toISOString() : rec.started_at,
       }).where('id', '=', rec.id).execute();
     }
-    for (const [id, s] of this.servers.runtimes()) await this.startServerRoutes(id, s);
   }
 
   async closeAll(): Promise<void> {
     await Promise.all([...this.running.keys()].map((id) => this.stopRuntime(id, 'shutting down')));
+  }
+
+  /** Scale-out: this node lost the database beyond the dead time (another node may run them now): stops every route here. */
+  async fence(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((id) => this.stopRuntime(id, 'this node lost the database')));
+    this.versions.clear();
   }
 
   // ---------------------------------------------------------------- recordings

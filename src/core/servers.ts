@@ -3,7 +3,7 @@ import type { Kysely, Selectable } from 'kysely';
 import type { DB, ServersTable } from '../store/db.js';
 import { OptionError } from '../protocol/errors.js';
 import { validateFilterOption } from '../protocol/filter-config.js';
-import { Server, type ServerConfig } from '../server/server.js';
+import { Server, type ServerConfig, type ServerRuntime } from '../server/server.js';
 import { serverNameCode } from '../server/streamid.js';
 import { RejectionThrottle, rejectSummaryText } from '../server/throttle.js';
 import { ConflictError, NotFoundError } from './errors.js';
@@ -24,7 +24,9 @@ export interface ServerInput {
   settings?: Record<string, unknown>;
 }
 
-export interface ServerView extends Omit<ServerRow, 'settings' | 'server_active'> {
+export interface ServerView extends Omit<ServerRow, 'settings' | 'server_active' | 'node'> {
+  /** Scale-out only: the node that runs the server's routes (every node runs its listener). */
+  node?: string | null;
   server_active: boolean;
   server_name_code: string;
   settings: Record<string, unknown>;
@@ -48,14 +50,27 @@ export interface ServerLifecycle {
   removing?(id: number): Promise<void>;
 }
 
+/** How a node of a scale-out runs its servers (core/nodes.ts). */
+export interface ServerClusterHooks {
+  /** SRT bind address when the server's settings name none (--srt-host). */
+  host?: string;
+  runtime(id: number): ServerRuntime;
+}
+
 export class ServerManager {
   private readonly running = new Map<number, Server>();
   private readonly failures = new Map<number, string>();
   private readonly lifecycle: ServerLifecycle[] = [];
   private readonly throttles = new Map<number, RejectionThrottle>();
 
-  /** `rejectSummaryMs`: repeated rejections of one peer address, stream id and reason are summarised this often (default 5000). */
-  constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog, private readonly opts: { rejectSummaryMs?: number } = {}) {}
+  /** The `updated_at` of the row each running server was started from (scale-out: a change made on another node restarts it here). */
+  private readonly versions = new Map<number, string>();
+
+  /**
+   * `rejectSummaryMs`: repeated rejections of one peer address, stream id and reason are summarised this often (default 5000).
+   * `cluster` (scale-out, ADR 17): the SRT bind address of this node when a server's settings name none, and the run-time hooks of each server.
+   */
+  constructor(private readonly db: Kysely<DB>, private readonly events?: EventLog, private readonly opts: { rejectSummaryMs?: number; cluster?: ServerClusterHooks } = {}) {}
 
   static toConfig(row: ServerRow): ServerConfig {
     // packetfilter is an SRT option of every connection (libsrt's name), the rest ServerConfig keys
@@ -74,11 +89,13 @@ export class ServerManager {
     };
   }
 
-  private view(row: ServerRow): ServerView {
+  private view(full: ServerRow): ServerView {
+    const { node, ...row } = full;
     const s = this.running.get(row.id);
     const error = this.failures.get(row.id) ?? null;
     return {
       ...row,
+      ...(this.opts.cluster ? { node } : {}),
       server_active: row.server_active === 1,
       server_name_code: serverNameCode(row.server_name),
       settings: JSON.parse(row.settings) as Record<string, unknown>,
@@ -199,7 +216,11 @@ export class ServerManager {
   async start(id: number): Promise<ServerView> {
     const row = await this.row(id);
     if (this.running.has(id)) return this.view(row);
-    const s = new Server(ServerManager.toConfig(row));
+    const cluster = this.opts.cluster;
+    const config = ServerManager.toConfig(row);
+    if (cluster?.host !== undefined && config.host === undefined) config.host = cluster.host;
+    const s = new Server(config, cluster?.runtime(row.id));
+    this.versions.set(id, row.updated_at);
     this.audit(id, s);
     try {
       await s.start();
@@ -251,6 +272,30 @@ export class ServerManager {
     await s?.close();
     this.throttles.get(id)?.close(); // the pending summaries are recorded
     this.throttles.delete(id);
+  }
+
+  /**
+   * Scale-out: makes this node run what the store says (changes made through another node's API):
+   * active servers start, changed ones restart, stopped and deleted ones stop. A server that failed
+   * is tried again only once its row changes.
+   */
+  async syncFromStore(): Promise<void> {
+    const rows = await this.db.selectFrom('servers').select(['id', 'server_active', 'updated_at']).execute();
+    const seen = new Set<number>();
+    for (const r of rows) {
+      seen.add(r.id);
+      const version = this.versions.get(r.id);
+      if (r.server_active !== 1) {
+        if (this.running.has(r.id)) await this.stopRuntime(r.id);
+        this.versions.delete(r.id);
+        continue;
+      }
+      if (version === r.updated_at) continue; // running (or failed) as it is stored
+      if (this.running.has(r.id)) await this.stopRuntime(r.id);
+      await this.start(r.id);
+    }
+    for (const id of [...this.running.keys()]) if (!seen.has(id)) await this.stopRuntime(id);
+    for (const id of [...this.versions.keys()]) if (!seen.has(id)) this.versions.delete(id);
   }
 
   /** Starts every server marked active (after a restart); failures are recorded, others carry on. */

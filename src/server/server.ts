@@ -3,6 +3,7 @@
 // This class orchestrates: its listeners' accept hooks run the pure access rules (access.ts)
 // around the HTTP backends (backends.ts) and a cluster's route hook, and reserve the caller; the
 // registry (registry.ts) routes connections, fans out and keeps the streams.
+import { timingSafeEqual } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import type { ConnectRequest, AcceptDecision } from '../protocol/listener.js';
 import type { SrtOptions } from '../protocol/options.js';
@@ -14,7 +15,7 @@ import { admitStreamId, applyHookAnswer, checkWhitelist, isRejection, normaliseN
 import { callAuthHook, ConfigBackend } from './backends.js';
 import { LocalEndpoint } from './local.js';
 import { StreamRegistry } from './registry.js';
-import { parseStreamId, type StreamMode } from './streamid.js';
+import { parseStreamId, type ParsedStreamId, type StreamMode } from './streamid.js';
 import {
   MAX_PUBLISH_PORTS, type ConnectionRole, type ConnectionStatsView, type ServerConfig, type ServerConnection, type ServerEvents,
   type StreamStatsView,
@@ -36,7 +37,17 @@ export interface ServerRuntime {
   route?: (name: string, mode: StreamMode, backup: boolean) => Promise<{ reject: number; message: string } | undefined>;
   /** A caller `route` let through did not become a connection (refused here, or its handshake failed). */
   release?: (name: string, mode: StreamMode, backup: boolean) => void;
+  /**
+   * Scale-out (ADR 17): the secret another node of the same database presents when it pulls a
+   * stream from this one (`#!::r=NAME,m=request,node=NODE,nodekey=SECRET`). Such a caller is a
+   * player of NAME with the stream's read passphrase (else the server's); the token, users, auth
+   * hook, whitelist and `route` do not apply to it.
+   */
+  nodeCredential?: string;
 }
+
+/** The `user` of a connection from another node (an edge pulling a stream): `node:NAME`. */
+export const NODE_USER_PREFIX = 'node:';
 
 export class Server extends EventEmitter<ServerEvents> {
   readonly config: ServerConfig;
@@ -124,6 +135,7 @@ export class Server extends EventEmitter<ServerEvents> {
   private async check(req: ConnectRequest): Promise<AcceptDecision> {
     const c = this.config;
     const sid = parseStreamId(req.streamId, { defaultStream: c.defaultStream });
+    if (sid.query['nodekey'] !== undefined) return this.reserve(req, this.admitNode(sid));
     let a = refuseOn(admitStreamId(sid, c));
     if (c.authHook) a = refuseOn(applyHookAnswer(a, await callAuthHook(c.authHook, c.name, req, sid)));
     refuseOn(checkWhitelist(a.name, c, this.whitelist));
@@ -138,6 +150,18 @@ export class Server extends EventEmitter<ServerEvents> {
       }
     }
     return this.reserve(req, a);
+  }
+
+  /** A caller presenting a node credential: another node's edge pull (see ServerRuntime.nodeCredential). */
+  private admitNode(sid: ParsedStreamId): Admission {
+    const key = this.runtime.nodeCredential;
+    const given = Buffer.from(sid.query['nodekey'] ?? '');
+    if (key === undefined || given.length !== Buffer.byteLength(key) || !timingSafeEqual(given, Buffer.from(key))) {
+      throw new SrtRejectedError(SRT_REJX.UNAUTHORIZED, 'wrong node credential');
+    }
+    if (sid.mode !== 'request') throw new SrtRejectedError(SRT_REJX.BAD_MODE, 'a node only reads streams from another node');
+    const passphrase = this.config.streams?.[sid.name]?.readPassphrase ?? this.config.passphrase;
+    return { name: sid.name, mode: 'request', backup: false, user: `${NODE_USER_PREFIX}${sid.query['node'] ?? '?'}`, ...(passphrase !== undefined ? { passphrase } : {}) };
   }
 
   /** The registry's decision and the caller's reservation, in one synchronous turn. */
@@ -175,7 +199,8 @@ export class Server extends EventEmitter<ServerEvents> {
       id: this.registry.nextId(),
       role: p.mode === 'publish' ? (p.backup ? 'backup' : 'publisher') : 'player',
       stream: p.name,
-      streamId: req.streamId,
+      // another node's credential is not shown (stream views, audit log)
+      streamId: p.user?.startsWith(NODE_USER_PREFIX) ? req.streamId.replace(/nodekey=[^,]*/, 'nodekey=***') : req.streamId,
       peer: p.peer,
       user: p.user,
       socket,
@@ -252,6 +277,11 @@ export class Server extends EventEmitter<ServerEvents> {
 
   connections(): ServerConnection[] {
     return [...this.registry.conns.values()];
+  }
+
+  /** Each stream's publisher (null in its grace period or while players wait) and players, without statistics. */
+  streamEntries(): { name: string; publisher: ServerConnection | null; players: ServerConnection[]; bytes: number }[] {
+    return [...this.registry.streams.values()].map((st) => ({ name: st.name, publisher: st.publisher, players: [...st.players], bytes: st.bytes }));
   }
 
   streamNames(): string[] {

@@ -31,6 +31,8 @@ export interface ServersTable {
   settings: string; // JSON: passphrases, access mode, limits, …
   created_at: string;
   updated_at: string;
+  /** Scale-out (ADR 17): the node that runs the server's routes; null on a single node. */
+  node: Generated<string | null>;
 }
 
 export interface MetaTable {
@@ -74,6 +76,35 @@ export interface GatewaysTable {
   active: number; // 0/1
   created_at: string;
   updated_at: string;
+  /** Scale-out (ADR 17): the node that runs the gateway; null on a single node. */
+  node: Generated<string | null>;
+  /** Scale-out: the owner's last status of it, JSON {status, error} (the other nodes show it). */
+  node_state: Generated<string | null>;
+}
+
+/** Scale-out (ADR 17): the `sluice serve` processes sharing one PostgreSQL database. */
+export interface NodesTable {
+  name: string;
+  /** Where this node's SRT servers are reached (--advertise-addr). */
+  address: string;
+  http_url: string;
+  /** A random id per process: a second process with the same name is refused while this one lives. */
+  instance: string;
+  started_at: string;
+  /** The database's clock, ms since the epoch, at the last heartbeat. */
+  heartbeat_ms: number;
+  draining: number; // 0/1
+  drain_reason: string | null;
+  /** JSON: connections, Mbit/s in and out, CPU. */
+  load: string;
+}
+
+/** Scale-out stream registry: which node has the publisher of each stream of a server. */
+export interface StreamOriginsTable {
+  server_id: number;
+  stream: string;
+  node: string;
+  updated_at: string;
 }
 
 /** Re-streaming routes of a server: pull, push, UDP in/out, recording; `config` depends on `kind`. */
@@ -111,6 +142,8 @@ export interface DB {
   gateways: GatewaysTable;
   routes: RoutesTable;
   recordings: RecordingsTable;
+  nodes: NodesTable;
+  stream_origins: StreamOriginsTable;
 }
 
 export type Dialect = 'sqlite' | 'postgres';
@@ -217,6 +250,32 @@ function migrations(dialect: Dialect): Record<string, Migration> {
         await db.schema.alterTable('users').addColumn('token_version', 'integer', (c) => c.notNull().defaultTo(0)).execute();
       },
     },
+    '0005_nodes': {
+      // scale-out (ADR 17): nodes with heartbeats, owners of servers and gateways, the stream registry
+      async up(db: Kysely<unknown>): Promise<void> {
+        await db.schema.createTable('nodes')
+          .addColumn('name', 'text', (c) => c.primaryKey())
+          .addColumn('address', 'text', (c) => c.notNull())
+          .addColumn('http_url', 'text', (c) => c.notNull())
+          .addColumn('instance', 'text', (c) => c.notNull())
+          .addColumn('started_at', 'text', (c) => c.notNull())
+          .addColumn('heartbeat_ms', 'bigint', (c) => c.notNull())
+          .addColumn('draining', 'integer', (c) => c.notNull().defaultTo(0))
+          .addColumn('drain_reason', 'text')
+          .addColumn('load', 'text', (c) => c.notNull().defaultTo('{}'))
+          .execute();
+        await db.schema.alterTable('servers').addColumn('node', 'text').execute();
+        await db.schema.alterTable('gateways').addColumn('node', 'text').execute();
+        await db.schema.alterTable('gateways').addColumn('node_state', 'text').execute();
+        await db.schema.createTable('stream_origins')
+          .addColumn('server_id', 'integer', (c) => c.notNull())
+          .addColumn('stream', 'text', (c) => c.notNull())
+          .addColumn('node', 'text', (c) => c.notNull())
+          .addColumn('updated_at', 'text', (c) => c.notNull())
+          .addPrimaryKeyConstraint('stream_origins_pk', ['server_id', 'stream'])
+          .execute();
+      },
+    },
   };
 }
 
@@ -259,6 +318,9 @@ export async function openStore(target: string): Promise<Store> {
     // BIGINT columns come back from pg as strings: they hold values below 2^53 here, so parse them.
     pg.types.setTypeParser(20, (v: string) => Number(v));
     const pool = new pg.Pool({ connectionString: target, max: 10 });
+    // an idle connection the server ended (restart, failover, administrator): the pool replaces it
+    // at the next query; unheard, the event would end the process
+    pool.on('error', (e: Error) => process.emitWarning(`PostgreSQL: an idle connection ended: ${e.message}`));
     const db = new Kysely<DB>({ dialect: new PostgresDialect({ pool }) });
     try {
       await sql`select 1`.execute(db);

@@ -34,7 +34,7 @@ for (const b of backends) {
       await s.db.destroy();
       s = await openStore(target);
       const applied = await s.db.selectFrom('kysely_migration' as never).select('name' as never).execute() as unknown as { name: string }[];
-      assert.deepEqual(applied.map((r) => r.name).sort(), ['0001_initial', '0002_tasks_events_gateways', '0003_routes', '0004_token_version']);
+      assert.deepEqual(applied.map((r) => r.name).sort(), ['0001_initial', '0002_tasks_events_gateways', '0003_routes', '0004_token_version', '0005_nodes']);
       assert.equal((await s.db.selectFrom('users').selectAll().execute()).length, 1);
       // 0004: a user's token version starts at 0 and counts up in SQL (a password change revokes tokens)
       assert.equal(Number((await s.db.selectFrom('users').select('token_version').executeTakeFirstOrThrow()).token_version), 0);

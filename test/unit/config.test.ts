@@ -66,3 +66,15 @@ test('config file problems are named', () => {
   assert.throws(() => resolve(['--config', range]), /srt-port \(from config .*range\.json\): "0" is not an integer from 1 to 65535/);
   assert.throws(() => resolve(['--config', join(dir, 'missing.json')]), /cannot read it/);
 });
+
+test('scale-out options: a node name needs PostgreSQL; advertise and SRT host only with a node name', () => {
+  const c = resolve(['--node-name', 'n1', '--database', 'postgres://db/sluice', '--advertise-addr', '10.0.0.5', '--srt-host', '10.0.0.5']);
+  assert.deepEqual([c.nodeName, c.advertiseAddr, c.srtHost], ['n1', '10.0.0.5', '10.0.0.5']);
+  const fromEnv = resolve([], { SLUICE_NODE_NAME: 'edge-2', SLUICE_DATABASE: 'postgresql://u@db:5432/s' });
+  assert.equal(fromEnv.nodeName, 'edge-2');
+  assert.deepEqual([resolve([]).nodeName, resolve([]).advertiseAddr, resolve([]).srtHost], [null, null, null]);
+  assert.throws(() => resolve(['--node-name', 'n1']), (e: Error) => e instanceof ConfigError && e.message === 'node-name (from --node-name): several nodes share a PostgreSQL database: give --database postgres://…');
+  assert.throws(() => resolve(['--node-name', 'n 1', '--database', 'postgres://db/s']), /node-name \(from --node-name\): "n 1" may hold only letters, digits/);
+  assert.throws(() => resolve(['--advertise-addr', '10.0.0.5']), /advertise-addr \(from --advertise-addr\): only with --node-name \(scale-out\)/);
+  assert.throws(() => resolve([], { SLUICE_SRT_HOST: '127.0.0.2' }), /srt-host \(from SLUICE_SRT_HOST\): only with --node-name/);
+});

@@ -11,6 +11,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** Health of this process (scale-out: of this node; 503 while it drains or cannot reach the database) */
         get: {
             parameters: {
                 query?: never;
@@ -27,8 +28,28 @@ export interface paths {
                     };
                     content: {
                         "application/json": {
+                            /** @description ok; draining (scale-out: this node refuses new players, 503); error (the database does not answer, 503) */
                             status: string;
                             uptime: number;
+                            /** @description scale-out only: this node */
+                            node?: string;
+                            error?: string;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                503: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            /** @description ok; draining (scale-out: this node refuses new players, 503); error (the database does not answer, 503) */
+                            status: string;
+                            uptime: number;
+                            /** @description scale-out only: this node */
+                            node?: string;
+                            error?: string;
                         };
                     };
                 };
@@ -796,6 +817,8 @@ export interface paths {
                             streams: string[];
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node's) */
+                            node?: string | null;
                         }[];
                     };
                 };
@@ -1008,6 +1031,8 @@ export interface paths {
                             streams: string[];
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node's) */
+                            node?: string | null;
                         };
                     };
                 };
@@ -1105,6 +1130,8 @@ export interface paths {
                             streams: string[];
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node's) */
+                            node?: string | null;
                         };
                     };
                 };
@@ -1318,6 +1345,8 @@ export interface paths {
                             streams: string[];
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node's) */
+                            node?: string | null;
                         };
                     };
                 };
@@ -1690,6 +1719,8 @@ export interface paths {
                                 streams: string[];
                                 created_at: string;
                                 updated_at: string;
+                                /** @description scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node's) */
+                                node?: string | null;
                             };
                             restarted: boolean;
                         };
@@ -1906,6 +1937,8 @@ export interface paths {
                             streams: string[];
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node's) */
+                            node?: string | null;
                         };
                     };
                 };
@@ -2124,6 +2157,8 @@ export interface paths {
                             streams: string[];
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node's) */
+                            node?: string | null;
                         };
                     };
                 };
@@ -2342,6 +2377,8 @@ export interface paths {
                             streams: string[];
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node's) */
+                            node?: string | null;
                         };
                     };
                 };
@@ -6085,6 +6122,8 @@ export interface paths {
                             };
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node */
+                            node?: string | null;
                         }[];
                     };
                 };
@@ -6158,6 +6197,8 @@ export interface paths {
                             };
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node */
+                            node?: string | null;
                         };
                     };
                 };
@@ -6187,6 +6228,8 @@ export interface paths {
                             };
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node */
+                            node?: string | null;
                         };
                     };
                 };
@@ -6348,6 +6391,8 @@ export interface paths {
                             };
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node */
+                            node?: string | null;
                         };
                     };
                 };
@@ -6595,6 +6640,8 @@ export interface paths {
                                 };
                                 created_at: string;
                                 updated_at: string;
+                                /** @description scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node */
+                                node?: string | null;
                             };
                             restarted: boolean;
                         };
@@ -6843,6 +6890,8 @@ export interface paths {
                             };
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node */
+                            node?: string | null;
                         };
                     };
                 };
@@ -7009,6 +7058,8 @@ export interface paths {
                             };
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node */
+                            node?: string | null;
                         };
                     };
                 };
@@ -7175,6 +7226,8 @@ export interface paths {
                             };
                             created_at: string;
                             updated_at: string;
+                            /** @description scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node */
+                            node?: string | null;
                         };
                     };
                 };
@@ -11745,6 +11798,477 @@ export interface paths {
         put?: never;
         post?: never;
         delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The nodes sharing this database: address, load, what each runs (empty on a single node) */
+        get: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            name: string;
+                            /** @description where its SRT servers are reached (--advertise-addr) */
+                            address: string;
+                            http_url: string;
+                            started_at: string;
+                            /** @description down: no heartbeat within the dead time; its servers and gateways went to others */
+                            status: "up" | "down";
+                            heartbeat_age_ms: number;
+                            /** @description new players are refused with 1402 OVERLOAD; connected ones stay */
+                            draining: boolean;
+                            drain_reason: string | null;
+                            load: {
+                                /** @description SRT connections and local endpoints on its servers */
+                                connections: number;
+                                /** @description stream payload received (publishers, edges), Mbit/s over the last heartbeat */
+                                mbps_in: number;
+                                /** @description stream payload sent to players (SRT, other nodes' edges, local readers), Mbit/s */
+                                mbps_out: number;
+                                /** @description CPU time of the process, % of one core */
+                                cpu_percent: number;
+                            };
+                            /** @description servers whose routes it runs (every node runs every server's listener) */
+                            servers: number[];
+                            /** @description gateways it runs */
+                            gateways: number[];
+                            /** @description the node that answered */
+                            self: boolean;
+                        }[];
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{name}/drain": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Drain a node: new players are refused with 1402 OVERLOAD (the reason names the other nodes), connected ones stay; /healthz answers 503 */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description answer 202 with the queued task instead of waiting for it */
+                    async?: boolean;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody: {
+                content: {
+                    "application/json": {
+                        /** @description told to refused players (in the rejection log) and shown in the node list */
+                        reason?: string;
+                    } | null;
+                };
+            };
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            name: string;
+                            /** @description where its SRT servers are reached (--advertise-addr) */
+                            address: string;
+                            http_url: string;
+                            started_at: string;
+                            /** @description down: no heartbeat within the dead time; its servers and gateways went to others */
+                            status: "up" | "down";
+                            heartbeat_age_ms: number;
+                            /** @description new players are refused with 1402 OVERLOAD; connected ones stay */
+                            draining: boolean;
+                            drain_reason: string | null;
+                            load: {
+                                /** @description SRT connections and local endpoints on its servers */
+                                connections: number;
+                                /** @description stream payload received (publishers, edges), Mbit/s over the last heartbeat */
+                                mbps_in: number;
+                                /** @description stream payload sent to players (SRT, other nodes' edges, local readers), Mbit/s */
+                                mbps_out: number;
+                                /** @description CPU time of the process, % of one core */
+                                cpu_percent: number;
+                            };
+                            /** @description servers whose routes it runs (every node runs every server's listener) */
+                            servers: number[];
+                            /** @description gateways it runs */
+                            gateways: number[];
+                            /** @description the node that answered */
+                            self: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{name}/resume": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** End a drain: the node takes new players again */
+        post: {
+            parameters: {
+                query?: {
+                    /** @description answer 202 with the queued task instead of waiting for it */
+                    async?: boolean;
+                };
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            name: string;
+                            /** @description where its SRT servers are reached (--advertise-addr) */
+                            address: string;
+                            http_url: string;
+                            started_at: string;
+                            /** @description down: no heartbeat within the dead time; its servers and gateways went to others */
+                            status: "up" | "down";
+                            heartbeat_age_ms: number;
+                            /** @description new players are refused with 1402 OVERLOAD; connected ones stay */
+                            draining: boolean;
+                            drain_reason: string | null;
+                            load: {
+                                /** @description SRT connections and local endpoints on its servers */
+                                connections: number;
+                                /** @description stream payload received (publishers, edges), Mbit/s over the last heartbeat */
+                                mbps_in: number;
+                                /** @description stream payload sent to players (SRT, other nodes' edges, local readers), Mbit/s */
+                                mbps_out: number;
+                                /** @description CPU time of the process, % of one core */
+                                cpu_percent: number;
+                            };
+                            /** @description servers whose routes it runs (every node runs every server's listener) */
+                            servers: number[];
+                            /** @description gateways it runs */
+                            gateways: number[];
+                            /** @description the node that answered */
+                            self: boolean;
+                        };
+                    };
+                };
+                /** @description Default Response */
+                202: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": unknown;
+                    };
+                };
+                /** @description Default Response */
+                400: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/nodes/{name}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Forget a node that is down */
+        delete: {
+            parameters: {
+                query?: never;
+                header?: never;
+                path: {
+                    name: string;
+                };
+                cookie?: never;
+            };
+            requestBody?: never;
+            responses: {
+                /** @description Default Response */
+                204: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+                /** @description Default Response */
+                401: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                403: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                404: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+                /** @description Default Response */
+                409: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/json": {
+                            code: string;
+                            message: string;
+                            errors?: {
+                                field: string;
+                                message: string;
+                            }[];
+                        };
+                    };
+                };
+            };
+        };
         options?: never;
         head?: never;
         patch?: never;

@@ -9,6 +9,7 @@ import { Overview } from './pages/Overview';
 import { Servers } from './pages/Servers';
 import { ServerDetail } from './pages/ServerDetail';
 import { Gateways } from './pages/Gateways';
+import { Nodes } from './pages/Nodes';
 import { RoutesPage } from './pages/Routes';
 import { Tasks } from './pages/Tasks';
 import { Events } from './pages/Events';
@@ -35,6 +36,7 @@ const NAV: { path: string; label: string; admin?: boolean }[] = [
   { path: 'routes', label: 'Routes & recordings' },
   { path: 'tasks', label: 'Tasks' },
   { path: 'events', label: 'Events' },
+  { path: 'nodes', label: 'Nodes' },
   { path: 'users', label: 'Users', admin: true },
 ];
 
@@ -156,6 +158,7 @@ function Page({ path }: { path: string[] }): JSX.Element {
     case '': return <Overview />;
     case 'servers': return b && /^\d+$/.test(b) ? <ServerDetail id={Number(b)} /> : <Servers />;
     case 'gateways': return <Gateways />;
+    case 'nodes': return <Nodes />;
     case 'routes': return <RoutesPage />;
     case 'tasks': return <Tasks />;
     case 'events': return <Events />;

@@ -26,6 +26,7 @@ export const GatewayViewSchema = Type.Object({
   config: Type.Record(Type.String(), Type.Union([Type.String(), Type.Number()])),
   created_at: Type.String(),
   updated_at: Type.String(),
+  node: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'scale-out only: the node that runs it; its live state (connection, statistics) is answered fully by that node' })),
 });
 const StatsView = Type.Object({
   id: Type.Integer(),

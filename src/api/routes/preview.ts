@@ -87,7 +87,9 @@ export async function registerPreviewRoutes(app: App, ctx: AppContext, maxBuffer
     if (!server) throw new Refusal(PreviewClose.NOT_RUNNING, 409, 'API_ERR_NOT_RUNNING', `server ${id} is not running`);
     const stream = query.stream.replace(/^\/+/, '');
     // as SRT players: a stream that is not published is 4404 unless the server holds waiting players
-    if (!server.streamNames().includes(stream) && server.config.waitForPublisher !== true) throw new Refusal(PreviewClose.NOT_FOUND, 404, 'API_ERR_NOT_FOUND', `no live stream "${stream}" on server ${id}`);
+    // scale-out: a stream published on another node comes through this node's edge of it
+    const here = server.streamNames().includes(stream) || (ctx.node !== undefined && await ctx.node.attachEdge(id, stream));
+    if (!here && server.config.waitForPublisher !== true) throw new Refusal(PreviewClose.NOT_FOUND, 404, 'API_ERR_NOT_FOUND', `no live stream "${stream}" on server ${id}`);
     return { user, stream, server };
   };
 

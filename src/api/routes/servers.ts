@@ -76,6 +76,7 @@ export const ServerView = Type.Object({
   streams: Type.Array(Type.String()),
   created_at: Type.String(),
   updated_at: Type.String(),
+  node: Type.Optional(Type.Union([Type.String(), Type.Null()], { description: 'scale-out only: the node that runs its routes (every node runs its listener; status, connections and streams are the answering node\'s)' })),
 });
 /** libsrt's SRT_TRACEBSTATS names, each a property (a fixed shape also serializes ~3x faster than a record). */
 export const SrtStatsSchema = Type.Object(Object.fromEntries(STAT_NAMES.map((n) => [n, Type.Optional(Type.Number())])), { description: 'libsrt statistics (SRT_TRACEBSTATS names): NAME = this interval, NAMETotal = since connect' });
