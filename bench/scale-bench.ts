@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import os from 'node:os';
 import { startPostgres } from '../test/support/postgres.js';
 import { tempDir } from '../test/support/peers.js';
-import { cpuSeconds, median, waitLine } from './util.js';
+import { cpuSeconds, median, percentile, waitLine } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -22,15 +22,6 @@ const HOSTS = ['127.0.0.2', '127.0.0.3', '127.0.0.4'];
 
 interface PlayersResult { counts: number[]; gaps: number[]; hist: Record<string, number>; maxDelay: number }
 
-function percentile(hist: Record<string, number>, q: number): number {
-  const total = Object.values(hist).reduce((a, b) => a + b, 0);
-  let acc = 0;
-  for (const [ms, c] of Object.entries(hist).map(([k, v]) => [Number(k), v] as const).sort((a, b) => a[0] - b[0])) {
-    acc += c;
-    if (acc >= q * total) return ms;
-  }
-  return NaN;
-}
 
 interface Row { layout: string; n: number; perNode: { node: string; players: number; zeroLoss: number; p50: number; p99: number; cpuPct: number }[] }
 

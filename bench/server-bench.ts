@@ -3,7 +3,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import os from 'node:os';
-import { cpuSeconds, heapAfterGc, rssBytes, waitLine } from './util.js';
+import { cpuSeconds, heapAfterGc, percentile, rssBytes, waitLine } from './util.js';
 
 const here = (f: string): string => fileURLToPath(new URL(f, import.meta.url));
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
@@ -40,15 +40,6 @@ interface FanoutResult {
   playersCpuPct: number;
 }
 
-function percentile(hist: Record<string, number>, q: number): number {
-  const total = Object.values(hist).reduce((a, b) => a + b, 0);
-  let acc = 0;
-  for (const [ms, c] of Object.entries(hist).map(([k, v]) => [Number(k), v] as const).sort((a, b) => a[0] - b[0])) {
-    acc += c;
-    if (acc >= q * total) return ms;
-  }
-  return NaN;
-}
 
 /**
  * One publisher, N players: `sluice srt-server --workers W`; srt-live-transmit publishes what a

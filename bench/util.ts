@@ -96,3 +96,14 @@ export async function heapAfterGc(port: number, timeoutMs = 30_000): Promise<Hea
     ws.close();
   }
 }
+
+/** The q-quantile of a histogram of millisecond values (value → count); NaN when it is empty. */
+export function percentile(hist: Record<string, number>, q: number): number {
+  const total = Object.values(hist).reduce((a, b) => a + b, 0);
+  let acc = 0;
+  for (const [ms, c] of Object.entries(hist).map(([k, v]) => [Number(k), v] as const).sort((a, b) => a[0] - b[0])) {
+    acc += c;
+    if (acc >= q * total) return ms;
+  }
+  return NaN;
+}
